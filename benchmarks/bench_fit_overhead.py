@@ -1,0 +1,124 @@
+"""Fit-time overhead of skbatch against a hand-written PyTorch loop, measured side by side.
+
+Trains the same MLP (same init, optimizer, epochs, batch size, per-epoch
+shuffle) three ways on digits, on the CPU:
+
+- a plain PyTorch loop over tensor slices (the floor);
+- ``skbatch.MLPClassifier.fit``;
+- a plain skorch ``NeuralNetClassifier`` with its default DataLoader path.
+
+Each is timed ``--repeats`` times, interleaved, and the median is reported.
+The target is ``skbatch / torch <= 1.2``.
+
+Run: ``python benchmarks/bench_fit_overhead.py [--batch-size 32] [--epochs 10]``
+"""
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from sklearn.datasets import load_digits
+
+from skbatch import MLPClassifier
+from skbatch.modules import MLPModule
+
+TARGET_RATIO = 1.2
+
+
+def plain_torch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+    torch.manual_seed(seed)
+    model = MLPModule(X.shape[1], int(y.max()) + 1, hidden_layer_sizes=hidden)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    n = len(X)
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=generator)
+        Xs, ys = X[order], y[order]
+        for start in range(0, n, batch_size):
+            optimizer.zero_grad()
+            loss = loss_fn(model(Xs[start : start + batch_size]), ys[start : start + batch_size])
+            loss.backward()
+            optimizer.step()
+            loss.item()  # every loop that logs its loss pays this sync too
+    return model
+
+
+def skbatch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+    return MLPClassifier(
+        hidden_layer_sizes=hidden,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        lr=lr,
+        alpha=0.0,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+        random_state=seed,
+        device="cpu",
+    ).fit(X, y)
+
+
+def skorch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+    torch.manual_seed(seed)
+    return NeuralNetClassifier(
+        MLPModule,
+        module__n_features_in=X.shape[1],
+        module__n_outputs=int(y.max()) + 1,
+        module__hidden_layer_sizes=hidden,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=lr,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        iterator_train__shuffle=True,
+        train_split=None,
+        verbose=0,
+    ).fit(X, y)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    X_np, y_np = load_digits(return_X_y=True)
+    X_np = (X_np / 16).astype(np.float32)
+    X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
+    kwargs = dict(hidden=(args.hidden,), batch_size=args.batch_size, epochs=args.epochs, lr=1e-3, seed=0)
+    runs = {
+        "torch loop": lambda: plain_torch_fit(X, y, **kwargs),
+        "skbatch": lambda: skbatch_fit(X_np, y_np, **kwargs),
+        "skorch": lambda: skorch_fit(X_np, y_np, **kwargs),
+    }
+    for run in runs.values():  # warm up allocators and lazy imports
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(args.repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+
+    base = statistics.median(times["torch loop"])
+    print(
+        f"digits {X.shape}, MLP({args.hidden}), Adam, batch size {args.batch_size}, "
+        f"{args.epochs} epochs, {args.threads} thread(s), median of {args.repeats}"
+    )
+    for name, samples in times.items():
+        median = statistics.median(samples)
+        print(f"  {name:<10} {median:7.3f} s   {median / base:5.2f}x torch loop")
+    ratio = statistics.median(times["skbatch"]) / base
+    verdict = "meets" if ratio <= TARGET_RATIO else "MISSES"
+    print(f"skbatch / torch loop = {ratio:.2f} ({verdict} the {TARGET_RATIO}x target)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Batch-size semantics and the in-memory iterator that feeds training.
+
+skorch's default path builds every batch through a ``DataLoader`` that indexes
+the dataset one sample at a time. For data that fits in memory this is the
+dominant cost of training a small network, so skbatch keeps the whole training
+set as tensors on the training device and cuts batches out of them by slicing.
+"""
+
+import math
+from numbers import Integral
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+__all__ = ["resolve_batch_size", "n_updates_per_epoch", "TensorBatchIterator"]
+
+AUTO_BATCH_SIZE = 200
+
+
+def resolve_batch_size(batch_size, n_samples):
+    """Return the number of samples per batch that training really uses.
+
+    Parameters
+    ----------
+    batch_size : int or {'auto', 'full'}
+        An int >= 1 (clamped to ``n_samples``), ``'auto'`` for
+        ``min(200, n_samples)`` as scikit-learn's MLP does, or ``-1`` /
+        ``'full'`` for full-batch gradient descent. Must already be validated.
+    n_samples : int
+        Number of training samples.
+
+    Returns
+    -------
+    int
+        The batch size, between 1 and ``n_samples``.
+    """
+    if batch_size == "auto":
+        return min(AUTO_BATCH_SIZE, n_samples)
+    if batch_size == "full" or batch_size == -1:
+        return n_samples
+    if not isinstance(batch_size, Integral):
+        raise TypeError(f"batch_size must be resolved from an int or a str, got {batch_size!r}")
+    return min(int(batch_size), n_samples)
+
+
+def n_updates_per_epoch(n_samples, batch_size, drop_last):
+    """Number of optimizer steps in one epoch over ``n_samples``.
+
+    With ``drop_last=True`` the last partial batch is skipped, unless it is
+    the only batch (``batch_size`` is already clamped to ``n_samples``).
+    """
+    if drop_last:
+        return max(1, n_samples // batch_size)
+    return math.ceil(n_samples / batch_size)
+
+
+def _tensors_of(dataset):
+    """Return ``(X, y)`` tensors behind a skorch Dataset or a Subset of one.
+
+    Returns None for anything else, so the caller can fall back to a
+    ``DataLoader``.
+    """
+    indices = None
+    if isinstance(dataset, Subset):
+        indices, dataset = dataset.indices, dataset.dataset
+    X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
+    if not isinstance(X, torch.Tensor) or not (y is None or isinstance(y, torch.Tensor)):
+        return None
+    if indices is not None:
+        index = torch.as_tensor(indices, dtype=torch.long, device=X.device)
+        X = X[index]
+        y = None if y is None else y[index]
+    return X, y
+
+
+class TensorBatchIterator:
+    """Iterate over ``(X, y)`` mini-batches cut from in-memory tensors.
+
+    A drop-in replacement for ``torch.utils.data.DataLoader`` in skorch's
+    ``iterator_train`` and ``iterator_valid``. When the dataset holds its data
+    as tensors (a skorch ``Dataset`` or a ``Subset`` of one), each epoch
+    costs one gather for the shuffle and then only views; anything else is
+    handed to a ``DataLoader`` unchanged.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset or torch.utils.data.Subset
+        The data to iterate over.
+    batch_size : int
+        Samples per batch.
+    shuffle : bool, default=False
+        Draw a new order of the samples at each pass.
+    drop_last : bool, default=False
+        Skip the last batch when it is smaller than ``batch_size`` (and is
+        not the only one).
+    generator : torch.Generator, default=None
+        Source of the shuffle order. skorch builds a new iterator for every
+        epoch, so the estimator passes the same generator each time to get a
+        fresh, reproducible order per epoch.
+    """
+
+    def __init__(self, dataset, *, batch_size, shuffle=False, drop_last=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = generator
+
+    def __len__(self):
+        n_samples = len(self.dataset)
+        return n_updates_per_epoch(n_samples, min(self.batch_size, n_samples), self.drop_last)
+
+    def __iter__(self):
+        tensors = _tensors_of(self.dataset)
+        if tensors is None:
+            yield from DataLoader(
+                self.dataset,
+                batch_size=self.batch_size,
+                shuffle=self.shuffle,
+                drop_last=self.drop_last,
+                generator=self.generator,
+            )
+            return
+        X, y = tensors
+        n_samples = len(X)
+        batch_size = min(self.batch_size, n_samples)
+        if self.shuffle:
+            # One gather per epoch, then every batch is a contiguous view.
+            order = torch.randperm(n_samples, generator=self.generator).to(X.device)
+            X = X[order]
+            y = None if y is None else y[order]
+        for start in range(0, len(self) * batch_size, batch_size):
+            stop = start + batch_size
+            yield X[start:stop], (None if y is None else y[start:stop])

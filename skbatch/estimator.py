@@ -1,0 +1,620 @@
+"""scikit-learn estimators that train any torch module through skorch.
+
+The estimator stores its params untouched and builds a skorch net in ``fit``
+(``net_``), so the param surface stays flat and the device is chosen in the
+process that trains, which is what a joblib worker in a search needs.
+"""
+
+import contextlib
+import functools
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.helper import predefined_split
+from skorch.dataset import Dataset
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._net import LeanNeuralNetClassifier
+from .batching import TensorBatchIterator, resolve_batch_size
+from .devices import resolve_device
+
+__all__ = ["BaseTorchClassifier", "TorchClassifier"]
+
+SOLVERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+# Prediction and validation need no gradients, so they run in larger batches
+# than training without needing more memory than a training step.
+_MIN_INFERENCE_BATCH_SIZE = 1024
+
+
+class _ConvergenceReached(Exception):
+    """Raised by the stopping rule; kept apart from KeyboardInterrupt so Ctrl-C still stops a search."""
+
+
+class _StopOnPlateau(EarlyStopping):
+    """skorch's EarlyStopping, made safe for Ctrl-C and for calls without validation data.
+
+    skorch's EarlyStopping signals a stop with KeyboardInterrupt, which skorch
+    then swallows, so a user's Ctrl-C would end training silently and the
+    half-trained model would be scored as if it had converged. An epoch that
+    lacks the monitored score (``partial_fit`` holds out no validation data)
+    is not judged.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor not in net.history[-1]:
+            return
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            raise _ConvergenceReached from None
+
+
+def _invscaling_factor(epoch, power_t):
+    # Module level, not a lambda, so that a fitted estimator pickles.
+    return 1.0 / (epoch + 1) ** power_t
+
+
+@contextlib.contextmanager
+def _seeded_torch(seed, device):
+    """Seed torch for one fit without touching the caller's global random state."""
+    cuda_devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
+    """Base for classifiers whose network is a torch module trained by skorch.
+
+    Subclasses implement ``_build_module(n_features_in, n_classes)`` and
+    may extend ``_check_params``; everything else (input validation, label
+    encoding, batching, optimizers, schedules, stopping, devices, warm
+    starts) lives here. Training params are documented on
+    :class:`TorchClassifier`.
+    """
+
+    _parameter_constraints: dict = {
+        "batch_size": [
+            StrOptions({"auto", "full"}),
+            Interval(Integral, 1, None, closed="left"),
+            Options(Integral, {-1}),
+        ],
+        "drop_last": ["boolean"],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        *,
+        batch_size="auto",
+        drop_last=False,
+        max_epochs=200,
+        lr=1e-3,
+        solver="adam",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        device="auto",
+        verbose=0,
+    ):
+        self.batch_size = batch_size
+        self.drop_last = drop_last
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.solver = solver
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.device = device
+        self.verbose = verbose
+
+    # -- hooks for subclasses -------------------------------------------------
+
+    def _build_module(self, n_features_in, n_classes):
+        """Return a fresh ``torch.nn.Module`` for data of this shape."""
+        raise NotImplementedError
+
+    def _check_params(self):
+        """Validate what the constraint table cannot express; raise InvalidParameterError."""
+
+    # -- public API -------------------------------------------------------------
+
+    def fit(self, X, y):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: numpy arrays of any numeric dtype, pandas
+            DataFrames or nested lists. Converted to float32.
+        y : array-like of shape (n_samples,)
+            Class labels of any type numpy can sort.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y, classes=None):
+        """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            All the classes that may ever appear. Required on the first call,
+            ignored (if equal) on later ones.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Probability of each class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float32)
+        return self.net_.predict_proba(torch.as_tensor(X)).astype(np.float64)
+
+    def predict(self, X):
+        """Most probable class for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        check_is_fitted(self)
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    # -- training ---------------------------------------------------------------
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        self._validate_params()
+        self._check_params()
+        resume = hasattr(self, "net_") and (incremental or self.warm_start)
+        X, y = validate_data(self, X, y, reset=not resume, dtype=np.float32)
+        y = self._encode_labels(y, classes=classes, resume=resume, incremental=incremental)
+        if not resume:
+            self.device_ = resolve_device(self.device)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        X_train, y_train, valid = X, y, None
+        if self.early_stopping and not incremental:
+            X_train, X_valid, y_train, y_valid = train_test_split(
+                X, y, test_size=self.validation_fraction, stratify=y, random_state=seed
+            )
+            valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
+        batch_size = resolve_batch_size(self.batch_size, len(X_train))
+
+        # Continue the random stream where the last call left it, so partial_fit
+        # epochs do not replay the same dropout masks.
+        epochs_done = len(self.net_.history) if resume else 0
+        with _seeded_torch(seed + epochs_done, self.device_):
+            if not resume:
+                self.net_ = self._make_net(X.shape[1], len(self.classes_), seed)
+            # Data-dependent settings, read by skorch at each epoch. Plain
+            # attributes: skorch's set_params would re-initialize the module.
+            self.net_.batch_size = batch_size
+            self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
+            self.net_.train_split = None if valid is None else predefined_split(valid)
+            self._train(
+                self._to_device(X_train),
+                self._to_device(y_train),
+                epochs=1 if incremental else self.max_epochs,
+            )
+        self._record_training(batch_size)
+        return self
+
+    def _encode_labels(self, y, *, classes, resume, incremental):
+        check_classification_targets(y)
+        if not resume:
+            if incremental and classes is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit, "
+                    "e.g. partial_fit(X, y, classes=np.unique(y_all))."
+                )
+            self.classes_ = np.unique(y if classes is None else classes)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "Classifier can't train when only one class is present: "
+                    f"y holds the single class {self.classes_[0]!r}. "
+                    "Pass data with at least two classes."
+                )
+        elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes)!r} is not the same as on the first call "
+                f"to partial_fit, which was {self.classes_!r}."
+            )
+        elif not incremental and not np.array_equal(np.unique(y), self.classes_):
+            raise ValueError(
+                "warm_start can only be used where y has the same classes as in "
+                f"the previous call to fit: previously {self.classes_!r}, now "
+                f"{np.unique(y)!r}. Set warm_start=False to train from scratch."
+            )
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown!r} that are not in classes_ {self.classes_!r}."
+            )
+        return np.searchsorted(self.classes_, y)
+
+    def _to_device(self, array):
+        return torch.as_tensor(array, device=self.device_)
+
+    def _make_net(self, n_features_in, n_classes, seed):
+        return LeanNeuralNetClassifier(
+            module=self._build_module(n_features_in, n_classes),
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=SOLVERS[self.solver],
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            iterator_train=TensorBatchIterator,
+            iterator_train__shuffle=self.shuffle,
+            iterator_train__drop_last=self.drop_last,
+            iterator_train__generator=torch.Generator().manual_seed(int(seed)),
+            iterator_valid=TensorBatchIterator,
+            train_split=None,
+            callbacks=self._callbacks(),
+            device=str(self.device_),
+            verbose=self.verbose,
+            **self._optimizer_params(),
+            **self._logging_params(),
+        ).initialize()
+
+    def _optimizer_params(self):
+        params = {}
+        if self.alpha > 0:
+            # The L2 penalty applies to weights only, as in scikit-learn's MLP.
+            # A second param group costs a second optimizer pass per step, so
+            # it exists only when there is a penalty to leave out.
+            params["optimizer__weight_decay"] = self.alpha
+            params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
+        if self.solver == "sgd":
+            params["optimizer__momentum"] = self.momentum
+            params["optimizer__nesterov"] = self.nesterovs_momentum and self.momentum > 0
+        else:
+            params["optimizer__betas"] = (self.beta_1, self.beta_2)
+            params["optimizer__eps"] = self.epsilon
+        return params
+
+    def _logging_params(self):
+        # skorch's PrintLog formats a table every epoch even when silent.
+        return {} if self.verbose else {"callbacks__print_log": None}
+
+    def _callbacks(self):
+        callbacks = [
+            (
+                "stopping",
+                _StopOnPlateau(
+                    monitor="valid_acc" if self.early_stopping else "train_loss",
+                    lower_is_better=not self.early_stopping,
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    load_best=self.early_stopping,
+                    sink=print if self.verbose else _silent,
+                ),
+            )
+        ]
+        if self.learning_rate == "invscaling":
+            factor = functools.partial(_invscaling_factor, power_t=self.power_t)
+            callbacks.append(("lr_schedule", LRScheduler(policy="LambdaLR", lr_lambda=factor)))
+        elif self.learning_rate == "adaptive":
+            # scikit-learn's rule: divide by 5 after two epochs without a gain of tol.
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy="ReduceLROnPlateau",
+                        monitor="train_loss",
+                        factor=0.2,
+                        patience=1,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                    ),
+                )
+            )
+        return callbacks
+
+    def _train(self, X, y, *, epochs):
+        # skorch's partial_fit, minus its catch of KeyboardInterrupt.
+        net = self.net_
+        net.notify("on_train_begin", X=X, y=y)
+        try:
+            net.fit_loop(X, y, epochs=epochs)
+        except _ConvergenceReached:
+            pass
+        net.notify("on_train_end", X=X, y=y)
+
+    def _record_training(self, batch_size):
+        history = self.net_.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [row["train_loss"] for row in history]
+        self.loss_ = self.loss_curve_[-1]
+        self.batch_size_ = batch_size
+        self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
+        if self.early_stopping:
+            self.validation_scores_ = [row["valid_acc"] for row in history if "valid_acc" in row]
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+
+def _silent(*args, **kwargs):
+    pass
+
+
+class TorchClassifier(BaseTorchClassifier):
+    """Classifier around any ``torch.nn.Module`` class, trained by skorch.
+
+    The module is built in ``fit`` as
+    ``module(n_features_in=..., n_classes=..., **module_kwargs)``: the input
+    width and the number of classes come from the data, never from a param.
+    Its ``forward`` takes a float32 batch of shape ``(batch, n_features_in)``
+    and returns unnormalised scores of shape ``(batch, n_classes)``.
+
+    Parameters
+    ----------
+    module : type of torch.nn.Module
+        The network class, not an instance.
+    module_kwargs : dict, default=None
+        Further constructor arguments for ``module``.
+    batch_size : int, 'auto' or 'full', default='auto'
+        Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
+        in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
+        a batch size above the number of training samples is clamped to it.
+        The size really used is ``batch_size_``.
+    drop_last : bool, default=False
+        Skip the last, smaller batch of each epoch. 1050 samples at batch
+        size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
+    max_epochs : int, default=200
+        Most passes over the training data per ``fit``.
+    lr : float, default=1e-3
+        Initial learning rate.
+    solver : {'adam', 'adamw', 'sgd'}, default='adam'
+        Optimizer.
+    momentum : float, default=0.9
+        Momentum for ``'sgd'``.
+    nesterovs_momentum : bool, default=True
+        Nesterov momentum for ``'sgd'`` (when ``momentum > 0``).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Moment decay rates for ``'adam'`` and ``'adamw'``.
+    epsilon : float, default=1e-8
+        Numerical stability term for ``'adam'`` and ``'adamw'``.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), as the optimizer's weight
+        decay; decoupled for ``'adamw'``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule, for every solver: ``'invscaling'`` uses
+        ``lr / epoch ** power_t``; ``'adaptive'`` divides the rate by 5 each
+        time two epochs in a row fail to lower the training loss by ``tol``.
+    power_t : float, default=0.5
+        Exponent of ``'invscaling'``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and stop when its accuracy has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
+        stop when the training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs. ``partial_fit`` never stops early.
+    validation_fraction : float, default=0.1
+        Share held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Smallest change that counts as an improvement.
+    shuffle : bool, default=True
+        Draw a new sample order every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. An int gives identical predictions on every fit.
+    warm_start : bool, default=False
+        Continue from the weights and optimizer state of the last ``fit``.
+    device : str or torch.device, default='auto'
+        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
+        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    verbose : int, default=0
+        Print a line per epoch when positive.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    net_ : skorch.NeuralNetClassifier
+        The trained skorch net; ``net_.module_`` is the torch module.
+    device_ : torch.device
+        Device the network trained on.
+    batch_size_ : int
+        Batch size used in the last call to ``fit`` or ``partial_fit``.
+    n_updates_per_epoch_ : int
+        Optimizer steps in the last epoch.
+    n_iter_ : int
+        Epochs trained, over all calls since the weights were initialised.
+    loss_ : float
+        Training loss of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    validation_scores_ : list of float or None
+        Held-out accuracy per epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    See Also
+    --------
+    MLPClassifier : The same estimator with a built-in multilayer perceptron.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn.datasets import load_iris
+    >>> from skbatch import TorchClassifier
+    >>> class Net(nn.Module):
+    ...     def __init__(self, n_features_in, n_classes, hidden=16):
+    ...         super().__init__()
+    ...         self.layers = nn.Sequential(
+    ...             nn.Linear(n_features_in, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+    ...     def forward(self, X):
+    ...         return self.layers(X)
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = TorchClassifier(module=Net, module_kwargs={"hidden": 32}, max_epochs=5,
+    ...                       random_state=0, device="cpu").fit(X, y)
+    >>> clf.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseTorchClassifier._parameter_constraints,
+        "module": [type],
+        "module_kwargs": [dict, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        module=None,
+        module_kwargs=None,
+        batch_size="auto",
+        drop_last=False,
+        max_epochs=200,
+        lr=1e-3,
+        solver="adam",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        device="auto",
+        verbose=0,
+    ):
+        super().__init__(
+            batch_size=batch_size,
+            drop_last=drop_last,
+            max_epochs=max_epochs,
+            lr=lr,
+            solver=solver,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            alpha=alpha,
+            learning_rate=learning_rate,
+            power_t=power_t,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            shuffle=shuffle,
+            random_state=random_state,
+            warm_start=warm_start,
+            device=device,
+            verbose=verbose,
+        )
+        self.module = module
+        self.module_kwargs = module_kwargs
+
+    def _check_params(self):
+        if not issubclass(self.module, torch.nn.Module):
+            raise InvalidParameterError(
+                f"The 'module' parameter of {type(self).__name__} must be a subclass of "
+                f"torch.nn.Module (the class, not an instance). Got {self.module!r} instead."
+            )
+
+    def _build_module(self, n_features_in, n_classes):
+        return self.module(n_features_in=n_features_in, n_classes=n_classes, **(self.module_kwargs or {}))
