@@ -11,21 +11,28 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import EarlyStopping, EpochScoring, LRScheduler
 from skorch.helper import predefined_split
 from skorch.dataset import Dataset
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._net import LeanNeuralNetClassifier
+from ._net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from .batching import TensorBatchIterator, resolve_batch_size
 from .devices import resolve_device
+from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 
-__all__ = ["BaseTorchClassifier", "TorchClassifier"]
+__all__ = [
+    "BaseTorchClassifier",
+    "BaseTorchEstimator",
+    "BaseTorchRegressor",
+    "TorchClassifier",
+    "TorchRegressor",
+]
 
 SOLVERS = {
     "adam": torch.optim.Adam,
@@ -75,14 +82,25 @@ def _seeded_torch(seed, device):
         yield
 
 
-class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
-    """Base for classifiers whose network is a torch module trained by skorch.
+class BaseTorchEstimator(BaseEstimator):
+    """Base for estimators whose network is a torch module trained by skorch.
 
-    Subclasses implement ``_build_module(n_features_in, n_classes)`` and
-    may extend ``_check_params``; everything else (input validation, label
-    encoding, batching, optimizers, schedules, stopping, devices, warm
-    starts) lives here. Training params are documented on
-    :class:`TorchClassifier`.
+    Holds what classifiers and regressors share: the training params and
+    their validation, input checks, devices, seeding, building the skorch
+    net, the training loop and what it records. :class:`BaseTorchClassifier`
+    and :class:`BaseTorchRegressor` add the targets, the loss and the
+    predictions; concrete estimators add the module.
+
+    Where things go:
+
+    - a training param: ``_parameter_constraints`` and ``__init__`` here,
+      and the ``__init__`` and docstring of every concrete estimator;
+    - per-fit work (timing, memory, schedules): the steps of ``_fit``;
+    - the skorch net class and loss: ``_net_class`` and ``_criterion`` on
+      the classifier and regressor bases, used by ``_make_net``;
+    - the network: ``_build_module`` on the concrete estimator.
+
+    Training params are documented on :class:`TorchClassifier`.
     """
 
     _parameter_constraints: dict = {
@@ -163,16 +181,239 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
 
-    # -- hooks for subclasses -------------------------------------------------
+    # -- set by the classifier and regressor bases ------------------------------
 
-    def _build_module(self, n_features_in, n_classes):
-        """Return a fresh ``torch.nn.Module`` for data of this shape."""
+    _net_class = None  # the skorch net, e.g. LeanNeuralNetClassifier
+    _criterion = None  # the loss class, e.g. torch.nn.CrossEntropyLoss
+    _validation_score = None  # history key that early_stopping monitors (higher is better)
+    _stratify_validation = False  # stratify the early_stopping split on y
+    _target_checks: dict = {}  # keyword arguments for validate_data about y
+
+    def _encode_targets(self, y, *, classes, resume, incremental):
+        """Return ``y`` as the loss wants it; on a fresh fit, learn ``classes_`` or ``n_outputs_``."""
+        raise NotImplementedError
+
+    def _n_module_outputs(self):
+        """Width of the module's output."""
+        raise NotImplementedError
+
+    def _scoring_callbacks(self):
+        """skorch callbacks that record ``_validation_score`` when skorch does not."""
+        return []
+
+    # -- hooks for concrete estimators ----------------------------------------------
+
+    _allow_nd = False  # whether X may have more than 2 dimensions
+
+    def _build_module(self, n_features_in, n_outputs):
+        """Return a fresh ``torch.nn.Module`` for data of this shape.
+
+        ``input_shape_`` (the shape of one sample) is set before this is called.
+        """
         raise NotImplementedError
 
     def _check_params(self):
         """Validate what the constraint table cannot express; raise InvalidParameterError."""
 
+    def _sample_shape(self, X):
+        """Shape of one sample as the module receives it, from the validated ``X``."""
+        return X.shape[1:]
+
     # -- public API -------------------------------------------------------------
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "net_")
+
+    # -- training: the steps of one call to fit or partial_fit -------------------
+
+    def _fit(self, X, y, *, incremental, classes=None):
+        self._validate_params()
+        self._check_params()
+        resume = hasattr(self, "net_") and (incremental or self.warm_start)
+        X, y = validate_data(
+            self, X, y, reset=not resume, dtype=np.float32, allow_nd=self._allow_nd, **self._target_checks
+        )
+        X = self._shape_input(X, reset=not resume)
+        y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
+        if not resume:
+            self.device_ = resolve_device(self.device)
+
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        X_train, y_train, valid = X, y, None
+        if self.early_stopping and not incremental:
+            X_train, X_valid, y_train, y_valid = train_test_split(
+                X,
+                y,
+                test_size=self.validation_fraction,
+                stratify=y if self._stratify_validation else None,
+                random_state=seed,
+            )
+            valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
+        batch_size = resolve_batch_size(self.batch_size, len(X_train))
+
+        # Continue the random stream where the last call left it, so partial_fit
+        # epochs do not replay the same dropout masks.
+        epochs_done = len(self.net_.history) if resume else 0
+        with _seeded_torch(seed + epochs_done, self.device_):
+            if not resume:
+                self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed)
+            # Data-dependent settings, read by skorch at each epoch. Plain
+            # attributes: skorch's set_params would re-initialize the module.
+            self.net_.batch_size = batch_size
+            self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
+            self.net_.train_split = None if valid is None else predefined_split(valid)
+            self._train(
+                self._to_device(X_train),
+                self._to_device(y_train),
+                epochs=1 if incremental else self.max_epochs,
+            )
+        self._record_training(batch_size)
+        return self
+
+    def _shape_input(self, X, *, reset):
+        """Reshape validated ``X`` to ``(n_samples, *input_shape_)``; learn or check the shape."""
+        shape = tuple(int(size) for size in self._sample_shape(X))
+        if reset:
+            self.input_shape_ = shape
+        elif shape != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
+                f"samples of shape {self.input_shape_}. Pass data shaped as in fit."
+            )
+        return X.reshape(len(X), *shape)
+
+    def _validate_X(self, X):
+        """Check ``X`` for prediction against what ``fit`` saw; return it as the module takes it."""
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=self._allow_nd)
+        return self._shape_input(X, reset=False)
+
+    def _forward(self, X):
+        """The net's predictions for validated ``X``: class probabilities or regression outputs."""
+        return self.net_.predict_proba(torch.as_tensor(X))
+
+    def _to_device(self, array):
+        return torch.as_tensor(array, device=self.device_)
+
+    def _make_net(self, n_features_in, n_outputs, seed):
+        return self._net_class(
+            module=self._build_module(n_features_in, n_outputs),
+            criterion=self._criterion,
+            optimizer=SOLVERS[self.solver],
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            iterator_train=TensorBatchIterator,
+            iterator_train__shuffle=self.shuffle,
+            iterator_train__drop_last=self.drop_last,
+            iterator_train__generator=torch.Generator().manual_seed(int(seed)),
+            iterator_valid=TensorBatchIterator,
+            train_split=None,
+            callbacks=self._callbacks(),
+            device=str(self.device_),
+            verbose=self.verbose,
+            **self._optimizer_params(),
+            **self._logging_params(),
+        ).initialize()
+
+    def _optimizer_params(self):
+        params = {}
+        if self.alpha > 0:
+            # The L2 penalty applies to weights only, as in scikit-learn's MLP.
+            # A second param group costs a second optimizer pass per step, so
+            # it exists only when there is a penalty to leave out.
+            params["optimizer__weight_decay"] = self.alpha
+            params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
+        if self.solver == "sgd":
+            params["optimizer__momentum"] = self.momentum
+            params["optimizer__nesterov"] = self.nesterovs_momentum and self.momentum > 0
+        else:
+            params["optimizer__betas"] = (self.beta_1, self.beta_2)
+            params["optimizer__eps"] = self.epsilon
+        return params
+
+    def _logging_params(self):
+        # skorch's PrintLog formats a table every epoch even when silent.
+        return {} if self.verbose else {"callbacks__print_log": None}
+
+    def _callbacks(self):
+        # Scoring callbacks come first: the stopping rule reads their score
+        # from the same epoch.
+        callbacks = self._scoring_callbacks() if self.early_stopping else []
+        callbacks.append(
+            (
+                "stopping",
+                _StopOnPlateau(
+                    monitor=self._validation_score if self.early_stopping else "train_loss",
+                    lower_is_better=not self.early_stopping,
+                    patience=self.n_iter_no_change,
+                    threshold=self.tol,
+                    threshold_mode="abs",
+                    load_best=self.early_stopping,
+                    sink=print if self.verbose else _silent,
+                ),
+            )
+        )
+        if self.learning_rate == "invscaling":
+            factor = functools.partial(_invscaling_factor, power_t=self.power_t)
+            callbacks.append(("lr_schedule", LRScheduler(policy="LambdaLR", lr_lambda=factor)))
+        elif self.learning_rate == "adaptive":
+            # scikit-learn's rule: divide by 5 after two epochs without a gain of tol.
+            callbacks.append(
+                (
+                    "lr_schedule",
+                    LRScheduler(
+                        policy="ReduceLROnPlateau",
+                        monitor="train_loss",
+                        factor=0.2,
+                        patience=1,
+                        threshold=self.tol,
+                        threshold_mode="abs",
+                    ),
+                )
+            )
+        return callbacks
+
+    def _train(self, X, y, *, epochs):
+        # skorch's partial_fit, minus its catch of KeyboardInterrupt.
+        net = self.net_
+        net.notify("on_train_begin", X=X, y=y)
+        try:
+            net.fit_loop(X, y, epochs=epochs)
+        except _ConvergenceReached:
+            pass
+        net.notify("on_train_end", X=X, y=y)
+
+    def _record_training(self, batch_size):
+        history = self.net_.history
+        self.n_iter_ = len(history)
+        self.loss_curve_ = [row["train_loss"] for row in history]
+        self.loss_ = self.loss_curve_[-1]
+        self.batch_size_ = batch_size
+        self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
+        if self.early_stopping:
+            key = self._validation_score
+            self.validation_scores_ = [row[key] for row in history if key in row]
+            self.best_validation_score_ = max(self.validation_scores_, default=None)
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+
+class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
+    """Base for classifiers whose network is a torch module trained by skorch.
+
+    Encodes the labels as class indices, trains with
+    ``torch.nn.CrossEntropyLoss`` and predicts through the softmax.
+    Subclasses implement ``_build_module(n_features_in, n_classes)`` and
+    may extend ``_check_params``; the training itself lives in
+    :class:`BaseTorchEstimator`. Training params are documented on
+    :class:`TorchClassifier`.
+    """
+
+    _net_class = LeanNeuralNetClassifier
+    _criterion = torch.nn.CrossEntropyLoss
+    # skorch's NeuralNetClassifier records the held-out accuracy itself.
+    _validation_score = "valid_acc"
+    _stratify_validation = True
 
     def fit(self, X, y):
         """Train the network on ``X`` and ``y``.
@@ -181,7 +422,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data: numpy arrays of any numeric dtype, pandas
-            DataFrames or nested lists. Converted to float32.
+            DataFrames or nested lists. Converted to float32. Estimators
+            that take images also accept arrays of 3 or 4 dimensions.
         y : array-like of shape (n_samples,)
             Class labels of any type numpy can sort.
 
@@ -226,8 +468,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float32)
-        return self.net_.predict_proba(torch.as_tensor(X)).astype(np.float64)
+        return self._forward(self._validate_X(X)).astype(np.float64)
 
     def predict(self, X):
         """Most probable class for each sample.
@@ -245,49 +486,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def __sklearn_is_fitted__(self):
-        return hasattr(self, "net_")
+    def _n_module_outputs(self):
+        return len(self.classes_)
 
-    # -- training ---------------------------------------------------------------
-
-    def _fit(self, X, y, *, incremental, classes=None):
-        self._validate_params()
-        self._check_params()
-        resume = hasattr(self, "net_") and (incremental or self.warm_start)
-        X, y = validate_data(self, X, y, reset=not resume, dtype=np.float32)
-        y = self._encode_labels(y, classes=classes, resume=resume, incremental=incremental)
-        if not resume:
-            self.device_ = resolve_device(self.device)
-
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        X_train, y_train, valid = X, y, None
-        if self.early_stopping and not incremental:
-            X_train, X_valid, y_train, y_valid = train_test_split(
-                X, y, test_size=self.validation_fraction, stratify=y, random_state=seed
-            )
-            valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
-        batch_size = resolve_batch_size(self.batch_size, len(X_train))
-
-        # Continue the random stream where the last call left it, so partial_fit
-        # epochs do not replay the same dropout masks.
-        epochs_done = len(self.net_.history) if resume else 0
-        with _seeded_torch(seed + epochs_done, self.device_):
-            if not resume:
-                self.net_ = self._make_net(X.shape[1], len(self.classes_), seed)
-            # Data-dependent settings, read by skorch at each epoch. Plain
-            # attributes: skorch's set_params would re-initialize the module.
-            self.net_.batch_size = batch_size
-            self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
-            self.net_.train_split = None if valid is None else predefined_split(valid)
-            self._train(
-                self._to_device(X_train),
-                self._to_device(y_train),
-                epochs=1 if incremental else self.max_epochs,
-            )
-        self._record_training(batch_size)
-        return self
-
-    def _encode_labels(self, y, *, classes, resume, incremental):
+    def _encode_targets(self, y, *, classes, resume, incremental):
         check_classification_targets(y)
         if not resume:
             if incremental and classes is None:
@@ -320,128 +522,186 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             )
         return np.searchsorted(self.classes_, y)
 
-    def _to_device(self, array):
-        return torch.as_tensor(array, device=self.device_)
 
-    def _make_net(self, n_features_in, n_classes, seed):
-        return LeanNeuralNetClassifier(
-            module=self._build_module(n_features_in, n_classes),
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=SOLVERS[self.solver],
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            iterator_train=TensorBatchIterator,
-            iterator_train__shuffle=self.shuffle,
-            iterator_train__drop_last=self.drop_last,
-            iterator_train__generator=torch.Generator().manual_seed(int(seed)),
-            iterator_valid=TensorBatchIterator,
-            train_split=None,
-            callbacks=self._callbacks(),
-            device=str(self.device_),
-            verbose=self.verbose,
-            **self._optimizer_params(),
-            **self._logging_params(),
-        ).initialize()
+class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
+    """Base for regressors whose network is a torch module trained by skorch.
 
-    def _optimizer_params(self):
-        params = {}
-        if self.alpha > 0:
-            # The L2 penalty applies to weights only, as in scikit-learn's MLP.
-            # A second param group costs a second optimizer pass per step, so
-            # it exists only when there is a penalty to leave out.
-            params["optimizer__weight_decay"] = self.alpha
-            params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
-        if self.solver == "sgd":
-            params["optimizer__momentum"] = self.momentum
-            params["optimizer__nesterov"] = self.nesterovs_momentum and self.momentum > 0
-        else:
-            params["optimizer__betas"] = (self.beta_1, self.beta_2)
-            params["optimizer__eps"] = self.epsilon
-        return params
+    Trains on float32 targets of shape ``(n_samples, n_outputs)`` with
+    ``torch.nn.MSELoss`` and predicts the module's raw output, following
+    scikit-learn's conventions: ``score`` is R², a 1-D ``y`` gives 1-D
+    predictions, and early stopping watches the held-out R². Subclasses
+    implement ``_build_module(n_features_in, n_outputs)``. Training params
+    are documented on :class:`TorchRegressor`.
+    """
 
-    def _logging_params(self):
-        # skorch's PrintLog formats a table every epoch even when silent.
-        return {} if self.verbose else {"callbacks__print_log": None}
+    _net_class = LeanNeuralNetRegressor
+    _criterion = torch.nn.MSELoss
+    _validation_score = "valid_r2"
+    _target_checks = {"multi_output": True, "y_numeric": True}
 
-    def _callbacks(self):
-        callbacks = [
-            (
-                "stopping",
-                _StopOnPlateau(
-                    monitor="valid_acc" if self.early_stopping else "train_loss",
-                    lower_is_better=not self.early_stopping,
-                    patience=self.n_iter_no_change,
-                    threshold=self.tol,
-                    threshold_mode="abs",
-                    load_best=self.early_stopping,
-                    sink=print if self.verbose else _silent,
-                ),
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def fit(self, X, y):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: numpy arrays of any numeric dtype, pandas
+            DataFrames or nested lists. Converted to float32. Estimators
+            that take images also accept arrays of 3 or 4 dimensions.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values. Converted to float32.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def partial_fit(self, X, y):
+        """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Target values, with as many outputs as on the first call.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted target values for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D where the network has one output, as in scikit-learn.
+        """
+        check_is_fitted(self)
+        y_pred = self._forward(self._validate_X(X)).astype(np.float64)
+        return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+
+    def _n_module_outputs(self):
+        return self.n_outputs_
+
+    def _encode_targets(self, y, *, classes, resume, incremental):
+        y = np.asarray(y, dtype=np.float32)
+        y = y.reshape(len(y), -1)
+        if not resume:
+            self.n_outputs_ = y.shape[1]
+        elif y.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y.shape[1]} output(s), but {type(self).__name__} was fitted "
+                f"with {self.n_outputs_}. Pass y with {self.n_outputs_} column(s), or "
+                "set warm_start=False to train from scratch."
             )
-        ]
-        if self.learning_rate == "invscaling":
-            factor = functools.partial(_invscaling_factor, power_t=self.power_t)
-            callbacks.append(("lr_schedule", LRScheduler(policy="LambdaLR", lr_lambda=factor)))
-        elif self.learning_rate == "adaptive":
-            # scikit-learn's rule: divide by 5 after two epochs without a gain of tol.
-            callbacks.append(
-                (
-                    "lr_schedule",
-                    LRScheduler(
-                        policy="ReduceLROnPlateau",
-                        monitor="train_loss",
-                        factor=0.2,
-                        patience=1,
-                        threshold=self.tol,
-                        threshold_mode="abs",
-                    ),
-                )
-            )
-        return callbacks
+        return y
 
-    def _train(self, X, y, *, epochs):
-        # skorch's partial_fit, minus its catch of KeyboardInterrupt.
-        net = self.net_
-        net.notify("on_train_begin", X=X, y=y)
-        try:
-            net.fit_loop(X, y, epochs=epochs)
-        except _ConvergenceReached:
-            pass
-        net.notify("on_train_end", X=X, y=y)
-
-    def _record_training(self, batch_size):
-        history = self.net_.history
-        self.n_iter_ = len(history)
-        self.loss_curve_ = [row["train_loss"] for row in history]
-        self.loss_ = self.loss_curve_[-1]
-        self.batch_size_ = batch_size
-        self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
-        if self.early_stopping:
-            self.validation_scores_ = [row["valid_acc"] for row in history if "valid_acc" in row]
-            self.best_validation_score_ = max(self.validation_scores_, default=None)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None
+    def _scoring_callbacks(self):
+        # skorch's NeuralNetRegressor records no score; R² is scikit-learn's.
+        scoring = EpochScoring("r2", lower_is_better=False, on_train=False, name=self._validation_score)
+        return [(self._validation_score, scoring)]
 
 
 def _silent(*args, **kwargs):
     pass
 
 
-class TorchClassifier(BaseTorchClassifier):
+# -- the module contract of TorchClassifier and TorchRegressor --------------------
+
+_INPUT_ARGS = ("n_features_in", "input_shape")
+
+
+def _check_user_module(estimator, *, output_arg):
+    owner = type(estimator).__name__
+    if not issubclass(estimator.module, torch.nn.Module):
+        raise InvalidParameterError(
+            f"The 'module' parameter of {owner} must be a subclass of "
+            f"torch.nn.Module (the class, not an instance). Got {estimator.module!r} instead."
+        )
+    filled = sorted(set(estimator.module_kwargs or {}) & {*_INPUT_ARGS, output_arg})
+    if filled:
+        raise InvalidParameterError(
+            f"The 'module_kwargs' parameter of {owner} must not set {filled}: fit fills "
+            f"in {', '.join(_INPUT_ARGS)} and {output_arg} from the data. Remove "
+            f"{filled} from module_kwargs."
+        )
+
+
+def _build_user_module(estimator, n_features_in, **outputs):
+    """Build ``estimator.module`` with the arguments its contract promises."""
+    if len(estimator.input_shape_) == 1:
+        inputs = {"n_features_in": n_features_in}
+    else:
+        inputs = {"input_shape": estimator.input_shape_}
+    kwargs = {**inputs, **outputs, **(estimator.module_kwargs or {})}
+    try:
+        return estimator.module(**kwargs)
+    except TypeError as error:
+        filled = ", ".join(f"{name}={value!r}" for name, value in {**inputs, **outputs}.items())
+        raise TypeError(
+            f"{type(estimator).__name__} could not build {estimator.module.__name__}({filled}, "
+            f"**module_kwargs): {error}. Samples that are vectors (2-D X, image_shape=None) "
+            "fill in n_features_in; samples with more dimensions (X of 3+ dimensions, or "
+            "image_shape set) fill in input_shape instead."
+        ) from error
+
+
+class TorchClassifier(ShapedInputMixin, BaseTorchClassifier):
     """Classifier around any ``torch.nn.Module`` class, trained by skorch.
 
-    The module is built in ``fit`` as
-    ``module(n_features_in=..., n_classes=..., **module_kwargs)``: the input
-    width and the number of classes come from the data, never from a param.
-    Its ``forward`` takes a float32 batch of shape ``(batch, n_features_in)``
-    and returns unnormalised scores of shape ``(batch, n_classes)``.
+    The module gets the same treatment as the built-in networks: it is
+    built in ``fit``, with its input size and number of classes taken from
+    the data, trained on slices of tensors held on the device, and searched
+    like any scikit-learn estimator.
+
+    **The module contract.** ``fit`` builds the module with keyword arguments:
+
+    - ``n_features_in`` (int), when each sample is a vector: ``X`` is 2-D
+      and ``image_shape`` is None. ``forward`` gets batches of shape
+      ``(batch, n_features_in)``;
+    - ``input_shape`` (tuple of int) instead, when each sample has more
+      dimensions: ``X`` of 3 or more dimensions, or rows reshaped by
+      ``image_shape``. ``forward`` gets batches of shape
+      ``(batch, *input_shape)``, e.g. ``(batch, 1, 8, 8)`` for digits with
+      ``image_shape=(1, 8, 8)``;
+    - ``n_classes`` (int), the number of classes in ``y``;
+    - everything in ``module_kwargs``.
+
+    So it is ``module(n_features_in=..., n_classes=..., **module_kwargs)``
+    for tabular data. ``forward`` takes float32 batches and returns
+    unnormalised scores (logits) of shape ``(batch, n_classes)``; the loss
+    is ``torch.nn.CrossEntropyLoss``.
 
     Parameters
     ----------
     module : type of torch.nn.Module
         The network class, not an instance.
     module_kwargs : dict, default=None
-        Further constructor arguments for ``module``.
+        Further constructor arguments for ``module``; they must not repeat
+        the arguments ``fit`` fills in.
+    image_shape : tuple of int, default=None
+        Shape to reshape each row of a 2-D ``X`` to before it reaches the
+        module, e.g. ``(1, 8, 8)`` for digits as one-channel images. The
+        module then gets ``input_shape`` instead of ``n_features_in``. Leave
+        None for tabular data or for ``X`` that already has 3 or more
+        dimensions.
     batch_size : int, 'auto' or 'full', default='auto'
         Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
         in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
@@ -503,7 +763,9 @@ class TorchClassifier(BaseTorchClassifier):
     classes_ : ndarray of shape (n_classes,)
         Class labels, sorted.
     n_features_in_ : int
-        Number of features seen in ``fit``.
+        Number of features seen in ``fit`` (``X.shape[1]``).
+    input_shape_ : tuple of int
+        Shape of one sample as the module receives it.
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNetClassifier
@@ -528,6 +790,8 @@ class TorchClassifier(BaseTorchClassifier):
     See Also
     --------
     MLPClassifier : The same estimator with a built-in multilayer perceptron.
+    ConvNetClassifier : The same estimator with a built-in convolutional network.
+    TorchRegressor : The same contract for regression targets.
 
     Examples
     --------
@@ -552,6 +816,7 @@ class TorchClassifier(BaseTorchClassifier):
         **BaseTorchClassifier._parameter_constraints,
         "module": [type],
         "module_kwargs": [dict, None],
+        "image_shape": IMAGE_SHAPE_CONSTRAINT,
     }
 
     def __init__(
@@ -559,6 +824,7 @@ class TorchClassifier(BaseTorchClassifier):
         *,
         module=None,
         module_kwargs=None,
+        image_shape=None,
         batch_size="auto",
         drop_last=False,
         max_epochs=200,
@@ -608,13 +874,230 @@ class TorchClassifier(BaseTorchClassifier):
         )
         self.module = module
         self.module_kwargs = module_kwargs
+        self.image_shape = image_shape
 
     def _check_params(self):
-        if not issubclass(self.module, torch.nn.Module):
-            raise InvalidParameterError(
-                f"The 'module' parameter of {type(self).__name__} must be a subclass of "
-                f"torch.nn.Module (the class, not an instance). Got {self.module!r} instead."
-            )
+        _check_user_module(self, output_arg="n_classes")
 
     def _build_module(self, n_features_in, n_classes):
-        return self.module(n_features_in=n_features_in, n_classes=n_classes, **(self.module_kwargs or {}))
+        return _build_user_module(self, n_features_in, n_classes=n_classes)
+
+
+class TorchRegressor(ShapedInputMixin, BaseTorchRegressor):
+    """Regressor around any ``torch.nn.Module`` class, trained by skorch.
+
+    The module gets the same treatment as the built-in networks: it is
+    built in ``fit``, with its input size and number of outputs taken from
+    the data, trained on slices of tensors held on the device, and searched
+    like any scikit-learn estimator.
+
+    **The module contract.** ``fit`` builds the module with keyword arguments:
+
+    - ``n_features_in`` (int), when each sample is a vector: ``X`` is 2-D
+      and ``image_shape`` is None. ``forward`` gets batches of shape
+      ``(batch, n_features_in)``;
+    - ``input_shape`` (tuple of int) instead, when each sample has more
+      dimensions: ``X`` of 3 or more dimensions, or rows reshaped by
+      ``image_shape``. ``forward`` gets batches of shape
+      ``(batch, *input_shape)``, e.g. ``(batch, 1, 8, 8)`` for digits with
+      ``image_shape=(1, 8, 8)``;
+    - ``n_outputs`` (int), the number of targets: 1 for a 1-D ``y``, else
+      ``y.shape[1]``;
+    - everything in ``module_kwargs``.
+
+    So it is ``module(n_features_in=..., n_outputs=..., **module_kwargs)``
+    for tabular data. ``forward`` takes float32 batches and returns
+    predictions of shape ``(batch, n_outputs)``; the loss is
+    ``torch.nn.MSELoss``.
+
+    Parameters
+    ----------
+    module : type of torch.nn.Module
+        The network class, not an instance.
+    module_kwargs : dict, default=None
+        Further constructor arguments for ``module``; they must not repeat
+        the arguments ``fit`` fills in.
+    image_shape : tuple of int, default=None
+        Shape to reshape each row of a 2-D ``X`` to before it reaches the
+        module, e.g. ``(1, 8, 8)`` for digits as one-channel images. The
+        module then gets ``input_shape`` instead of ``n_features_in``. Leave
+        None for tabular data or for ``X`` that already has 3 or more
+        dimensions.
+    batch_size : int, 'auto' or 'full', default='auto'
+        Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
+        in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
+        a batch size above the number of training samples is clamped to it.
+        The size really used is ``batch_size_``.
+    drop_last : bool, default=False
+        Skip the last, smaller batch of each epoch. 1050 samples at batch
+        size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
+    max_epochs : int, default=200
+        Most passes over the training data per ``fit``.
+    lr : float, default=1e-3
+        Initial learning rate.
+    solver : {'adam', 'adamw', 'sgd'}, default='adam'
+        Optimizer.
+    momentum : float, default=0.9
+        Momentum for ``'sgd'``.
+    nesterovs_momentum : bool, default=True
+        Nesterov momentum for ``'sgd'`` (when ``momentum > 0``).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Moment decay rates for ``'adam'`` and ``'adamw'``.
+    epsilon : float, default=1e-8
+        Numerical stability term for ``'adam'`` and ``'adamw'``.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), as the optimizer's weight
+        decay; decoupled for ``'adamw'``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule, for every solver: ``'invscaling'`` uses
+        ``lr / epoch ** power_t``; ``'adaptive'`` divides the rate by 5 each
+        time two epochs in a row fail to lower the training loss by ``tol``.
+    power_t : float, default=0.5
+        Exponent of ``'invscaling'``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop
+        when its R² has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
+        stop when the training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs. ``partial_fit`` never stops early.
+    validation_fraction : float, default=0.1
+        Share held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Smallest change that counts as an improvement.
+    shuffle : bool, default=True
+        Draw a new sample order every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. An int gives identical predictions on every fit.
+    warm_start : bool, default=False
+        Continue from the weights and optimizer state of the last ``fit``.
+    device : str or torch.device, default='auto'
+        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
+        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    verbose : int, default=0
+        Print a line per epoch when positive.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets: 1 for a 1-D ``y``, else ``y.shape[1]``.
+    n_features_in_ : int
+        Number of features seen in ``fit`` (``X.shape[1]``).
+    input_shape_ : tuple of int
+        Shape of one sample as the module receives it.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    net_ : skorch.NeuralNetRegressor
+        The trained skorch net; ``net_.module_`` is the torch module.
+    device_ : torch.device
+        Device the network trained on.
+    batch_size_ : int
+        Batch size used in the last call to ``fit`` or ``partial_fit``.
+    n_updates_per_epoch_ : int
+        Optimizer steps in the last epoch.
+    n_iter_ : int
+        Epochs trained, over all calls since the weights were initialised.
+    loss_ : float
+        Training loss (mean squared error) of the last epoch.
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    validation_scores_ : list of float or None
+        Held-out R² per epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    See Also
+    --------
+    MLPRegressor : The same estimator with a built-in multilayer perceptron.
+    TorchClassifier : The same contract for class labels.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skbatch import TorchRegressor
+    >>> class Net(nn.Module):
+    ...     def __init__(self, n_features_in, n_outputs, hidden=16):
+    ...         super().__init__()
+    ...         self.layers = nn.Sequential(
+    ...             nn.Linear(n_features_in, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
+    ...     def forward(self, X):
+    ...         return self.layers(X)
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = TorchRegressor(module=Net, module_kwargs={"hidden": 32}, max_epochs=5,
+    ...                      random_state=0, device="cpu").fit(X, y / 100)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        **BaseTorchRegressor._parameter_constraints,
+        "module": [type],
+        "module_kwargs": [dict, None],
+        "image_shape": IMAGE_SHAPE_CONSTRAINT,
+    }
+
+    def __init__(
+        self,
+        *,
+        module=None,
+        module_kwargs=None,
+        image_shape=None,
+        batch_size="auto",
+        drop_last=False,
+        max_epochs=200,
+        lr=1e-3,
+        solver="adam",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        device="auto",
+        verbose=0,
+    ):
+        super().__init__(
+            batch_size=batch_size,
+            drop_last=drop_last,
+            max_epochs=max_epochs,
+            lr=lr,
+            solver=solver,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            alpha=alpha,
+            learning_rate=learning_rate,
+            power_t=power_t,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            shuffle=shuffle,
+            random_state=random_state,
+            warm_start=warm_start,
+            device=device,
+            verbose=verbose,
+        )
+        self.module = module
+        self.module_kwargs = module_kwargs
+        self.image_shape = image_shape
+
+    def _check_params(self):
+        _check_user_module(self, output_arg="n_outputs")
+
+    def _build_module(self, n_features_in, n_outputs):
+        return _build_user_module(self, n_features_in, n_outputs=n_outputs)
