@@ -4,14 +4,14 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
-from .estimator import BaseTorchClassifier
+from .estimator import BaseTorchClassifier, BaseTorchRegressor
 from .modules import ACTIVATIONS, MLPModule
 
-__all__ = ["MLPClassifier", "parse_hidden_layer_sizes"]
+__all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
 
 
-def parse_hidden_layer_sizes(value, owner="MLPClassifier"):
-    """Return ``hidden_layer_sizes`` as a tuple of positive ints.
+def parse_hidden_layer_sizes(value, owner="MLPClassifier", *, param="hidden_layer_sizes", allow_empty=False):
+    """Return ``hidden_layer_sizes`` (or another list of layer sizes) as a tuple of positive ints.
 
     Parameters
     ----------
@@ -21,6 +21,10 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier"):
         cannot hold tuples: ``Categorical(['64', '128-64'])`` works.
     owner : str, default='MLPClassifier'
         Estimator name for the error message.
+    param : str, default='hidden_layer_sizes'
+        Param name for the error message.
+    allow_empty : bool, default=False
+        Accept ``()``, ``[]`` and ``''`` as no layers at all.
 
     Returns
     -------
@@ -29,8 +33,10 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier"):
     Raises
     ------
     InvalidParameterError
-        If the value is empty or holds anything but positive ints.
+        If the value is empty (unless allowed) or holds anything but positive ints.
     """
+    if allow_empty and isinstance(value, (str, tuple, list)) and len(value) == 0:
+        return ()
     if isinstance(value, str):
         parts = value.split("-")
         sizes = tuple(int(p) if p.strip().isdigit() else None for p in parts) if value else ()
@@ -46,7 +52,7 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier"):
     )
     if not valid:
         raise InvalidParameterError(
-            f"The 'hidden_layer_sizes' parameter of {owner} must be a non-empty "
+            f"The {param!r} parameter of {owner} must be a non-empty "
             "tuple of positive ints such as (128, 64), an int, or a string such "
             f"as '128-64'. Got {value!r} instead."
         )
@@ -158,6 +164,7 @@ class MLPClassifier(BaseTorchClassifier):
     See Also
     --------
     TorchClassifier : The same training around a torch module of your own.
+    MLPRegressor : The same network for regression targets.
     sklearn.neural_network.MLPClassifier : scikit-learn's NumPy implementation.
 
     Notes
@@ -248,6 +255,215 @@ class MLPClassifier(BaseTorchClassifier):
         return MLPModule(
             n_features_in,
             n_classes,
+            hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
+            activation=self.activation,
+            dropout=self.dropout,
+        )
+
+
+class MLPRegressor(BaseTorchRegressor):
+    """Multilayer perceptron regressor in PyTorch, with scikit-learn's param names.
+
+    The twin of :class:`MLPClassifier` for real-valued targets, one or
+    several: the same params, a squared-error loss, and scikit-learn's
+    regressor conventions (``score`` is R², a 1-D ``y`` gives 1-D
+    predictions). A grid written for
+    :class:`sklearn.neural_network.MLPRegressor` over
+    ``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha``,
+    ``learning_rate``, ``momentum``, ``batch_size`` and friends runs
+    unchanged; the learning rate is ``lr`` and the epoch budget
+    ``max_epochs``, as in skorch.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, int or str, default=(100,)
+        Width of each hidden layer: ``(128, 64)``, ``128``, or ``'128-64'``
+        (the form to use in scikit-optimize's ``Categorical``).
+    activation : {'relu', 'tanh', 'logistic', 'identity', 'gelu'}, default='relu'
+        Nonlinearity after each hidden layer.
+    dropout : float, default=0.0
+        Probability of zeroing a hidden unit during training, in [0, 1).
+    batch_size : int, 'auto' or 'full', default='auto'
+        Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
+        in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
+        a batch size above the number of training samples is clamped to it;
+        ``1`` is online learning. The size really used is ``batch_size_``.
+    drop_last : bool, default=False
+        Skip the last, smaller batch of each epoch. 1050 samples at batch
+        size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
+    max_epochs : int, default=200
+        Most passes over the training data per ``fit``.
+    lr : float, default=1e-3
+        Initial learning rate.
+    solver : {'adam', 'adamw', 'sgd'}, default='adam'
+        Optimizer.
+    momentum : float, default=0.9
+        Momentum for ``'sgd'``.
+    nesterovs_momentum : bool, default=True
+        Nesterov momentum for ``'sgd'`` (when ``momentum > 0``).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Moment decay rates for ``'adam'`` and ``'adamw'``.
+    epsilon : float, default=1e-8
+        Numerical stability term for ``'adam'`` and ``'adamw'``.
+    alpha : float, default=1e-4
+        L2 penalty on the weights (not the biases), as the optimizer's weight
+        decay; decoupled for ``'adamw'``.
+    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+        Schedule, for every solver (scikit-learn applies it to ``'sgd'``
+        only): ``'invscaling'`` uses ``lr / epoch ** power_t``;
+        ``'adaptive'`` divides the rate by 5 each time two epochs in a row
+        fail to lower the training loss by ``tol``.
+    power_t : float, default=0.5
+        Exponent of ``'invscaling'``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop
+        when its R² has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
+        stop when the training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs. ``partial_fit`` never stops early.
+    validation_fraction : float, default=0.1
+        Share held out with ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before stopping.
+    tol : float, default=1e-4
+        Smallest change that counts as an improvement.
+    shuffle : bool, default=True
+        Draw a new sample order every epoch.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, dropout, shuffling and the validation
+        split. An int gives identical predictions on every fit.
+    warm_start : bool, default=False
+        Continue from the weights and optimizer state of the last ``fit``.
+    device : str or torch.device, default='auto'
+        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
+        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    verbose : int, default=0
+        Print a line per epoch when positive.
+
+    Attributes
+    ----------
+    n_outputs_ : int
+        Number of targets: 1 for a 1-D ``y``, else ``y.shape[1]``.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+    net_ : skorch.NeuralNetRegressor
+        The trained skorch net; ``net_.module_`` is the torch module.
+    device_ : torch.device
+        Device the network trained on.
+    batch_size_ : int
+        Batch size used in the last call to ``fit`` or ``partial_fit``.
+    n_updates_per_epoch_ : int
+        Optimizer steps in the last epoch.
+    n_iter_ : int
+        Epochs trained, over all calls since the weights were initialised.
+    loss_ : float
+        Training loss of the last epoch: the mean squared error, averaged
+        over outputs (scikit-learn's MLPRegressor reports half of it).
+    loss_curve_ : list of float
+        Training loss of every epoch.
+    validation_scores_ : list of float or None
+        Held-out R² per epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_``.
+
+    See Also
+    --------
+    TorchRegressor : The same training around a torch module of your own.
+    MLPClassifier : The same network for class labels.
+    sklearn.neural_network.MLPRegressor : scikit-learn's NumPy implementation.
+
+    Notes
+    -----
+    Inputs and targets are converted to float32. Scale the targets (for
+    instance with :class:`sklearn.compose.TransformedTargetRegressor`):
+    the output layer is linear and starts near zero. Training
+    batches are slices of tensors moved to the device once per ``fit``,
+    which keeps the cost per step close to a hand-written PyTorch loop.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skbatch import MLPRegressor
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> reg = MLPRegressor(hidden_layer_sizes=(64,), batch_size=32, max_epochs=5,
+    ...                    random_state=0, device="cpu").fit(X, y / 100)
+    >>> reg.batch_size_, reg.n_updates_per_epoch_, reg.predict(X[:2]).shape
+    (32, 14, (2,))
+    """
+
+    _parameter_constraints: dict = {
+        **BaseTorchRegressor._parameter_constraints,
+        "hidden_layer_sizes": ["array-like", str, Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+    def __init__(
+        self,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        batch_size="auto",
+        drop_last=False,
+        max_epochs=200,
+        lr=1e-3,
+        solver="adam",
+        momentum=0.9,
+        nesterovs_momentum=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        learning_rate="constant",
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        shuffle=True,
+        random_state=None,
+        warm_start=False,
+        device="auto",
+        verbose=0,
+    ):
+        super().__init__(
+            batch_size=batch_size,
+            drop_last=drop_last,
+            max_epochs=max_epochs,
+            lr=lr,
+            solver=solver,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            alpha=alpha,
+            learning_rate=learning_rate,
+            power_t=power_t,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            shuffle=shuffle,
+            random_state=random_state,
+            warm_start=warm_start,
+            device=device,
+            verbose=verbose,
+        )
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+
+    def _check_params(self):
+        parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
+
+    def _build_module(self, n_features_in, n_outputs):
+        return MLPModule(
+            n_features_in,
+            n_outputs,
             hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
             activation=self.activation,
             dropout=self.dropout,
