@@ -156,3 +156,8 @@ def test_beats_the_mlp_on_digits_at_equal_epochs(one_torch_thread):
     cnn = cross_val_score(ConvNetClassifier(image_shape=(8, 8), **common), X, y, cv=3).mean()
     mlp = cross_val_score(MLPClassifier(**common), X, y, cv=3).mean()
     assert cnn > mlp
+
+
+def test_takes_every_training_param_of_mlp_classifier():
+    training = set(MLPClassifier().get_params()) - {"hidden_layer_sizes"}
+    assert training <= set(ConvNetClassifier().get_params())

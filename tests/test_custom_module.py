@@ -9,7 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
-from skbatch import TensorBatchIterator, TorchClassifier, TorchRegressor
+from skbatch import BaseTorchEstimator, TensorBatchIterator, TorchClassifier, TorchRegressor
 from skbatch.demo import results_table
 
 
@@ -133,3 +133,9 @@ def test_custom_module_searches_and_reports_like_the_built_ins(digits):
     table = results_table(search)
     assert len(table) == 4
     assert {"batch_size", "module_kwargs"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("estimator_class", [TorchClassifier, TorchRegressor])
+def test_takes_every_training_param_of_the_base(estimator_class):
+    training = set(BaseTorchEstimator().get_params())
+    assert set(estimator_class().get_params()) == training | {"module", "module_kwargs", "image_shape"}
