@@ -299,24 +299,25 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(
                     "Classifier can't train when only one class is present: "
-                    f"y holds the single class {self.classes_[0]!r}. "
+                    f"y holds the single class {self.classes_.tolist()[0]!r}. "
                     "Pass data with at least two classes."
                 )
         elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
-                f"classes={np.unique(classes)!r} is not the same as on the first call "
-                f"to partial_fit, which was {self.classes_!r}."
+                f"classes={np.unique(classes).tolist()} is not the same as on the first "
+                f"call to partial_fit, which was {self.classes_.tolist()}."
             )
         elif not incremental and not np.array_equal(np.unique(y), self.classes_):
             raise ValueError(
                 "warm_start can only be used where y has the same classes as in "
-                f"the previous call to fit: previously {self.classes_!r}, now "
-                f"{np.unique(y)!r}. Set warm_start=False to train from scratch."
+                f"the previous call to fit: previously {self.classes_.tolist()}, now "
+                f"{np.unique(y).tolist()}. Set warm_start=False to train from scratch."
             )
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(
-                f"y contains labels {unknown!r} that are not in classes_ {self.classes_!r}."
+                f"y contains labels {unknown.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}. Pass every class to the first partial_fit call."
             )
         return np.searchsorted(self.classes_, y)
 
