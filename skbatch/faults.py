@@ -59,11 +59,11 @@ class StopOnNonFiniteLoss(Callback):
         )
 
 
-# Largest batch size that finished training, per estimator family (all params
-# but batch size, plus the input width) and device type, in this process. The
+# Batch sizes that finished training, per estimator family (all params but
+# batch size, plus the input width) and device type, in this process. The
 # cache directory's records extend it across processes and runs.
-_largest_fitted = {}
-_largest_fitted_lock = threading.Lock()
+_fitted_sizes = {}
+_fitted_sizes_lock = threading.Lock()
 
 # Params that change neither the memory a training step needs nor the model.
 _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})
@@ -95,15 +95,15 @@ def remember_fitted_batch_size(estimator):
     """Note that ``estimator`` (just trained) fitted in memory at its ``batch_size_``."""
     key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
     batch_size = estimator.net_.batch_size
-    with _largest_fitted_lock:
-        _largest_fitted[key] = max(batch_size, _largest_fitted.get(key, 0))
+    with _fitted_sizes_lock:
+        _fitted_sizes.setdefault(key, set()).add(batch_size)
 
 
 def largest_fitted_batch_size(estimator, below):
     """Largest batch size under ``below`` known to have trained this estimator's family, or None."""
     family = family_key(estimator, estimator.n_features_in_)
     device_type = estimator.device_.type
-    sizes = [_largest_fitted.get((family, device_type))]
+    sizes = list(_fitted_sizes.get((family, device_type), ()))
     cache_dir = getattr(estimator, "cache_dir", None)
     if cache_dir is not None:
         from .cache import FitCache  # cache imports this module
