@@ -14,15 +14,17 @@ the task generator, which for a search holds a clone of the unfitted
 estimator and the fold indices per task) and ``Parallel.print_progress`` to
 move the bar, and puts both back when the last bar closes, also on error.
 
-Only the ``Parallel`` calls made by the thread that opened the bar, and
-not nested inside another counted call, count: a fit that itself uses
-joblib (a random forest in the pipeline, say) does not inflate the total.
+Only ``Parallel`` calls whose tasks are scikit-learn's ``_fit_and_score``
+count, made by the thread that opened the bar and not nested inside another
+counted call: a fit that itself uses joblib (a random forest in the
+pipeline, say), or the final refit, does not inflate the total.
 """
 
 import contextlib
 import threading
 
 from joblib import Parallel
+from sklearn.model_selection._validation import _fit_and_score
 from tqdm.auto import tqdm
 
 __all__ = ["progress_bar"]
@@ -61,11 +63,19 @@ class _Tracker:
             self.seen.pop(id(parallel), None)
 
 
+def _is_fit_task(task):
+    # sklearn.utils.parallel.delayed wraps the function in a _FuncWrapper.
+    function = task[0] if isinstance(task, tuple) and task else None
+    return getattr(function, "function", function) is _fit_and_score
+
+
 def _counted_call(parallel, iterable):
     tracker = _bars.get(threading.get_ident())
     if tracker is None or tracker.depth > 0:
         return _originals["__call__"](parallel, iterable)
     tasks = iterable if hasattr(iterable, "__len__") else list(iterable)
+    if not any(_is_fit_task(task) for task in tasks[:1]):
+        return _originals["__call__"](parallel, tasks)
     tracker.begin(parallel, len(tasks))
     tracker.depth += 1
     try:
@@ -103,9 +113,11 @@ def progress_bar(*, desc="fits", **tqdm_kwargs):
     """Show a live progress bar over every fit of the searches run inside the block.
 
     Works with GridSearchCV, RandomizedSearchCV, BayesSearchCV (whose total
-    grows as it asks for more candidates), the Halving searches, and any
-    other code that runs its tasks through ``joblib.Parallel``, with the
-    loky, threading, Dask or sequential (``n_jobs=1``) backends. The bar
+    grows as it asks for more candidates), the Halving searches,
+    ``cross_validate`` and ``cross_val_score``: whatever runs scikit-learn's
+    fit-and-score tasks through ``joblib.Parallel``, with the loky,
+    threading, Dask or sequential (``n_jobs=1``) backends. Other joblib
+    calls (inside a fit, say) are not counted. The bar
     shows fits done out of the total known so far, elapsed time and an
     estimate of the time left; ``tqdm.auto`` draws a widget in Jupyter and
     text elsewhere. The final refit on the best params is not a search
@@ -117,7 +129,8 @@ def progress_bar(*, desc="fits", **tqdm_kwargs):
         Label in front of the bar.
     **tqdm_kwargs
         Passed to :class:`tqdm.auto.tqdm`, e.g. ``file=sys.stdout``,
-        ``leave=False``, ``disable=True``, ``mininterval=1.0``.
+        ``leave=False``, ``mininterval=1.0``. (A bar made with
+        ``disable=True`` counts nothing: tqdm skips its updates.)
 
     Yields
     ------
@@ -140,13 +153,14 @@ def progress_bar(*, desc="fits", **tqdm_kwargs):
 
     Examples
     --------
+    >>> import io
     >>> from sklearn.datasets import load_iris
     >>> from sklearn.linear_model import LogisticRegression
     >>> from sklearn.model_selection import GridSearchCV
     >>> from skbatch import progress_bar
     >>> X, y = load_iris(return_X_y=True)
     >>> search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}, cv=3)
-    >>> with progress_bar(disable=True) as bar:
+    >>> with progress_bar(file=io.StringIO()) as bar:  # the default file is stderr
     ...     _ = search.fit(X, y)
     >>> bar.n, bar.total
     (6, 6)
