@@ -126,6 +126,8 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
           search restored it from the cache) and ``devices`` (the distinct
           devices of the candidate's fits).
 
+        ``report.attrs["param_columns"]`` lists the param columns.
+
     Notes
     -----
     A split with no matching record (no cache directory, a splitter that
@@ -211,8 +213,9 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
             for row in records
         ]
 
-    rank_key = f"rank_test_{metric}"
-    return table.sort_values(rank_key, kind="stable").reset_index(drop=True)
+    table = table.sort_values(f"rank_test_{metric}", kind="stable").reset_index(drop=True)
+    table.attrs["param_columns"] = [short[name] for name in param_names]
+    return table
 
 
 def _field(record, name, kind=None):
