@@ -198,6 +198,12 @@ class FitCache:
         """Describe one fit of ``estimator`` under ``key``."""
         n_features = getattr(estimator, "n_features_in_", None)
         device = getattr(estimator, "device_", None)
+        net = getattr(estimator, "net_", None)
+        if status == "ok":
+            n_iter, batch_size = getattr(estimator, "n_iter_", None), getattr(estimator, "batch_size_", None)
+        else:  # the epochs run before the failure, and the batch size it failed at
+            n_iter = None if net is None else len(net.history)
+            batch_size = getattr(net, "batch_size", None)
         return {
             **key,
             "format": _FORMAT,
@@ -214,8 +220,8 @@ class FitCache:
             "device_uuid": getattr(estimator, "device_uuid_", None),
             "fit_time": getattr(estimator, "fit_time_", fit_time) if status == "ok" else fit_time,
             "peak_memory": getattr(estimator, "peak_memory_", None),
-            "n_iter": getattr(estimator, "n_iter_", None),
-            "batch_size": getattr(estimator, "batch_size_", None),
+            "n_iter": n_iter,
+            "batch_size": batch_size,
             "n_features_in": n_features,
             "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "host": socket.gethostname(),

@@ -74,7 +74,7 @@ def _counted_call(parallel, iterable):
     if tracker is None or tracker.depth > 0:
         return _originals["__call__"](parallel, iterable)
     tasks = iterable if hasattr(iterable, "__len__") else list(iterable)
-    if not any(_is_fit_task(task) for task in tasks[:1]):
+    if not _is_fit_task(next(iter(tasks), None)):
         return _originals["__call__"](parallel, tasks)
     tracker.begin(parallel, len(tasks))
     tracker.depth += 1

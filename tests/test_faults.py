@@ -53,8 +53,8 @@ def test_diverging_loss_stops_with_lr_and_batch_size(digits):
 
 
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
-def test_search_scores_diverged_fit_with_error_score_and_goes_on(digits, tmp_path):
-    X, y = digits
+def test_search_scores_diverged_fit_with_error_score_and_goes_on(tmp_path):
+    X, y = X_IRIS * 100, Y_IRIS
     net = MLPClassifier(
         solver="sgd", hidden_layer_sizes=(16,), max_epochs=10, device="cpu", random_state=0, cache_dir=tmp_path
     )
