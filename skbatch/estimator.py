@@ -195,6 +195,15 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        NonFiniteLossError
+            If the training loss becomes NaN or infinite; names ``lr`` and
+            the batch size.
+        DeviceOutOfMemoryError
+            If the device runs out of memory; names the batch size and the
+            largest that trained with the same settings, when known.
         """
         if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
             return fit_cached(self, X, y)
