@@ -132,7 +132,9 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
     -----
     A split with no matching record (no cache directory, a splitter that
     shuffles without a fixed ``random_state``, or two folds with identical
-    labels behind a Pipeline) shows NaN in its device and fit-time columns.
+    labels behind a Pipeline, or a Halving search with the default
+    ``resource='n_samples'``, which trains on subsamples of the folds)
+    shows NaN in its device and fit-time columns.
     Without records a failed fit is recognised only when ``error_score``
     is NaN (scikit-learn's default); with records, whatever its value.
 

@@ -21,12 +21,14 @@ class CountingNet(nn.Module):
     too) and bumps the module-level ``BUILT``.
     """
 
-    def __init__(self, n_features_in, n_classes, log=None):
+    def __init__(self, n_features_in, n_classes, log=None, kill_marker=None):
         global BUILT
         super().__init__()
         BUILT += 1
         if INTERRUPT_AT is not None and BUILT >= INTERRUPT_AT:
             raise KeyboardInterrupt
+        if kill_marker is not None and count_lines(log) >= 3:
+            _die_once(kill_marker)
         if log is not None:
             with open(log, "a") as handle:
                 handle.write(f"{os.getpid()}\n")
@@ -34,6 +36,15 @@ class CountingNet(nn.Module):
 
     def forward(self, X):
         return self.linear(X)
+
+
+def _die_once(marker):
+    """Kill this process, as the OOM killer would, if ``marker`` exists; only one process gets to."""
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return
+    os._exit(1)
 
 
 def count_lines(path):

@@ -23,10 +23,16 @@ def fresh_counter(monkeypatch):
 
 
 def counting(tmp_path, **params):
-    defaults = dict(max_epochs=3, lr=1e-2, device="cpu", random_state=0, cache_dir=tmp_path / "cache")
-    return TorchClassifier(
-        module=CountingNet, module_kwargs={"log": str(tmp_path / "built.log")}, **{**defaults, **params}
+    defaults = dict(
+        module=CountingNet,
+        module_kwargs={"log": str(tmp_path / "built.log")},
+        max_epochs=3,
+        lr=1e-2,
+        device="cpu",
+        random_state=0,
+        cache_dir=tmp_path / "cache",
     )
+    return TorchClassifier(**{**defaults, **params})
 
 
 def test_second_fit_is_restored_and_predicts_identically(tmp_path):
@@ -178,3 +184,21 @@ def test_resume_across_worker_processes(tmp_path):
     assert len(set(log.read_text().split())) >= 2
     search(tmp_path, n_jobs=2).fit(X_IRIS, Y_IRIS)
     assert count_lines(log) == 7
+
+
+@pytest.mark.slow
+def test_search_resumes_after_a_worker_is_killed(tmp_path):
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    log, marker = tmp_path / "built.log", tmp_path / "kill-a-worker"
+    marker.touch()
+    net = counting(tmp_path, module_kwargs={"log": str(log), "kill_marker": str(marker)})
+    grid = {"lr": [1e-2, 1e-1]}
+    with pytest.raises(TerminatedWorkerError):
+        GridSearchCV(net, grid, cv=KFold(3, shuffle=True, random_state=0), n_jobs=2).fit(X_IRIS, Y_IRIS)
+    finished = len(os.listdir(tmp_path / "cache" / "fits"))
+    assert 1 <= finished < 6  # the fits of both workers up to the kill
+    started = count_lines(log)
+    GridSearchCV(net, grid, cv=KFold(3, shuffle=True, random_state=0), n_jobs=2).fit(X_IRIS, Y_IRIS)
+    # Only the fits that had not finished, and the refit, were trained.
+    assert count_lines(log) - started == 6 - finished + 1

@@ -89,6 +89,18 @@ def test_total_grows_with_bayes_search():
     assert bar.n == 8
 
 
+def test_counts_every_round_of_a_halving_search():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    search = HalvingGridSearchCV(
+        LogisticRegression(max_iter=300), {"C": [0.01, 0.1, 1.0, 10.0]}, cv=3, factor=2, min_resources=30
+    )
+    with progress_bar(file=io.StringIO()) as bar:
+        search.fit(X_IRIS, Y_IRIS)
+    assert bar.total == bar.n == sum(search.n_candidates_) * 3
+
+
 class _ParallelInside(ClassifierMixin, BaseEstimator):
     """An estimator whose fit runs joblib itself, as a random forest would."""
 
