@@ -24,7 +24,7 @@ X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 
 
 @pytest.fixture
-def digits():
+def raw_digits():
     X, y = load_digits(return_X_y=True)
     return X[:600], y[:600]
 
@@ -41,8 +41,8 @@ def hungry(batch_size, tag, **kwargs):
     )
 
 
-def test_diverging_loss_stops_with_lr_and_batch_size(digits):
-    X, y = digits
+def test_diverging_loss_stops_with_lr_and_batch_size(raw_digits):
+    X, y = raw_digits
     net = MLPClassifier(solver="sgd", lr=1e4, batch_size=100, max_epochs=20, device="cpu", random_state=0)
     with pytest.raises(NonFiniteLossError, match=r"became nan at epoch \d+ \(lr=10000.0, batch_size=100\).*Lower lr") as info:
         net.fit(X, y)
