@@ -255,7 +255,8 @@ def plot_search(search, params=None, *, ax=None):
         or more (all positive) get a log axis; others (strings, tuples,
         booleans, None, or mixed types) are categories in the order first
         seen. Candidates whose score is NaN (failed fits) are left out and
-        counted in the panel's title.
+        counted in the panel's title. A numeric param with up to 8
+        distinct values (a grid) has those values as ticks.
 
     See Also
     --------
@@ -317,6 +318,11 @@ def plot_search(search, params=None, *, ax=None):
             x = np.asarray(values, dtype=float)
             if x.min() > 0 and x.max() / x.min() >= 10:
                 axis.set_xscale("log")
+            distinct = np.unique(x)
+            if len(distinct) <= 8:  # a grid: label the values searched
+                axis.set_xticks(distinct, [f"{v:g}" for v in distinct])
+                axis.minorticks_off()
+            axis.margins(x=0.08)
         else:
             categories = list(dict.fromkeys(repr(v) if not isinstance(v, str) else v for v in values))
             position = {c: j for j, c in enumerate(categories)}
@@ -331,7 +337,7 @@ def plot_search(search, params=None, *, ax=None):
             axis.plot(x[j], mean[best], "*", markersize=16, color="tab:red", label="best")
             axis.legend(loc="best")
         axis.set_xlabel(short[name])
-        axis.set_title(f"{short[name]}" + (f" ({n_failed} failed)" if n_failed else ""))
+        axis.set_title(short[name] + (f" ({n_failed} candidates failed)" if n_failed else ""))
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel(f"mean test {metric}")
     fig.tight_layout()
