@@ -8,8 +8,8 @@ import pytest
 from joblib import Parallel, delayed, parallel_config
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_iris
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.tree import DecisionTreeClassifier
 
 from skbatch import MLPClassifier, progress_bar
 
@@ -19,7 +19,7 @@ ORIGINAL_PRINT_PROGRESS = Parallel.print_progress
 
 
 def logistic_search(n_jobs=1):
-    return GridSearchCV(LogisticRegression(max_iter=300), {"C": [0.1, 1.0, 10.0]}, cv=KFold(3), n_jobs=n_jobs)
+    return GridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2, 3]}, cv=KFold(3), n_jobs=n_jobs)
 
 
 def assert_joblib_restored():
@@ -61,8 +61,8 @@ def test_total_grows_with_bayes_search():
     from skopt.space import Real
 
     search = skopt.BayesSearchCV(
-        LogisticRegression(max_iter=300),
-        {"C": Real(1e-2, 1e2, prior="log-uniform")},
+        DecisionTreeClassifier(),
+        {"ccp_alpha": Real(1e-4, 1e-1, prior="log-uniform")},
         n_iter=4,
         cv=KFold(2),
         random_state=0,
@@ -94,7 +94,7 @@ def test_counts_every_round_of_a_halving_search():
     from sklearn.model_selection import HalvingGridSearchCV
 
     search = HalvingGridSearchCV(
-        LogisticRegression(max_iter=300), {"C": [0.01, 0.1, 1.0, 10.0]}, cv=3, factor=2, min_resources=30
+        DecisionTreeClassifier(), {"max_depth": [1, 2, 3, 4]}, cv=3, factor=2, min_resources=30
     )
     with progress_bar(file=io.StringIO()) as bar:
         search.fit(X_IRIS, Y_IRIS)
@@ -122,7 +122,7 @@ def test_parallel_calls_inside_a_fit_are_not_counted():
 def test_joblib_is_restored_after_an_error():
     with pytest.raises(ValueError, match="Invalid parameter 'not_a_param'"):
         with progress_bar(file=io.StringIO()):
-            GridSearchCV(LogisticRegression(), {"not_a_param": [1]}, cv=2).fit(X_IRIS, Y_IRIS)
+            GridSearchCV(DecisionTreeClassifier(), {"not_a_param": [1]}, cv=2).fit(X_IRIS, Y_IRIS)
     assert_joblib_restored()
 
 
@@ -137,5 +137,5 @@ def test_a_second_bar_in_the_same_thread_is_refused():
 def test_only_fit_and_score_tasks_count():
     with progress_bar(file=io.StringIO()) as bar:
         joblib.Parallel(n_jobs=1)(delayed(abs)(i) for i in range(5))
-        cross_val_score(LogisticRegression(max_iter=300), X_IRIS, Y_IRIS, cv=4)
+        cross_val_score(DecisionTreeClassifier(), X_IRIS, Y_IRIS, cv=4)
     assert (bar.n, bar.total) == (4, 4)
