@@ -166,7 +166,6 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
         {short[name]: [params.get(name, np.nan) for params in results["params"]] for name in param_names},
         index=pd.RangeIndex(n_candidates),
     )
-    table = table.astype(object) if param_names else table
     summary = [
         key
         for key in results
@@ -188,6 +187,12 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
     if cache_dir is not None and X is not None and y is not None and torch_estimator is not None:
         records = _split_records(search, X, y, groups, FitCache(cache_dir).records())
 
+    if records is not None:
+        unexplained = "no record of this fit matched"
+    elif cache_dir is None or torch_estimator is None:
+        unexplained = "no record of why; give the estimator a cache_dir to keep one"
+    else:
+        unexplained = "pass X and y to search_report to read why from the records"
     scores = np.column_stack([np.asarray(results[test_key.format(k)], dtype=float) for k in range(n_splits)])
     failed_by_score = np.isnan(scores) if _error_score_is_nan(search) else np.zeros_like(scores, dtype=bool)
     n_failed, errors = [], []
@@ -198,7 +203,7 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
             if record is not None and record.get("status") == "failed":
                 messages.append(f"split {k}: {record.get('error')}")
             elif failed_by_score[i, k]:
-                messages.append(f"split {k}: failed (no record of why; set cache_dir to keep one)")
+                messages.append(f"split {k}: failed ({unexplained})")
         n_failed.append(len(messages))
         errors.append("; ".join(messages))
     table["n_failed_fits"] = n_failed

@@ -78,7 +78,7 @@ def test_without_records_failures_show_as_nan_scores():
         search.fit(X_IRIS * 100, Y_IRIS)
     report = search_report(search, X_IRIS * 100, Y_IRIS).set_index("lr")
     assert report.loc[1e6, "n_failed_fits"] == 2
-    assert "set cache_dir to keep one" in report.loc[1e6, "errors"]
+    assert "give the estimator a cache_dir to keep one" in report.loc[1e6, "errors"]
 
 
 def test_bayes_search_report_and_plot(tmp_path):
