@@ -25,7 +25,9 @@ shows) and is trained again on the next run, since failures such as out
 of memory may not recur.
 
 The key holds the network class's import path, not its source code: after
-editing a network's code, use a new directory.
+editing a network's code, use a new directory. Fingerprinting hashes the
+training data once per fit (MD5 through ``joblib.hash``, some hundreds of
+MB per second), a cost paid only when ``cache_dir`` is set.
 """
 
 import contextlib

@@ -10,7 +10,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 import _seams
 from _seams import CountingNet, count_lines
-from skbatch import MLPClassifier, TorchClassifier, load_fit_records
+from skbatch import MLPClassifier, TorchClassifier, load_fit_records, search_report
 from skbatch.cache import FitCache, data_fingerprint
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -156,6 +156,13 @@ def test_interrupted_search_resumes_without_retraining(tmp_path):
     assert _seams.BUILT == 0
     records = load_fit_records(tmp_path / "cache")
     assert len(records) == 7 and set(records["status"]) == {"ok"}
+
+    # No result was lost: the report of the resumed search holds every
+    # split's device and the training time measured when it first ran.
+    report = search_report(resumed, X_IRIS, Y_IRIS)
+    fit_times = report[[f"split{k}_fit_time" for k in range(3)]].to_numpy().ravel()
+    assert not np.isnan(fit_times).any() and set(fit_times) <= set(records["fit_time"])
+    assert (report[[f"split{k}_device" for k in range(3)]] == "cpu").all().all()
 
 
 def test_changed_dataset_retrains_every_fit(tmp_path):
