@@ -42,7 +42,8 @@ def results_table(search, top=None):
         first columns of :func:`skbatch.search_report`, which has more.
     """
     report = search_report(search)
-    columns = report.attrs["param_columns"] + ["mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
+    scores = ["mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
+    columns = report.attrs["param_columns"] + scores
     table = report[columns]
     return table if top is None else table.head(top)
 

@@ -60,7 +60,7 @@ def _error_score_is_nan(search):
 
 
 def _split_records(search, X, y, groups, records):
-    """Record of each (candidate, split) fit, as a list per candidate of a list per split (None if unknown)."""
+    """The record of each (candidate, split) fit: a list per candidate of one per split, None if unknown."""
     cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
     splits = list(cv.split(X, y, groups))
     y_fps = [data_fingerprint(_safe_indexing(y, train)) for train, _ in splits]
@@ -312,7 +312,9 @@ def plot_search(search, params=None, *, ax=None):
     else:
         axes = np.atleast_1d(ax)
         if len(axes) != len(names):
-            raise ValueError(f"ax holds {len(axes)} Axes for {len(names)} params {names!r}; pass one per param.")
+            raise ValueError(
+                f"ax holds {len(axes)} Axes for {len(names)} params {names!r}; pass one per param."
+            )
         fig = axes[0].figure
 
     for axis, name in zip(axes, names):
