@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 from sklearn.model_selection import cross_val_score
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
@@ -12,19 +11,13 @@ from skbatch import ConvNetClassifier, MLPClassifier
 from skbatch.modules import ConvNetModule
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X[:300] / 16).astype(np.float32), y[:300]
-
-
 def fast(**params):
     defaults = {"channels": (4, 8), "dense_layer_sizes": (16,), "max_epochs": 2, "random_state": 0, "device": "cpu"}
     return ConvNetClassifier(**{**defaults, **params})
 
 
-def test_flat_rows_with_image_shape_become_one_channel_images(digits):
-    X, y = digits
+def test_flat_rows_with_image_shape_become_one_channel_images(small_digits):
+    X, y = small_digits
     clf = fast(image_shape=(8, 8)).fit(X, y)
     assert clf.input_shape_ == (1, 8, 8)
     assert clf.n_features_in_ == 64
@@ -32,16 +25,16 @@ def test_flat_rows_with_image_shape_become_one_channel_images(digits):
     assert clf.predict(X).shape == (len(X),)
 
 
-def test_three_dimensional_x_gives_the_same_network_as_flat_rows(digits):
-    X, y = digits
+def test_three_dimensional_x_gives_the_same_network_as_flat_rows(small_digits):
+    X, y = small_digits
     flat = fast(image_shape=(8, 8)).fit(X, y)
     images = fast().fit(X.reshape(-1, 8, 8), y)
     assert images.input_shape_ == (1, 8, 8)
     np.testing.assert_allclose(images.predict_proba(X.reshape(-1, 8, 8)), flat.predict_proba(X), rtol=1e-5)
 
 
-def test_four_dimensional_x_gives_the_number_of_channels(digits):
-    X, y = digits
+def test_four_dimensional_x_gives_the_number_of_channels(small_digits):
+    X, y = small_digits
     X_rgb = np.repeat(X.reshape(-1, 1, 8, 8), 3, axis=1)
     clf = fast().fit(X_rgb, y)
     assert clf.input_shape_ == (3, 8, 8)
@@ -49,66 +42,66 @@ def test_four_dimensional_x_gives_the_number_of_channels(digits):
     assert clf.predict(X_rgb[:5]).shape == (5,)
 
 
-def test_classes_come_from_the_data(digits):
-    X, y = digits
+def test_classes_come_from_the_data(small_digits):
+    X, y = small_digits
     clf = fast(image_shape=(8, 8)).fit(X[y < 3], y[y < 3])
     assert clf.classes_.tolist() == [0, 1, 2]
     assert clf.net_.module_.head.layers[-1].out_features == 3
 
 
-def test_flat_rows_without_image_shape_are_one_pixel_high(digits):
-    X, y = digits
+def test_flat_rows_without_image_shape_are_one_pixel_high(small_digits):
+    X, y = small_digits
     clf = fast().fit(X[:, :10], y)
     assert clf.input_shape_ == (1, 1, 10)
 
 
-def test_predict_rejects_images_of_another_shape(digits):
-    X, y = digits
+def test_predict_rejects_images_of_another_shape(small_digits):
+    X, y = small_digits
     clf = fast().fit(X.reshape(-1, 8, 8), y)
     with pytest.raises(ValueError, match=r"X has samples of shape \(1, 8, 4\), but ConvNetClassifier"):
         clf.predict(X.reshape(-1, 8, 8)[:, :, :4])
 
 
-def test_image_shape_must_fit_the_number_of_features(digits):
-    X, y = digits
+def test_image_shape_must_fit_the_number_of_features(small_digits):
+    X, y = small_digits
     with pytest.raises(ValueError, match=r"image_shape=\(7, 8\) holds 56 values, but X has 64 features"):
         fast(image_shape=(7, 8)).fit(X, y)
 
 
-def test_image_shape_must_match_images_that_carry_their_shape(digits):
-    X, y = digits
+def test_image_shape_must_match_images_that_carry_their_shape(small_digits):
+    X, y = small_digits
     with pytest.raises(ValueError, match=r"X already holds samples of shape \(8, 8\), but image_shape=\(4, 16\)"):
         fast(image_shape=(4, 16)).fit(X.reshape(-1, 8, 8), y)
 
 
-def test_image_shape_rejects_non_positive_sizes(digits):
-    X, y = digits
+def test_image_shape_rejects_non_positive_sizes(small_digits):
+    X, y = small_digits
     with pytest.raises(InvalidParameterError, match=r"'image_shape' parameter of ConvNetClassifier .* Got \(0, 8\)"):
         fast(image_shape=(0, 8)).fit(X, y)
 
 
-def test_samples_of_more_than_three_dimensions_are_rejected(digits):
-    X, y = digits
+def test_samples_of_more_than_three_dimensions_are_rejected(small_digits):
+    X, y = small_digits
     with pytest.raises(ValueError, match=r"takes images of shape \(height, width\) or \(channels, height, width\)"):
         fast().fit(X.reshape(-1, 1, 1, 8, 8), y)
 
 
-def test_channels_take_the_string_form_for_scikit_optimize(digits):
-    X, y = digits
+def test_channels_take_the_string_form_for_scikit_optimize(small_digits):
+    X, y = small_digits
     clf = fast(channels="4-6", image_shape=(8, 8)).fit(X, y)
     convs = [layer for layer in clf.net_.module_.features if isinstance(layer, nn.Conv2d)]
     assert [conv.out_channels for conv in convs] == [4, 6]
 
 
 @pytest.mark.parametrize("param, value", [("channels", ()), ("channels", "4-x"), ("dense_layer_sizes", (0,))])
-def test_layer_sizes_reject_bad_values(digits, param, value):
-    X, y = digits
+def test_layer_sizes_reject_bad_values(small_digits, param, value):
+    X, y = small_digits
     with pytest.raises(InvalidParameterError, match=f"The '{param}' parameter of ConvNetClassifier"):
         fast(**{param: value}).fit(X, y)
 
 
-def test_no_dense_layers_leaves_a_linear_head(digits):
-    X, y = digits
+def test_no_dense_layers_leaves_a_linear_head(small_digits):
+    X, y = small_digits
     clf = fast(dense_layer_sizes=(), image_shape=(8, 8)).fit(X, y)
     linears = [layer for layer in clf.net_.module_.head.layers if isinstance(layer, nn.Linear)]
     assert len(linears) == 1
@@ -138,20 +131,9 @@ def test_dropout_sits_after_the_convolutions_and_each_dense_layer():
     assert sum(isinstance(m, nn.Dropout) for m in module.head.layers) == 1
 
 
-@pytest.fixture
-def one_torch_thread():
-    # Convolutions this small gain nothing from intra-op threads, and on a
-    # shared machine the thread hand-offs cost several times the work.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-def test_beats_the_mlp_on_digits_at_equal_epochs(one_torch_thread):
-    X, y = load_digits(return_X_y=True)
-    X = X / 16
+def test_beats_the_mlp_on_digits_at_equal_epochs(digits):
+    X, y = digits
     common = {"max_epochs": 20, "batch_size": 64, "lr": 3e-3, "random_state": 0, "device": "cpu"}
     cnn = cross_val_score(ConvNetClassifier(image_shape=(8, 8), **common), X, y, cv=3).mean()
     mlp = cross_val_score(MLPClassifier(**common), X, y, cv=3).mean()

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -45,18 +44,12 @@ class ImageNet(nn.Module):
         return self.layers(X)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X[:300] / 16).astype(np.float32), y[:300]
-
-
 def fast(estimator_class, **params):
     return estimator_class(**{"max_epochs": 2, "random_state": 0, "device": "cpu", **params})
 
 
-def test_tabular_classifier_module_gets_n_features_in_and_n_classes(digits):
-    X, y = digits
+def test_tabular_classifier_module_gets_n_features_in_and_n_classes(small_digits):
+    X, y = small_digits
     clf = fast(TorchClassifier, module=TabularNet, module_kwargs={"hidden": 5}).fit(X, y)
     assert clf.net_.module_.filled == {"n_features_in": 64, "n_classes": 10, "n_outputs": None}
     assert clf.net_.module_.layers[0].out_features == 5
@@ -64,8 +57,8 @@ def test_tabular_classifier_module_gets_n_features_in_and_n_classes(digits):
 
 
 @pytest.mark.parametrize("n_targets, n_outputs", [(None, 1), (1, 1), (3, 3)])
-def test_regressor_module_gets_n_outputs(digits, n_targets, n_outputs):
-    X, y = digits
+def test_regressor_module_gets_n_outputs(small_digits, n_targets, n_outputs):
+    X, y = small_digits
     Y = y.astype(np.float32) / 10 if n_targets is None else np.tile(y[:, None] / 10, (1, n_targets))
     reg = fast(TorchRegressor, module=TabularNet).fit(X, Y)
     assert reg.net_.module_.filled == {"n_features_in": 64, "n_classes": None, "n_outputs": n_outputs}
@@ -73,15 +66,15 @@ def test_regressor_module_gets_n_outputs(digits, n_targets, n_outputs):
     assert reg.predict(X).shape == ((len(X),) if n_outputs == 1 else (len(X), n_outputs))
 
 
-def test_image_module_gets_input_shape_from_image_shape(digits):
-    X, y = digits
+def test_image_module_gets_input_shape_from_image_shape(small_digits):
+    X, y = small_digits
     clf = fast(TorchClassifier, module=ImageNet, image_shape=(1, 8, 8)).fit(X, y)
     assert clf.net_.module_.input_shape == (1, 8, 8)
     assert clf.predict(X).shape == (len(X),)
 
 
-def test_image_module_gets_input_shape_from_four_dimensional_x(digits):
-    X, y = digits
+def test_image_module_gets_input_shape_from_four_dimensional_x(small_digits):
+    X, y = small_digits
     X_images = X.reshape(-1, 1, 8, 8)
     clf = fast(TorchClassifier, module=ImageNet, max_epochs=4, lr=2e-2, batch_size=32).fit(X_images, y)
     assert clf.input_shape_ == (1, 8, 8)
@@ -89,8 +82,8 @@ def test_image_module_gets_input_shape_from_four_dimensional_x(digits):
     assert clf.score(X_images, y) > 0.8
 
 
-def test_image_module_on_flat_rows_says_which_argument_is_filled_in(digits):
-    X, y = digits
+def test_image_module_on_flat_rows_says_which_argument_is_filled_in(small_digits):
+    X, y = small_digits
     with pytest.raises(TypeError, match=r"could not build ImageNet\(n_features_in=64, n_classes=10, .*fill in input_shape"):
         fast(TorchClassifier, module=ImageNet).fit(X, y)
 
@@ -99,31 +92,31 @@ def test_image_module_on_flat_rows_says_which_argument_is_filled_in(digits):
     "estimator_class, filled",
     [(TorchClassifier, "n_classes"), (TorchClassifier, "input_shape"), (TorchRegressor, "n_outputs")],
 )
-def test_module_kwargs_must_not_repeat_what_fit_fills_in(digits, estimator_class, filled):
-    X, y = digits
+def test_module_kwargs_must_not_repeat_what_fit_fills_in(small_digits, estimator_class, filled):
+    X, y = small_digits
     est = fast(estimator_class, module=TabularNet, module_kwargs={filled: 3})
     with pytest.raises(InvalidParameterError, match=rf"'module_kwargs' parameter of {estimator_class.__name__} must not set \['{filled}'\]"):
         est.fit(X, y)
 
 
 @pytest.mark.parametrize("estimator_class", [TorchClassifier, TorchRegressor])
-def test_module_must_be_a_torch_module_class(digits, estimator_class):
-    X, y = digits
+def test_module_must_be_a_torch_module_class(small_digits, estimator_class):
+    X, y = small_digits
     with pytest.raises(InvalidParameterError, match="must be a subclass of torch.nn.Module"):
         fast(estimator_class, module=dict).fit(X, y)
 
 
-def test_custom_module_trains_on_tensor_slices_on_the_chosen_device(digits):
-    X, y = digits
+def test_custom_module_trains_on_tensor_slices_on_the_chosen_device(small_digits):
+    X, y = small_digits
     clf = fast(TorchClassifier, module=TabularNet, batch_size=64).fit(X, y)
     assert clf.net_.iterator_train is TensorBatchIterator
     assert str(clf.device_) == "cpu"
     assert all(p.device.type == "cpu" for p in clf.net_.module_.parameters())
-    assert (clf.batch_size_, clf.n_updates_per_epoch_) == (64, 5)
+    assert (clf.batch_size_, clf.n_updates_per_epoch_) == (64, 7)
 
 
-def test_custom_module_searches_and_reports_like_the_built_ins(digits):
-    X, y = digits
+def test_custom_module_searches_and_reports_like_the_built_ins(small_digits):
+    X, y = small_digits
     pipe = make_pipeline(StandardScaler(), fast(TorchClassifier, module=TabularNet))
     grid = {
         "torchclassifier__batch_size": [32, 128],
