@@ -63,6 +63,7 @@ def plot_batch_size_study(study, *, title=None):
     else:
         ax_memory.text(0.5, 0.5, "not measured on this device\n(torch tracks CUDA memory only)",
                        ha="center", va="center", transform=ax_memory.transAxes)
+        ax_memory.set_yticks([])
     ax_memory.set_ylabel("peak device memory (MiB)")
     ax_memory.set_title("memory")
 
