@@ -87,7 +87,8 @@ class LeanNeuralNetClassifier(NeuralNetClassifier):
         for start in range(0, n_samples, slice_size):
             X_slice, y_slice = Xi[start : start + slice_size], yi[start : start + slice_size]
             y_pred = self.infer(X_slice, **fit_params)
-            slice_loss = self.get_loss(y_pred, y_slice, X=X_slice, training=True) * (get_len(X_slice) / n_samples)
+            share = get_len(X_slice) / n_samples
+            slice_loss = self.get_loss(y_pred, y_slice, X=X_slice, training=True) * share
             slice_loss.backward()
             loss = loss + slice_loss.detach()
             y_preds.append(y_pred.detach())

@@ -119,7 +119,9 @@ def plot_learning_curves(estimators, *, title=None):
         epochs = history[:, "epoch"]
         line, = ax_loss.plot(epochs, history[:, "train_loss"], label=f"{label} train")
         if "valid_loss" in history[-1]:
-            ax_loss.plot(epochs, history[:, "valid_loss"], "--", color=line.get_color(), label=f"{label} valid")
+            ax_loss.plot(
+                epochs, history[:, "valid_loss"], "--", color=line.get_color(), label=f"{label} valid"
+            )
         if "valid_acc" in history[-1]:
             ax_score.plot(epochs, history[:, "valid_acc"], color=line.get_color(), label=label)
             any_score = True

@@ -107,6 +107,18 @@ def test_find_max_batch_size_on_cpu_without_a_limit_is_every_sample():
     assert search.n_probes == 1
 
 
+def test_the_cpu_allocator_failing_counts_as_out_of_memory():
+    class CpuAllocatorLimit(OutOfMemoryAbove):
+        def forward(self, X):
+            if self.training and len(X) > self.limit:
+                # The tensor a real step could not get: this raises the allocator's own error.
+                torch.empty(10**14 * len(X), dtype=torch.float32)
+            return self.linear(X)
+
+    clf = TorchClassifier(module=CpuAllocatorLimit, module_kwargs={"limit": 40}, device="cpu")
+    assert find_max_batch_size(clf, X_IRIS, Y_IRIS, rtol=0).batch_size == 40
+
+
 def test_a_failure_that_is_not_out_of_memory_propagates():
     class Broken(OutOfMemoryAbove):
         def forward(self, X):
