@@ -329,7 +329,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _resolve_batch_size(self, X, y, *, resume, seed):
-        """Return ``(batch_size, slice_size)``; ``slice_size`` is the memory limit 'max' found, else None."""
+        """Return ``(batch_size, slice_size)``: slice_size is the limit 'max' found, else None."""
         if self.batch_size != "max":
             self.max_batch_search_ = None
             return resolve_batch_size(self.batch_size, len(X)), None
@@ -363,8 +363,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 "warm start or partial_fit cannot follow it. Set it before the first "
                 "fit, or set warm_start=False to train from scratch."
             )
-        current.__dict__.update(base=schedule.base, growth=schedule.growth, milestones=schedule.milestones,
-                                n_samples=schedule.n_samples, slice_size=schedule.slice_size)
+        for name in ("base", "growth", "milestones", "n_samples", "slice_size"):
+            setattr(current, name, getattr(schedule, name))
 
     def _encode_labels(self, y, *, classes, resume, incremental):
         check_classification_targets(y)
@@ -539,10 +539,10 @@ class TorchClassifier(BaseTorchClassifier):
         Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
         in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
         a batch size above the number of training samples is clamped to it.
-        ``'max'`` is the largest
-        batch whose training step fits device memory, found in each ``fit``
-        by :func:`find_max_batch_size` (usually every sample on the CPU).
-        The size really used is ``batch_size_``.
+        ``'max'`` is the
+        largest batch whose training step fits device memory, found in each
+        ``fit`` by :func:`find_max_batch_size` (usually every sample on the
+        CPU). The size really used is ``batch_size_``.
     drop_last : bool, default=False
         Skip the last, smaller batch of each epoch. 1050 samples at batch
         size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.

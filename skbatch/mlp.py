@@ -75,10 +75,10 @@ class MLPClassifier(BaseTorchClassifier):
         Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
         in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
         a batch size above the number of training samples is clamped to it;
-        ``1`` is online learning. ``'max'`` is the largest
-        batch whose training step fits device memory, found in each ``fit``
-        by :func:`find_max_batch_size` (usually every sample on the CPU).
-        The size really used is ``batch_size_``.
+        ``1`` is online learning. ``'max'`` is the
+        largest batch whose training step fits device memory, found in each
+        ``fit`` by :func:`find_max_batch_size` (usually every sample on the
+        CPU). The size really used is ``batch_size_``.
     drop_last : bool, default=False
         Skip the last, smaller batch of each epoch. 1050 samples at batch
         size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
