@@ -1,6 +1,7 @@
 """Batch size that grows during training."""
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -111,3 +112,16 @@ def test_iterator_reads_a_callable_batch_size_at_every_pass():
         current["size"] = next(sizes)
         assert len(iterator) == expected_batches
         assert len(list(iterator)) == expected_batches
+
+
+def test_a_scheduled_fitted_model_pickles_and_keeps_one_schedule():
+    clf = MLPClassifier(
+        hidden_layer_sizes=(8,), batch_size=10, batch_size_milestones=1, accumulation_steps=2, max_epochs=2,
+        device="cpu",
+    ).fit(X_IRIS, Y_IRIS)
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(copy.predict_proba(X_IRIS), clf.predict_proba(X_IRIS))
+    schedule = dict(copy.net_.callbacks_)["batch_size_schedule"]
+    assert copy.net_.iterator_train__batch_size is schedule
+    copy.set_params(warm_start=True, max_epochs=1).fit(X_IRIS, Y_IRIS)
+    assert copy.batch_size_curve_ == [10, 20, 40]
