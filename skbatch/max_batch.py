@@ -14,7 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, column_or_1d
 
 from .devices import resolve_device
@@ -153,17 +153,13 @@ def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
             release_device_memory(device)
 
 
-@validate_params(
-    {
-        "estimator": [object],
-        "X": ["array-like"],
-        "y": ["array-like"],
-        "start": [Interval(Integral, 1, None, closed="left")],
-        "rtol": [Interval(Real, 0, 1, closed="left")],
-        "device": [str, torch.device, None],
-    },
-    prefer_skip_nested_validation=True,
-)
+_CONSTRAINTS = {
+    "start": [Interval(Integral, 1, None, closed="left")],
+    "rtol": [Interval(Real, 0, 1, closed="left")],
+    "device": [str, torch.device, None],
+}
+
+
 def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RTOL, device=None):
     """Largest batch size whose training step fits device memory.
 
@@ -222,6 +218,13 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     >>> search.batch_size, search.n_probes
     (1797, 4)
     """
+    # Checked here rather than by sklearn's validate_params decorator, which
+    # would rename the estimator's own param errors after this function.
+    validate_parameter_constraints(
+        _CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size"
+    )
+    estimator._validate_params()
+    estimator._check_params()
     X = check_array(X, dtype=np.float32)
     y = column_or_1d(y, warn=True)
     classes, y_encoded = np.unique(y, return_inverse=True)

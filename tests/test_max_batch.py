@@ -140,6 +140,11 @@ def test_find_max_batch_size_rejects_bad_values(kwargs, match):
         find_max_batch_size(MLPClassifier(device="cpu"), X_IRIS, Y_IRIS, **kwargs)
 
 
+def test_find_max_batch_size_checks_the_estimator_params_first():
+    with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be a str among"):
+        find_max_batch_size(MLPClassifier(solver="lbfgs", device="cpu"), X_IRIS, Y_IRIS)
+
+
 def test_batch_size_max_in_fit_records_the_size_and_trains():
     clf = TorchClassifier(
         module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size="max", max_epochs=3, device="cpu"
