@@ -50,10 +50,9 @@ def _check_batch_sizes(batch_sizes):
 def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs=None):
     """Train at each batch size and tabulate speed, memory and scores.
 
-    For each batch size, one fit on all of ``X`` is timed, its peak device
-    memory tracked and its training score taken; then
-    :func:`~sklearn.model_selection.cross_validate` scores clones on ``cv``
-    folds. Everything else stays as set on ``estimator`` (set
+    For each batch size, :func:`~sklearn.model_selection.cross_validate`
+    scores clones on ``cv`` folds; then one fit on all of ``X`` is timed,
+    its peak device memory tracked and its training score taken. Everything else stays as set on ``estimator`` (set
     ``lr_scaling`` there to let the learning rate follow the batch size).
 
     Parameters
@@ -115,6 +114,11 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     sizes = _check_batch_sizes(batch_sizes)
     rows = []
     for batch_size in sizes:
+        # Cross-validation first: its fits also warm up the process (lazy
+        # initialisation, allocator caches), which the timed fit should not pay.
+        scores = cross_validate(
+            clone(estimator).set_params(batch_size=batch_size), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
+        )["test_score"]
         candidate = clone(estimator).set_params(batch_size=batch_size)
         device = resolve_device(candidate.device)
         if device.type == "cuda":
@@ -125,25 +129,22 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
             candidate.fit(X, y)
             fit_seconds = time.perf_counter() - start
         train_score = _score(candidate, X, y, scoring)
-        lr = candidate.lr_
-        row = {
-            "batch_size": batch_size,
-            "batch_size_used": candidate.batch_size_,
-            "updates_per_epoch": candidate.n_updates_per_epoch_,
-            "epochs": candidate.n_iter_,
-            "seconds_per_epoch": fit_seconds / candidate.n_iter_,
-            "samples_per_second": _samples_trained(candidate) / fit_seconds,
-            "peak_memory_mib": np.nan if peak.bytes is None else peak.bytes / 2**20,
-            "train_score": train_score,
-            "lr": lr,
-        }
-        del candidate
-        scores = cross_validate(
-            clone(estimator).set_params(batch_size=batch_size), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
-        )["test_score"]
-        row.update(cv_score=scores.mean(), cv_score_std=scores.std())
-        row["generalization_gap"] = row["train_score"] - row["cv_score"]
-        rows.append(row)
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "batch_size_used": candidate.batch_size_,
+                "updates_per_epoch": candidate.n_updates_per_epoch_,
+                "epochs": candidate.n_iter_,
+                "seconds_per_epoch": fit_seconds / candidate.n_iter_,
+                "samples_per_second": _samples_trained(candidate) / fit_seconds,
+                "peak_memory_mib": np.nan if peak.bytes is None else peak.bytes / 2**20,
+                "train_score": train_score,
+                "cv_score": scores.mean(),
+                "cv_score_std": scores.std(),
+                "generalization_gap": train_score - scores.mean(),
+                "lr": candidate.lr_,
+            }
+        )
     return pd.DataFrame(rows, columns=STUDY_COLUMNS)
 
 
