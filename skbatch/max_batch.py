@@ -138,6 +138,8 @@ def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
 
     module = estimator._build_module(X.shape[1], n_classes).to(device)
     optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
+    # Rows as the module takes them: images for an estimator with image_shape.
+    X = X.reshape(len(X), *estimator._module_input_shape(X.shape[1]))
     X_dev = torch.as_tensor(X, dtype=torch.float32, device=device)
     # Class indices for a classifier, float32 targets for a regressor: the
     # estimator's own loss decides.

@@ -143,3 +143,11 @@ def test_beats_the_mlp_on_digits_at_equal_epochs(digits):
 def test_takes_every_training_param_of_mlp_classifier():
     training = set(MLPClassifier().get_params()) - {"hidden_layer_sizes"}
     assert training <= set(ConvNetClassifier().get_params())
+
+
+def test_find_max_batch_size_builds_the_network_from_image_shape(small_digits):
+    from skbatch import find_max_batch_size
+
+    X, y = small_digits
+    search = find_max_batch_size(fast(image_shape=(8, 8)), X, y)
+    assert search.batch_size == len(X)

@@ -154,3 +154,21 @@ def test_lean_regressor_net_records_the_same_history_as_skorch(data):
     skorch_history, lean_history = histories
     assert lean_history[:, "train_loss"] == pytest.approx(skorch_history[:, "train_loss"])
     assert lean_history[-1, "batches"] == skorch_history[-1, "batches"]
+
+
+def test_batch_size_toolkit_trains_a_regressor(data):
+    X, Y = data
+    # 'max' probes with the regressor's own loss and float targets.
+    reg = fast(batch_size="max", max_epochs=2).fit(X, Y)
+    assert reg.batch_size_ == len(X)
+    assert reg.max_batch_search_.batch_size == len(X)
+    scheduled = fast(batch_size=16, batch_size_milestones=1, max_epochs=3, lr_scaling="linear").fit(X, Y)
+    assert scheduled.batch_size_curve_ == [16, 32, 64]
+    assert scheduled.lr_ == pytest.approx(1e-2 * 16 / 200)
+
+
+def test_accumulated_slices_give_the_update_of_the_whole_batch(data):
+    X, Y = data
+    whole = fast(batch_size=40, max_epochs=2, shuffle=False).fit(X, Y)
+    sliced = fast(batch_size=40, max_epochs=2, shuffle=False, accumulation_steps=4).fit(X, Y)
+    np.testing.assert_allclose(sliced.predict(X), whole.predict(X), rtol=1e-4, atol=1e-5)
