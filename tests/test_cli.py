@@ -21,6 +21,9 @@ SKBATCH = Path(sys.executable).parent / "skbatch"
 FAST = ["--cv", "2", "--max-epochs", "2", "--verbose", "0"]
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 @pytest.fixture(scope="module")
 def iris():
     X, y = load_iris(return_X_y=True, as_frame=True)
@@ -313,8 +316,9 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def run_skbatch(*args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [str(SKBATCH), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+        [str(SKBATCH), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
     )
 
 
