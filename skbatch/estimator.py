@@ -7,6 +7,7 @@ process that trains, which is what a joblib worker in a search needs.
 
 import contextlib
 import functools
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,7 +24,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import LeanNeuralNetClassifier
 from .batching import TensorBatchIterator, resolve_batch_size
+from .cache import fit_cached
 from .devices import resolve_device
+from .faults import StopOnNonFiniteLoss, explain_training_error, remember_fitted_batch_size
 
 __all__ = ["BaseTorchClassifier", "TorchClassifier"]
 
@@ -112,6 +115,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "device": [str, torch.device],
         "verbose": ["verbose"],
+        "cache_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -139,6 +143,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         device="auto",
         verbose=0,
+        cache_dir=None,
     ):
         self.batch_size = batch_size
         self.drop_last = drop_last
@@ -162,6 +167,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.device = device
         self.verbose = verbose
+        self.cache_dir = cache_dir
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -189,7 +195,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        NonFiniteLossError
+            If the training loss becomes NaN or infinite; names ``lr`` and
+            the batch size.
+        DeviceOutOfMemoryError
+            If the device runs out of memory; names the batch size and the
+            largest that trained with the same settings, when known.
         """
+        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
+            return fit_cached(self, X, y)
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y, classes=None):
@@ -299,24 +316,25 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             if len(self.classes_) < 2:
                 raise ValueError(
                     "Classifier can't train when only one class is present: "
-                    f"y holds the single class {self.classes_[0]!r}. "
+                    f"y holds the single class {self.classes_.tolist()[0]!r}. "
                     "Pass data with at least two classes."
                 )
         elif incremental and classes is not None and not np.array_equal(np.unique(classes), self.classes_):
             raise ValueError(
-                f"classes={np.unique(classes)!r} is not the same as on the first call "
-                f"to partial_fit, which was {self.classes_!r}."
+                f"classes={np.unique(classes).tolist()} is not the same as on the first "
+                f"call to partial_fit, which was {self.classes_.tolist()}."
             )
         elif not incremental and not np.array_equal(np.unique(y), self.classes_):
             raise ValueError(
                 "warm_start can only be used where y has the same classes as in "
-                f"the previous call to fit: previously {self.classes_!r}, now "
-                f"{np.unique(y)!r}. Set warm_start=False to train from scratch."
+                f"the previous call to fit: previously {self.classes_.tolist()}, now "
+                f"{np.unique(y).tolist()}. Set warm_start=False to train from scratch."
             )
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(
-                f"y contains labels {unknown!r} that are not in classes_ {self.classes_!r}."
+                f"y contains labels {unknown.tolist()} that are not in classes_ "
+                f"{self.classes_.tolist()}. Pass every class to the first partial_fit call."
             )
         return np.searchsorted(self.classes_, y)
 
@@ -365,6 +383,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _callbacks(self):
         callbacks = [
+            # Before the stopping rule, which would read a NaN loss as a plateau.
+            ("nonfinite_loss", StopOnNonFiniteLoss(type(self).__name__)),
             (
                 "stopping",
                 _StopOnPlateau(
@@ -406,7 +426,13 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             net.fit_loop(X, y, epochs=epochs)
         except _ConvergenceReached:
             pass
+        except Exception as error:
+            explained = explain_training_error(self, error)
+            if explained is None:
+                raise
+            raise explained from error
         net.notify("on_train_end", X=X, y=y)
+        remember_fitted_batch_size(self)
 
     def _record_training(self, batch_size):
         history = self.net_.history
@@ -497,6 +523,17 @@ class TorchClassifier(BaseTorchClassifier):
         ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
     verbose : int, default=0
         Print a line per epoch when positive.
+    cache_dir : str, path-like or None, default=None
+        Folder where each finished ``fit`` is kept, keyed on the params
+        (all but ``cache_dir`` and ``verbose``) and a fingerprint of the
+        training data. A later ``fit`` with the same params and data
+        restores it instead of training, so a search that was interrupted
+        and runs again with the same folder trains only the fits it had not
+        finished. Each fit also leaves a record (device, fit time, epochs,
+        batch size, and the error if it failed) that
+        :func:`skbatch.search_report` reads. A param, not a global setting,
+        because a search's worker processes see only the estimator. None
+        caches nothing. See :mod:`skbatch.cache`.
 
     Attributes
     ----------
@@ -581,6 +618,7 @@ class TorchClassifier(BaseTorchClassifier):
         warm_start=False,
         device="auto",
         verbose=0,
+        cache_dir=None,
     ):
         super().__init__(
             batch_size=batch_size,
@@ -605,6 +643,7 @@ class TorchClassifier(BaseTorchClassifier):
             warm_start=warm_start,
             device=device,
             verbose=verbose,
+            cache_dir=cache_dir,
         )
         self.module = module
         self.module_kwargs = module_kwargs

@@ -1,18 +1,44 @@
-"""Fixtures shared by the test modules."""
-
+import numpy as np
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Train with one torch thread for the duration of a test.
+@pytest.fixture(scope="session")
+def digits():
+    """Digits scaled to [0, 1]: 1797 rows, 64 features, 10 classes."""
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
 
-    pytest-xdist already keeps every core busy; torch's extra intra-op threads
-    only spin against each other, which made a small grid search on digits
-    take 140 s instead of 6 s on the 2-core CI machine.
-    """
-    threads = torch.get_num_threads()
+
+@pytest.fixture(scope="session")
+def small_digits(digits):
+    """A 400-row slice of digits, for tests that only need a real, quick fit."""
+    X, y = digits
+    return X[:400], y[:400]
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tests run two at a time on two cores; more threads per test only contend.
+    previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
-    torch.set_num_threads(threads)
+    torch.set_num_threads(previous)
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip_gpu = pytest.mark.skip(reason="needs a CUDA device; torch sees none here")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip_gpu)
+
+
+def make_blobs_data(n_samples=120, n_features=4, n_classes=3, seed=0):
+    rng = np.random.RandomState(seed)
+    centers = rng.normal(scale=4.0, size=(n_classes, n_features))
+    y = np.arange(n_samples) % n_classes
+    X = centers[y] + rng.normal(size=(n_samples, n_features))
+    return X, y

@@ -19,8 +19,6 @@ from skbatch import cli
 SKBATCH = Path(sys.executable).parent / "skbatch"
 FAST = ["--cv", "2", "--max-epochs", "2", "--verbose", "0"]
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 @pytest.fixture(scope="module")
 def iris():

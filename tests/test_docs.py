@@ -39,7 +39,6 @@ def test_docs_build_without_warnings(tmp_path):
 
 
 @pytest.mark.parametrize("page", GUIDE_PAGES, ids=lambda p: p.name)
-@pytest.mark.usefixtures("one_torch_thread")
 def test_user_guide_code_runs(page):
     results = doctest.testfile(
         str(page), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False

@@ -1,0 +1,115 @@
+"""Every bad input gets a clear error raised in fit (or predict), naming the param and the value."""
+
+import numpy as np
+import pytest
+from torch import nn
+
+from skbatch import MLPClassifier, TorchClassifier
+from skbatch import devices
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": 0}, r"'batch_size' parameter of MLPClassifier must be .*Got 0 instead"),
+        ({"batch_size": -2}, r"'batch_size' parameter of MLPClassifier must be .*Got -2 instead"),
+        ({"batch_size": 2.5}, r"'batch_size' parameter of MLPClassifier must be .*Got 2.5 instead"),
+        ({"batch_size": "big"}, r"'batch_size' parameter of MLPClassifier must be .*Got 'big' instead"),
+        ({"hidden_layer_sizes": ()}, r"'hidden_layer_sizes' parameter of MLPClassifier must be a non-empty .*Got \(\) instead"),
+        ({"hidden_layer_sizes": (0,)}, r"'hidden_layer_sizes' .*Got \(0,\) instead"),
+        ({"hidden_layer_sizes": (64, -5)}, r"'hidden_layer_sizes' .*Got \(64, -5\) instead"),
+        ({"hidden_layer_sizes": "128-x"}, r"'hidden_layer_sizes' .*Got '128-x' instead"),
+        ({"hidden_layer_sizes": ""}, r"'hidden_layer_sizes' .*Got '' instead"),
+        ({"hidden_layer_sizes": -3}, r"'hidden_layer_sizes' parameter of MLPClassifier must be"),
+        ({"hidden_layer_sizes": (2.5,)}, r"'hidden_layer_sizes' .*Got \(2.5,\) instead"),
+        ({"activation": "softmax"}, r"'activation' parameter of MLPClassifier must be a str among .*Got 'softmax'"),
+        ({"solver": "lbfgs"}, r"'solver' parameter of MLPClassifier must be a str among .*Got 'lbfgs'"),
+        ({"learning_rate": "cosine"}, r"'learning_rate' parameter of MLPClassifier .*Got 'cosine'"),
+        ({"lr": -0.1}, r"'lr' parameter of MLPClassifier must be a float in the range \(0.0, inf\). Got -0.1"),
+        ({"lr": 0}, r"'lr' parameter of MLPClassifier must be a float in the range \(0.0, inf\). Got 0"),
+        ({"alpha": -1.0}, r"'alpha' parameter of MLPClassifier must be a float in the range \[0.0, inf\). Got -1.0"),
+        ({"dropout": 1.0}, r"'dropout' parameter of MLPClassifier must be a float in the range \[0.0, 1.0\)"),
+        ({"max_epochs": 0}, r"'max_epochs' parameter of MLPClassifier must be an int in the range \[1, inf\)"),
+        ({"validation_fraction": 1.0}, r"'validation_fraction' parameter of MLPClassifier"),
+        ({"momentum": 1.5}, r"'momentum' parameter of MLPClassifier"),
+        ({"device": "tpu"}, r"'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got 'tpu'"),
+    ],
+)
+def test_bad_params_raise_in_fit(small_digits, params, message):
+    clf = MLPClassifier(**{"max_epochs": 1, **params})  # the constructor never validates
+    with pytest.raises(ValueError, match=message):
+        clf.fit(*small_digits)
+
+
+def test_cuda_without_cuda(monkeypatch, small_digits):
+    monkeypatch.setattr(devices, "_cuda_device_count", lambda: 0)
+    with pytest.raises(ValueError, match=r"device='cuda:0' asks for CUDA, but"):
+        MLPClassifier(device="cuda:0", max_epochs=1).fit(*small_digits)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs(small_digits, bad):
+    X, y = small_digits
+    X = X.copy()
+    X[3, 5] = bad
+    with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+        MLPClassifier(max_epochs=1).fit(X, y)
+
+
+def test_wrong_number_of_features_at_predict(small_digits):
+    X, y = small_digits
+    clf = MLPClassifier(max_epochs=1, hidden_layer_sizes=(8,)).fit(X, y)
+    with pytest.raises(ValueError, match="X has 10 features, but MLPClassifier is expecting 64 features"):
+        clf.predict(X[:, :10])
+
+
+def test_single_class(small_digits):
+    X, _ = small_digits
+    with pytest.raises(ValueError, match=r"only one class is present: y holds the single class 'a'"):
+        MLPClassifier(max_epochs=1).fit(X, ["a"] * len(X))
+
+
+def test_continuous_target(small_digits):
+    X, _ = small_digits
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(max_epochs=1).fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_partial_fit_needs_classes_first(small_digits):
+    with pytest.raises(ValueError, match="classes must be passed on the first call to partial_fit"):
+        MLPClassifier().partial_fit(*small_digits)
+
+
+def test_partial_fit_with_other_classes(small_digits):
+    X, y = small_digits
+    clf = MLPClassifier(hidden_layer_sizes=(8,)).partial_fit(X, y, classes=np.arange(10))
+    with pytest.raises(ValueError, match=r"classes=\[0, 1\] is not the same as on the first call to partial_fit, which was \[0, 1, 2"):
+        clf.partial_fit(X, y, classes=[0, 1])
+
+
+def test_partial_fit_with_unseen_labels(small_digits):
+    X, y = small_digits
+    clf = MLPClassifier(hidden_layer_sizes=(8,)).partial_fit(X, y % 2, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"y contains labels \[2, 3, .*\] that are not in classes_ \[0, 1\]"):
+        clf.partial_fit(X, y)
+
+
+def test_warm_start_with_other_classes(small_digits):
+    X, y = small_digits
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, warm_start=True).fit(X, y)
+    with pytest.raises(ValueError, match=r"warm_start can only be used where y has the same classes .*previously \[0, 1, .*, 9\], now \[0, 1, 2\]"):
+        clf.fit(X, y % 3)
+
+
+def test_predict_before_fit():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict(np.zeros((2, 3)))
+
+
+def test_torch_classifier_needs_a_module_class(small_digits):
+    with pytest.raises(ValueError, match=r"'module' parameter of TorchClassifier must be an instance of 'type'"):
+        TorchClassifier(module=nn.Linear(64, 10)).fit(*small_digits)
+    with pytest.raises(ValueError, match=r"'module' parameter of TorchClassifier must be a subclass of torch.nn.Module"):
+        TorchClassifier(module=dict).fit(*small_digits)
