@@ -31,6 +31,8 @@ from sklearn.utils.multiclass import type_of_target
 from . import demo
 from .devices import resolve_device
 from .mlp import MLPClassifier
+from .progress import progress_bar
+from .report import search_report
 
 __all__ = ["main"]
 
@@ -315,21 +317,14 @@ def write_atomic(path, text):
         raise
 
 
-def _results_frame(search):
-    results = pd.DataFrame(search.cv_results_).drop(columns="params")
-    results = results.rename(columns=lambda c: c.replace(f"param_{_STEP}__", "param_"))
-    return results.sort_values("rank_test_score", kind="stable").reset_index(drop=True)
-
-
-def write_results(search, output_dir, summary):
-    """Write ``cv_results.csv`` (every candidate, best first) and ``results.json`` (summary and candidates)."""
+def write_results(report, output_dir, summary):
+    """Write ``report.csv`` (the search report, best first) and ``results.json`` (summary and candidates)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    results = _results_frame(search)
-    csv_path, json_path = output_dir / "cv_results.csv", output_dir / "results.json"
-    write_atomic(csv_path, results.to_csv(index=False))
-    records = json.loads(results.to_json(orient="records"))
-    write_atomic(json_path, json.dumps({**summary, "cv_results": records}, indent=2, default=_to_builtin) + "\n")
+    csv_path, json_path = output_dir / "report.csv", output_dir / "results.json"
+    write_atomic(csv_path, report.to_csv(index=False))
+    candidates = json.loads(report.to_json(orient="records"))
+    write_atomic(json_path, json.dumps({**summary, "candidates": candidates}, indent=2, default=_to_builtin) + "\n")
     return csv_path, json_path
 
 
@@ -339,7 +334,7 @@ def _make_search(args, specs, fixed):
         resolve_device(args.device)
     except ValueError as exc:
         raise CommandLineError(f"--device {args.device}: {exc}") from None
-    estimator = MLPClassifier(random_state=args.random_state, device=args.device)
+    estimator = MLPClassifier(random_state=args.random_state, device=args.device, cache_dir=args.cache_dir)
     if args.max_epochs is not None:
         estimator.set_params(max_epochs=args.max_epochs)
     _check_params_against(estimator, specs, fixed)
@@ -354,7 +349,6 @@ def _make_search(args, specs, fixed):
         cv=StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state),
         scoring=args.scoring,
         n_jobs=args.n_jobs,
-        # The search's own verbose output is the progress indication for now.
         verbose=args.verbose,
     )
     if args.search == "grid":
@@ -393,16 +387,20 @@ def _run_search(args):
         file=sys.stderr,
     )
     start = time.perf_counter()
-    search.fit(X, y)
+    with progress_bar() if args.progress else contextlib.nullcontext():
+        search.fit(X, y)
     elapsed = time.perf_counter() - start
+    report = search_report(search, X, y)
 
     best_params = _unprefixed(search.best_params_)
     scoring = args.scoring or "accuracy"
     print(f"best_params_: {best_params}")
     print(f"best CV {scoring}: {search.best_score_:.4f}")
     print(f"search time: {elapsed:.1f} s\n")
+    columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
+               "mean_fit_time", "n_failed_fits"]
     with pd.option_context("display.width", 160, "display.max_columns", 30):
-        print(demo.results_table(search).to_string(float_format=lambda v: f"{v:.4f}"))
+        print(report[columns].to_string(float_format=lambda v: f"{v:.4f}"))
     summary = {
         "best_params": best_params,
         "best_score": float(search.best_score_),
@@ -411,13 +409,14 @@ def _run_search(args):
         "cv": args.cv,
         "n_candidates": len(search.cv_results_["params"]),
         "fixed_params": {**fixed, "max_epochs": search.estimator[-1].max_epochs},
+        "n_failed_fits": int(report["n_failed_fits"].sum()),
         "data": str(args.data),
         "target": args.target,
         "n_samples": len(X),
         "n_features": X.shape[1],
         "search_time_s": elapsed,
     }
-    paths = write_results(search, args.output_dir, summary)
+    paths = write_results(report, args.output_dir, summary)
     print(f"\nresults written to {paths[0]} and {paths[1]}")
     return 0
 
@@ -437,7 +436,7 @@ def _build_parser():
         help="cross-validated search over an MLPClassifier's params on a CSV or Parquet file",
         description=(
             "Search MLPClassifier params (behind a StandardScaler) with cross-validation, print "
-            "best_params_ and the results table, and write cv_results.csv and results.json. "
+            "best_params_ and the report, and write report.csv and results.json. "
             "--param forms: name=low:high[:log] (a range: ints if both ends are ints), "
             "name=a,b,c (a list), name=value (fixed)."
         ),
@@ -465,11 +464,20 @@ def _build_parser():
     search.add_argument("--random-state", type=int, default=0, help="seed for folds, sampling and weights (default: 0)")
     search.add_argument(
         "--output-dir", type=Path, default=Path("skbatch_results"),
-        help="where cv_results.csv and results.json go (default: ./skbatch_results)",
+        help="where report.csv and results.json go (default: ./skbatch_results)",
     )
     search.add_argument(
-        "--verbose", type=int, default=2,
-        help="0 silent, 1 a line per search step, 2 a line per fit (default: 2)",
+        "--cache-dir", default=None,
+        help="keep every finished fit here; run the same command again after an interruption "
+        "and only the missing fits train (default: no cache)",
+    )
+    search.add_argument(
+        "--no-progress", dest="progress", action="store_false",
+        help="no progress bar (it goes to stderr: fits done, elapsed, time left)",
+    )
+    search.add_argument(
+        "--verbose", type=int, default=0,
+        help="scikit-learn's search verbosity: 1 a line per search step, 2 a line per fit (default: 0)",
     )
     # add_help=False: `skbatch demo --help` reaches the demo's own parser, which owns those options.
     commands.add_parser(

@@ -17,13 +17,16 @@ from skbatch import cli
 
 # The console script that `pip install` put next to this interpreter.
 SKBATCH = Path(sys.executable).parent / "skbatch"
-FAST = ["--cv", "2", "--max-epochs", "2", "--verbose", "0"]
+FAST = ["--cv", "2", "--max-epochs", "2", "--no-progress"]
 
 
 @pytest.fixture(scope="module")
 def iris():
     X, y = load_iris(return_X_y=True, as_frame=True)
-    return X.assign(species=y.map({0: "setosa", 1: "versicolor", 2: "virginica"}))
+    table = X.assign(species=y.map({0: "setosa", 1: "versicolor", 2: "virginica"}))
+    # Shuffled: iris is sorted by class, which gives both folds identical label
+    # sequences, and the report then cannot tell their fit records apart.
+    return table.sample(frac=1, random_state=0).reset_index(drop=True)
 
 
 @pytest.fixture
@@ -220,29 +223,32 @@ def test_grid_search_on_parquet_writes_results(iris, tmp_path, capsys):
     status, out, err = run_main(
         ["search", tmp_path / "iris.parquet", "--target", "species", "--search", "grid",
          "--param", "batch_size=16,150", "--param", "hidden_layer_sizes=8,8-8", "--param", "solver=sgd",
-         "--output-dir", out_dir, *FAST],
+         "--output-dir", out_dir, "--cache-dir", tmp_path / "cache", *FAST],
         capsys,
     )
     assert status == 0, err
     assert "grid search on" in err and "150 rows, 4 features, 3 classes; 2-fold CV" in err
     assert "best_params_: {'batch_size': " in out
 
-    table = pd.read_csv(out_dir / "cv_results.csv")
+    table = pd.read_csv(out_dir / "report.csv")
     assert len(table) == 4
     assert table["rank_test_score"].is_monotonic_increasing
-    assert {"param_batch_size", "param_hidden_layer_sizes", "split0_test_score"} <= set(table.columns)
+    assert {"batch_size", "hidden_layer_sizes", "split0_test_score", "n_failed_fits"} <= set(table.columns)
+    # --cache-dir keeps a record of every fit, so the report knows where each split trained.
+    assert (table["split0_device"] == "cpu").all()
     summary = json.loads((out_dir / "results.json").read_text())
     best = table.iloc[0]
     # Ties keep their search order in the stable sort, so row 0 is best_params_ even then.
     assert set(summary["best_params"]) == {"batch_size", "hidden_layer_sizes"}
-    assert summary["best_params"]["batch_size"] == best["param_batch_size"]
-    assert str(summary["best_params"]["hidden_layer_sizes"]) == str(best["param_hidden_layer_sizes"])
+    assert summary["best_params"]["batch_size"] == best["batch_size"]
+    assert str(summary["best_params"]["hidden_layer_sizes"]) == str(best["hidden_layer_sizes"])
     assert summary["best_score"] == pytest.approx(best["mean_test_score"])
     assert summary["fixed_params"] == {"solver": "sgd", "max_epochs": 2}
     assert (summary["search"], summary["n_candidates"], summary["n_samples"]) == ("grid", 4, 150)
-    assert len(summary["cv_results"]) == 4
-    assert f"results written to {out_dir / 'cv_results.csv'}" in out
-    assert sorted(os.listdir(out_dir)) == ["cv_results.csv", "results.json"]
+    assert summary["n_failed_fits"] == 0
+    assert len(summary["candidates"]) == 4
+    assert f"results written to {out_dir / 'report.csv'}" in out
+    assert sorted(os.listdir(out_dir)) == ["report.csv", "results.json"]
 
 
 def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
@@ -252,10 +258,10 @@ def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
         capsys,
     )
     assert status == 0, err
-    table = pd.read_csv(tmp_path / "out" / "cv_results.csv")
+    table = pd.read_csv(tmp_path / "out" / "report.csv")
     assert len(table) == 3
-    assert table["param_batch_size"].between(8, 64).all()
-    assert table["param_lr"].between(1e-3, 1e-1).all()
+    assert table["batch_size"].between(8, 64).all()
+    assert table["lr"].between(1e-3, 1e-1).all()
 
 
 @pytest.mark.parametrize(
@@ -322,12 +328,12 @@ def test_console_script_bayes_search(iris_csv, tmp_path):
     result = run_skbatch(
         "search", iris_csv, "--target", "species", "--search", "bayes", "--n-iter", "3", "--cv", "2",
         "--max-epochs", "2", "--param", "batch_size=16:128:log", "--param", "lr=1e-3:1e-1:log",
-        "--param", "hidden_layer_sizes=16,32-16", "--verbose", "1",
+        "--param", "hidden_layer_sizes=16,32-16",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    # Progress: the search reports each step as it goes.
-    assert result.stdout.count("Fitting 2 folds for each of 1 candidates") == 3
+    # The progress bar, on stderr, reaches every fit: 3 candidates x 2 folds.
+    assert "6/6" in result.stderr
     assert "best_params_: {'batch_size': " in result.stdout
     assert "mean_test_score" in result.stdout
     summary = json.loads((tmp_path / "skbatch_results" / "results.json").read_text())

@@ -40,6 +40,9 @@ def test_quickstart_notebook_runs(kernel_of_this_python, tmp_path):
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     assert "{'mlpclassifier__batch_size': " in text and "best CV accuracy: " in text
+    assert "fits: 100%" in "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr") or any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs
+    ), "the search cell shows a progress bar"
     table = [o for o in outputs if o.output_type == "execute_result" and "text/html" in o.get("data", {})]
-    assert table and "mean_test_score" in table[-1]["data"]["text/html"]
-    assert any("image/png" in o.get("data", {}) for o in outputs), "the last cell draws a figure"
+    assert table and "mean_test_score" in table[-1]["data"]["text/html"] and "n_failed_fits" in table[-1]["data"]["text/html"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2, "plot_search and the fit-time plot"
