@@ -17,8 +17,7 @@ from sklearn.model_selection import RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skbatch import MLPClassifier
-from skbatch.demo import results_table
+from skbatch import MLPClassifier, search_report
 
 X, y = load_digits(return_X_y=True)
 pipe = make_pipeline(StandardScaler(), MLPClassifier(max_epochs=10, random_state=0))
@@ -43,7 +42,9 @@ print("best_params_:")
 for name, value in search.best_params_.items():
     print(f"    {name} = {value}")
 print(f"best CV accuracy: {search.best_score_:.3f}")
-print(results_table(search, top=5).to_string(float_format=lambda v: f"{v:.4g}"))
+table = search_report(search)
+columns = [*table.attrs["param_columns"], "mean_test_score", "std_test_score", "mean_fit_time"]
+print(table[columns].head(5).to_string(float_format=lambda v: f"{v:.4g}"))
 
 # %%
 # Learning rate against batch size
@@ -52,7 +53,6 @@ print(results_table(search, top=5).to_string(float_format=lambda v: f"{v:.4g}"))
 # they need a larger learning rate to reach the same accuracy.
 import matplotlib.pyplot as plt
 
-table = results_table(search)
 fig, ax = plt.subplots(figsize=(6, 4))
 points = ax.scatter(table["lr"].astype(float), table["mean_test_score"],
                     c=table["batch_size"].astype(int), cmap="plasma", norm="log", s=60)

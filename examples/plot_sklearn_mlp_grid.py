@@ -49,11 +49,12 @@ print(f"best CV accuracy: {search.best_score_:.3f}")
 # %%
 # Reading the results
 # -------------------
-# :func:`skbatch.demo.results_table` turns ``cv_results_`` into a ranked table.
-from skbatch.demo import results_table
+# :func:`skbatch.search_report` turns the search into a table, best first.
+from skbatch import search_report
 
-table = results_table(search)
-print(table.head(8).to_string(float_format=lambda v: f"{v:.3f}"))
+table = search_report(search)
+columns = [*table.attrs["param_columns"], "mean_test_score", "std_test_score", "mean_fit_time"]
+print(table[columns].head(8).to_string(float_format=lambda v: f"{v:.3f}"))
 
 # %%
 # Plain SGD at a constant rate lags Adam over so few epochs; the adaptive
