@@ -429,7 +429,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _build_parser():
-    parser = _Parser(prog="skbatch", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="skbatch", description="Cross-validated searches from a data file, for batch jobs and clusters.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{search,demo}")
     search = commands.add_parser(
         "search",
@@ -492,7 +492,7 @@ def main(argv=None):
     parser = _build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "demo":
-        demo.main(extra)
+        demo.main(extra, prog="skbatch demo")
         return 0
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -303,6 +303,13 @@ def test_output_dir_that_is_a_file(iris_csv, tmp_path, capsys):
     assert "search on" not in err, "the output directory is checked before the search starts"
 
 
+def test_demo_options_reach_the_demo(capsys):
+    with pytest.raises(SystemExit, match="0"):
+        cli.main(["demo", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("usage: skbatch demo [-h]") and "--max-epochs" in out
+
+
 def test_usage_errors_are_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["search", "data.csv"])
