@@ -7,6 +7,7 @@ process that trains, which is what a joblib worker in a search needs.
 
 import contextlib
 import functools
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,7 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import LeanNeuralNetClassifier
 from .batching import TensorBatchIterator, resolve_batch_size
-from .devices import resolve_device
+from .memory import release_device_memory, track_peak_memory
+from .placement import DevicePool, cpu_thread_share, place_fit
 
 __all__ = ["BaseTorchClassifier", "TorchClassifier"]
 
@@ -110,7 +112,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
-        "device": [str, torch.device],
+        "device": [str, torch.device, DevicePool],
         "verbose": ["verbose"],
     }
 
@@ -256,10 +258,35 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         resume = hasattr(self, "net_") and (incremental or self.warm_start)
         X, y = validate_data(self, X, y, reset=not resume, dtype=np.float32)
         y = self._encode_labels(y, classes=classes, resume=resume, incremental=incremental)
-        if not resume:
-            self.device_ = resolve_device(self.device)
-
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+        # The slot is held from the first tensor on the device to the last one
+        # released, so the next fit on that device starts from a clean card.
+        with place_fit(self.device) as placement, cpu_thread_share():
+            self.device_ = placement.device
+            self.device_uuid_ = placement.uuid
+            self.device_slot_ = placement.slot
+            try:
+                with track_peak_memory(self.device_) as peak:
+                    start = time.perf_counter()
+                    batch_size = self._train_on_device(X, y, resume=resume, incremental=incremental, seed=seed)
+                    self.fit_time_ = time.perf_counter() - start
+                self.peak_memory_ = peak.bytes
+                # The slot goes back to the pool: the network must leave its device.
+                self._release_training_state(to_cpu=placement.slot is not None)
+            finally:
+                # The CPU has no cache to hand back, and a full garbage
+                # collection costs more than a small fit.
+                if self.device_.type != "cpu":
+                    release_device_memory(self.device_)
+        self._record_training(batch_size)
+        return self
+
+    def _train_on_device(self, X, y, *, resume, incremental, seed):
+        # A method of its own so that the training tensors, its locals, are
+        # gone before the device memory is released.
+        if resume:
+            self._move_net(self.device_)
         X_train, y_train, valid = X, y, None
         if self.early_stopping and not incremental:
             X_train, X_valid, y_train, y_valid = train_test_split(
@@ -284,8 +311,27 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 self._to_device(y_train),
                 epochs=1 if incremental else self.max_epochs,
             )
-        self._record_training(batch_size)
-        return self
+        return batch_size
+
+    def _release_training_state(self, *, to_cpu):
+        # The held-out split lives on the device; the net needs it only while training.
+        self.net_.train_split = None
+        if to_cpu:
+            self._move_net(torch.device("cpu"))
+
+    def _move_net(self, device):
+        """Move the modules, criteria and optimizer state of ``net_`` to ``device``."""
+        net = self.net_
+        if torch.device(net.device) == device:
+            return
+        for name in [*net._modules, *net._criteria]:
+            getattr(net, name + "_").to(device)
+        for name in net._optimizers:
+            optimizer = getattr(net, name + "_")
+            # load_state_dict casts the state to the device of each param.
+            optimizer.load_state_dict(optimizer.state_dict())
+        # A plain attribute: skorch's set_params would re-initialize the module.
+        net.device = str(device)
 
     def _encode_labels(self, y, *, classes, resume, incremental):
         check_classification_targets(y)
