@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._net import LeanNeuralNetClassifier
 from .batching import TensorBatchIterator, resolve_batch_size
 from .memory import release_device_memory, track_peak_memory
-from .placement import DevicePool, cpu_thread_share, place_fit
+from .placement import DevicePool, ThreadShareRebalance, cpu_thread_share, place_fit
 
 __all__ = ["BaseTorchClassifier", "TorchClassifier"]
 
@@ -412,6 +412,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     def _callbacks(self):
         callbacks = [
+            ("thread_share", ThreadShareRebalance()),
             (
                 "stopping",
                 _StopOnPlateau(

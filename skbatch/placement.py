@@ -19,11 +19,12 @@ from pathlib import Path
 
 import filelock
 import torch
+from skorch.callbacks import Callback
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
 from .devices import _no_cuda_reason, resolve_device
 
-__all__ = ["DevicePool", "Placement", "place_fit", "cpu_thread_share"]
+__all__ = ["DevicePool", "Placement", "place_fit", "cpu_thread_share", "ThreadShareRebalance"]
 
 _CUDA_PATTERN = re.compile(r"cuda(?::(\d+))?")
 # A waiting fit polls the slots this often; a fit lasts seconds to hours.
@@ -319,6 +320,10 @@ class _ThreadShare:
     budget = None
 
 
+def _share():
+    return max(1, _ThreadShare.budget // _ThreadShare.active)
+
+
 @contextlib.contextmanager
 def cpu_thread_share():
     """Give the fit in this thread its share of the process's torch threads.
@@ -327,20 +332,21 @@ def cpu_thread_share():
     worker's threads (``OMP_NUM_THREADS``) before torch starts. Fits that
     run in threads of one process (joblib's threading backend, a Dask worker
     with several threads) would each use every core, so each takes the
-    process's thread count divided by the number of fits running at once.
-    The thread's own count is restored after.
+    process's thread count divided by the number of fits running at once,
+    and :class:`ThreadShareRebalance` updates it every epoch as fits come and
+    go. The thread's own count is restored after.
 
     Yields
     ------
     int
-        Torch threads of this fit.
+        Torch threads of this fit when it starts.
     """
     before = torch.get_num_threads()
     with _ThreadShare.lock:
         if _ThreadShare.active == 0:
             _ThreadShare.budget = before
         _ThreadShare.active += 1
-        share = max(1, _ThreadShare.budget // _ThreadShare.active)
+        share = _share()
     torch.set_num_threads(share)
     try:
         yield share
@@ -348,3 +354,24 @@ def cpu_thread_share():
         with _ThreadShare.lock:
             _ThreadShare.active -= 1
         torch.set_num_threads(before)
+
+
+def _rebalance():
+    # torch's thread count is per OS thread (OpenMP), so each fit sets its own.
+    with _ThreadShare.lock:
+        if _ThreadShare.active == 0:
+            return
+        share = _share()
+    if torch.get_num_threads() != share:
+        torch.set_num_threads(share)
+
+
+class ThreadShareRebalance(Callback):
+    """skorch callback: at each epoch, take this fit's current share of the CPU threads.
+
+    A fit that started alone holds every thread; when a second fit starts
+    in another thread, the first gives half back at its next epoch.
+    """
+
+    def on_epoch_begin(self, net, **kwargs):
+        _rebalance()
