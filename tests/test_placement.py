@@ -20,27 +20,11 @@ from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import cross_validate
 from sklearn.utils._param_validation import InvalidParameterError
-from torch import nn
+from probes import intervals, overlapping_pairs, probe
 
-from skbatch import DevicePool, MLPClassifier, TorchClassifier, cpu_thread_share, place_fit
+from skbatch import DevicePool, MLPClassifier, cpu_thread_share, place_fit
 from skbatch import placement as placement_module
 from skbatch.placement import _Device, _rebalance
-
-
-class ProbeNet(nn.Module):
-    """Linear model that records, per training batch, the time and the torch threads it saw."""
-
-    def __init__(self, n_features_in, n_classes, sleep=0.0):
-        super().__init__()
-        self.linear = nn.Linear(n_features_in, n_classes)
-        self.sleep = sleep
-        self.calls = []
-
-    def forward(self, X):
-        if self.training:
-            time.sleep(self.sleep)
-            self.calls.append((time.time(), torch.get_num_threads()))
-        return self.linear(X)
 
 
 @pytest.fixture
@@ -60,25 +44,6 @@ def fake_gpus(monkeypatch, tmp_path):
 @pytest.fixture
 def no_gpu(monkeypatch):
     monkeypatch.setattr(placement_module, "_visible_gpus", lambda: [])
-
-
-def probe(device, sleep=0.01):
-    # 60 samples, 3 per batch in each of 2 epochs: 40 batches of at least `sleep` s.
-    return TorchClassifier(
-        module=ProbeNet, module_kwargs={"sleep": sleep}, batch_size=3, max_epochs=2,
-        device=device, random_state=0,
-    )
-
-
-def intervals(estimators):
-    """(start, end, slot) of the training of each fitted probe."""
-    return [(e.net_.module_.calls[0][0], e.net_.module_.calls[-1][0], e.device_slot_) for e in estimators]
-
-
-def overlapping_pairs(spans):
-    return [
-        (a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1]
-    ]
 
 
 # -- the pool as a param ---------------------------------------------------------
