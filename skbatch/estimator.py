@@ -314,8 +314,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         return batch_size
 
     def _release_training_state(self, *, to_cpu):
-        # The held-out split lives on the device; the net needs it only while training.
+        # The held-out split and the best weights kept for early stopping live
+        # on the device; the net needs them only while training, and the best
+        # weights are already loaded back.
         self.net_.train_split = None
+        dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
         if to_cpu:
             self._move_net(torch.device("cpu"))
 

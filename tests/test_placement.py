@@ -268,14 +268,18 @@ def test_device_memory_stays_flat_across_folds_on_cuda():
         pytest.skip("needs CUDA")
     X, y = make_classification(n_samples=4000, n_features=64, n_informative=20, n_classes=4, random_state=0)
     device = torch.device("cuda", 0)
-    after_fit = []
+    allocated, reserved = [], []
     for fold in range(4):
-        est = MLPClassifier(hidden_layer_sizes=(512, 512), max_epochs=3, device="auto", random_state=fold)
+        est = MLPClassifier(
+            hidden_layer_sizes=(512, 512), max_epochs=3, early_stopping=True, device="auto", random_state=fold
+        )
         est.fit(X, y)
         est.predict(X)
         assert est.peak_memory_ > 0 and est.device_uuid_.startswith("GPU-")
+        assert est.net_.device == "cpu"
+        allocated.append(torch.cuda.memory_allocated(device))
+        reserved.append(torch.cuda.memory_reserved(device))
         del est
-        after_fit.append(torch.cuda.memory_allocated(device))
-    # Nothing of a finished fit stays on the card.
-    assert max(after_fit) - min(after_fit) == 0
-    assert torch.cuda.memory_reserved(device) == 0
+    # Nothing of a finished fit stays on the card, fold after fold (what is
+    # there, such as cuBLAS's workspace, is the same every time).
+    assert len(set(allocated)) == 1 and len(set(reserved)) == 1, (allocated, reserved)
