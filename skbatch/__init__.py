@@ -5,7 +5,7 @@ from .devices import resolve_device
 from .estimator import BaseTorchClassifier, TorchClassifier
 from .mlp import MLPClassifier, parse_hidden_layer_sizes
 from .modules import MLPModule
-from .placement import DevicePool, Placement, cpu_thread_share, place_fit
+from .placement import DevicePool
 
 __version__ = "0.1.0.dev0"
 
@@ -14,13 +14,10 @@ __all__ = [
     "DevicePool",
     "MLPClassifier",
     "MLPModule",
-    "Placement",
     "TensorBatchIterator",
     "TorchClassifier",
-    "cpu_thread_share",
     "n_updates_per_epoch",
     "parse_hidden_layer_sizes",
-    "place_fit",
     "resolve_batch_size",
     "resolve_device",
 ]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, cross_validate
+from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV, cross_validate
 from probes import intervals, overlapping_pairs, probe
 
 from skbatch import DevicePool, MLPClassifier
@@ -62,16 +62,22 @@ def test_dask_workers_take_slots_of_one_pool(digits, dask_client, tmp_path):
     assert overlapping_pairs(spans) == []
 
 
-def test_halving_over_epochs_drops_bad_candidates_early(digits):
+@pytest.mark.slow
+@pytest.mark.parametrize("halving", [HalvingGridSearchCV, HalvingRandomSearchCV])
+def test_halving_over_epochs_drops_bad_candidates_early(digits, halving):
     X, y = digits
-    search = HalvingGridSearchCV(
+    # Lists only: the random search samples the four candidates without replacement.
+    candidates = {"lr": [1e-6, 3e-6, 1e-2, 3e-2]}
+    extra = {"n_candidates": 4, "random_state": 0} if halving is HalvingRandomSearchCV else {}
+    search = halving(
         MLPClassifier(hidden_layer_sizes=(16,), random_state=0, device="cpu"),
-        {"lr": [1e-6, 3e-6, 1e-2, 3e-2]},
+        candidates,
         resource="max_epochs",
         min_resources=2,
         max_resources=8,
         factor=2,
         cv=3,
+        **extra,
     ).fit(X, y)
     assert search.n_resources_ == [2, 4, 8]
     assert search.n_candidates_ == [4, 2, 1]

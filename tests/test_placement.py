@@ -22,9 +22,9 @@ from sklearn.model_selection import cross_validate
 from sklearn.utils._param_validation import InvalidParameterError
 from probes import intervals, overlapping_pairs, probe
 
-from skbatch import DevicePool, MLPClassifier, cpu_thread_share, place_fit
+from skbatch import DevicePool, MLPClassifier
 from skbatch import placement as placement_module
-from skbatch.placement import _Device, _rebalance
+from skbatch.placement import _Device, _rebalance, cpu_thread_share, place_fit
 
 
 @pytest.fixture
