@@ -8,6 +8,7 @@ drops the lock of a process that dies, so a killed worker never keeps a device.
 """
 
 import contextlib
+import getpass
 import os
 import re
 import tempfile
@@ -58,7 +59,13 @@ def _visible_gpus():
 
 
 def _default_lock_dir():
-    return Path(tempfile.gettempdir()) / "skbatch-device-slots"
+    # One folder per account: a folder another account created would refuse
+    # our lock files.
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid, as in some containers
+        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"skbatch-device-slots-{user}"
 
 
 @dataclass(frozen=True)
@@ -109,9 +116,10 @@ class DevicePool:
         ``TimeoutError``; None waits as long as it takes.
     lock_dir : str or path-like or None, default=None
         Folder of the lock files, one per slot. None is
-        ``skbatch-device-slots`` in the system temp dir. Every process that
-        shares the devices must use the same folder; it must be on a local
-        disk, since network filesystems may not honour the locks.
+        ``skbatch-device-slots-<user>`` in the system temp dir. Every
+        process that shares the devices must use the same folder, so give
+        an absolute path; it must be on a local disk, since network
+        filesystems may not honour the locks.
 
     See Also
     --------
