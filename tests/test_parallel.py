@@ -5,18 +5,11 @@ import os
 import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV, cross_validate
 from probes import intervals, overlapping_pairs, probe
 
 from skbatch import DevicePool, MLPClassifier
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return (X / 16)[:300], y[:300]
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +31,8 @@ def small_search(n_jobs):
 
 
 @pytest.mark.slow
-def test_scores_are_identical_with_one_two_jobs_and_on_dask(digits, dask_client):
-    X, y = digits
+def test_scores_are_identical_with_one_two_jobs_and_on_dask(small_digits, dask_client):
+    X, y = small_digits
     scores = {}
     for name, backend, n_jobs in [("n_jobs=1", "loky", 1), ("n_jobs=2", "loky", 2), ("dask", "dask", 2)]:
         with joblib.parallel_config(backend=backend):
@@ -50,8 +43,8 @@ def test_scores_are_identical_with_one_two_jobs_and_on_dask(digits, dask_client)
 
 
 @pytest.mark.slow
-def test_dask_workers_take_slots_of_one_pool(digits, dask_client, tmp_path):
-    X, y = digits
+def test_dask_workers_take_slots_of_one_pool(small_digits, dask_client, tmp_path):
+    X, y = small_digits
     pool = DevicePool(["cpu"], lock_dir=str(tmp_path))
     with joblib.parallel_config(backend="dask"):
         res = cross_validate(probe(pool), X[:60], y[:60], cv=3, return_estimator=True)
@@ -64,8 +57,8 @@ def test_dask_workers_take_slots_of_one_pool(digits, dask_client, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("halving", [HalvingGridSearchCV, HalvingRandomSearchCV])
-def test_halving_over_epochs_drops_bad_candidates_early(digits, halving):
-    X, y = digits
+def test_halving_over_epochs_drops_bad_candidates_early(small_digits, halving):
+    X, y = small_digits
     # Lists only: the random search samples the four candidates without replacement.
     candidates = {"lr": [1e-6, 3e-6, 1e-2, 3e-2]}
     extra = {"n_candidates": 4, "random_state": 0} if halving is HalvingRandomSearchCV else {}
