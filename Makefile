@@ -25,3 +25,4 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
+	$(PY) benchmarks/bench_parallel_search.py
