@@ -23,11 +23,10 @@ import torch
 from skorch.callbacks import Callback
 from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
-from .devices import _no_cuda_reason, resolve_device
+from .devices import _CUDA_PATTERN, _no_cuda_reason, resolve_device
 
 __all__ = ["DevicePool", "Placement", "place_fit", "cpu_thread_share", "ThreadShareRebalance"]
 
-_CUDA_PATTERN = re.compile(r"cuda(?::(\d+))?")
 # A waiting fit polls the slots this often; a fit lasts seconds to hours.
 _POLL_INTERVAL = 0.05
 
