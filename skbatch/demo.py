@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .mlp import MLPClassifier
+from .report import search_report
 
 __all__ = ["run_demo", "results_table"]
 
@@ -37,13 +38,13 @@ def results_table(search, top=None):
     -------
     pandas.DataFrame
         One row per candidate: its params (prefixes stripped), mean and std
-        test score, rank and mean fit time in seconds, best first.
+        test score, rank and mean fit time in seconds, best first: the
+        first columns of :func:`skbatch.search_report`, which has more.
     """
-    results = pd.DataFrame(search.cv_results_)
-    params = [c for c in results.columns if c.startswith("param_")]
-    columns = params + ["mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
-    table = results[columns].sort_values("rank_test_score").reset_index(drop=True)
-    table = table.rename(columns={c: c.removeprefix("param_").rsplit("__", 1)[-1] for c in params})
+    report = search_report(search)
+    scores = ["mean_test_score", "std_test_score", "rank_test_score", "mean_fit_time"]
+    columns = report.attrs["param_columns"] + scores
+    table = report[columns]
     return table if top is None else table.head(top)
 
 

@@ -7,6 +7,7 @@ process that trains, which is what a joblib worker in a search needs.
 
 import contextlib
 import functools
+import os
 import time
 from numbers import Integral, Real
 
@@ -24,6 +25,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import LeanNeuralNetClassifier
 from .batching import TensorBatchIterator, resolve_batch_size
+from .cache import fit_cached
+from .faults import StopOnNonFiniteLoss, explain_training_error, remember_fitted_batch_size
 from .memory import release_device_memory, track_peak_memory
 from .placement import DevicePool, ThreadShareRebalance, cpu_thread_share, place_fit
 
@@ -114,6 +117,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "device": [str, torch.device, DevicePool],
         "verbose": ["verbose"],
+        "cache_dir": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -141,6 +145,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         warm_start=False,
         device="auto",
         verbose=0,
+        cache_dir=None,
     ):
         self.batch_size = batch_size
         self.drop_last = drop_last
@@ -164,6 +169,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.device = device
         self.verbose = verbose
+        self.cache_dir = cache_dir
 
     # -- hooks for subclasses -------------------------------------------------
 
@@ -191,7 +197,18 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         -------
         self : object
             The fitted estimator.
+
+        Raises
+        ------
+        NonFiniteLossError
+            If the training loss becomes NaN or infinite; names ``lr`` and
+            the batch size.
+        DeviceOutOfMemoryError
+            If the device runs out of memory; names the batch size and the
+            largest that trained with the same settings, when known.
         """
+        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
+            return fit_cached(self, X, y)
         return self._fit(X, y, incremental=False)
 
     def partial_fit(self, X, y, classes=None):
@@ -416,6 +433,8 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     def _callbacks(self):
         callbacks = [
             ("thread_share", ThreadShareRebalance()),
+            # Before the stopping rule, which would read a NaN loss as a plateau.
+            ("nonfinite_loss", StopOnNonFiniteLoss(type(self).__name__)),
             (
                 "stopping",
                 _StopOnPlateau(
@@ -457,7 +476,13 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             net.fit_loop(X, y, epochs=epochs)
         except _ConvergenceReached:
             pass
+        except Exception as error:
+            explained = explain_training_error(self, error)
+            if explained is None:
+                raise
+            raise explained from error
         net.notify("on_train_end", X=X, y=y)
+        remember_fitted_batch_size(self)
 
     def _record_training(self, batch_size):
         history = self.net_.history
@@ -554,6 +579,17 @@ class TorchClassifier(BaseTorchClassifier):
         back, so ``predict`` runs there.
     verbose : int, default=0
         Print a line per epoch when positive.
+    cache_dir : str, path-like or None, default=None
+        Folder where each finished ``fit`` is kept, keyed on the params
+        (all but ``cache_dir`` and ``verbose``) and a fingerprint of the
+        training data. A later ``fit`` with the same params and data
+        restores it instead of training, so a search that was interrupted
+        and runs again with the same folder trains only the fits it had not
+        finished. Each fit also leaves a record (device, fit time, epochs,
+        batch size, and the error if it failed) that
+        :func:`skbatch.search_report` reads. A param, not a global setting,
+        because a search's worker processes see only the estimator. None
+        caches nothing. See :mod:`skbatch.cache`.
 
     Attributes
     ----------
@@ -651,6 +687,7 @@ class TorchClassifier(BaseTorchClassifier):
         warm_start=False,
         device="auto",
         verbose=0,
+        cache_dir=None,
     ):
         super().__init__(
             batch_size=batch_size,
@@ -675,6 +712,7 @@ class TorchClassifier(BaseTorchClassifier):
             warm_start=warm_start,
             device=device,
             verbose=verbose,
+            cache_dir=cache_dir,
         )
         self.module = module
         self.module_kwargs = module_kwargs

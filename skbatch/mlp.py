@@ -133,6 +133,17 @@ class MLPClassifier(BaseTorchClassifier):
         back, so ``predict`` runs there.
     verbose : int, default=0
         Print a line per epoch when positive.
+    cache_dir : str, path-like or None, default=None
+        Folder where each finished ``fit`` is kept, keyed on the params
+        (all but ``cache_dir`` and ``verbose``) and a fingerprint of the
+        training data. A later ``fit`` with the same params and data
+        restores it instead of training, so a search that was interrupted
+        and runs again with the same folder trains only the fits it had not
+        finished. Each fit also leaves a record (device, fit time, epochs,
+        batch size, and the error if it failed) that
+        :func:`skbatch.search_report` reads. A param, not a global setting,
+        because a search's worker processes see only the estimator. None
+        caches nothing. See :mod:`skbatch.cache`.
 
     Attributes
     ----------
@@ -231,6 +242,7 @@ class MLPClassifier(BaseTorchClassifier):
         warm_start=False,
         device="auto",
         verbose=0,
+        cache_dir=None,
     ):
         super().__init__(
             batch_size=batch_size,
@@ -255,6 +267,7 @@ class MLPClassifier(BaseTorchClassifier):
             warm_start=warm_start,
             device=device,
             verbose=verbose,
+            cache_dir=cache_dir,
         )
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

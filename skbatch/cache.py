@@ -1,0 +1,283 @@
+"""Fit cache: each finished fit is kept on disk, so a rerun search restores it instead of retraining.
+
+An estimator with ``cache_dir`` set (see :class:`skbatch.MLPClassifier`)
+looks up its fit before training. The entry is keyed on the estimator's
+class and params (all but ``cache_dir`` and ``verbose``, which change no
+result) and on a fingerprint of the training data, so an interrupted
+search, run again with the same directory, trains only the (candidate,
+fold) fits it had not finished, while a changed dataset or grid never
+reuses a stale fit. The location travels as a param because a search's
+worker processes see nothing but the estimator.
+
+Layout of a cache directory::
+
+    fits/<key>.joblib     fitted state (every attribute that is not a param)
+    records/<key>.json    what happened: params, data fingerprints, device,
+                          fit time, peak memory, epochs, batch size,
+                          status ('ok' or 'failed') and the error message
+
+Every file is written to a temporary name in the same folder and moved
+into place with ``os.replace``, which is atomic: a fit interrupted at any
+point (Ctrl-C, a killed worker, a dead kernel) leaves either a whole
+entry or none. A fit that was interrupted leaves no record; one that
+failed leaves a 'failed' record (which :func:`skbatch.search_report`
+shows) and is trained again on the next run, since failures such as out
+of memory may not recur.
+
+The key holds the network class's import path, not its source code: after
+editing a network's code, use a new directory. Fingerprinting hashes the
+training data once per fit (MD5 through ``joblib.hash``, some hundreds of
+MB per second), a cost paid only when ``cache_dir`` is set.
+"""
+
+import contextlib
+import datetime
+import json
+import os
+import socket
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import joblib
+import numpy as np
+import scipy.sparse
+
+from .faults import _stable, family_key
+
+__all__ = ["FitCache", "data_fingerprint", "params_fingerprint", "load_fit_records"]
+
+# Bump when the layout or the key changes, so old entries are never misread.
+_FORMAT = 1
+
+# Params that change nothing an entry holds.
+_UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
+
+
+def data_fingerprint(data):
+    """Hash of the values (and column names) of ``X`` or ``y``, independent of container details.
+
+    Parameters
+    ----------
+    data : array-like, DataFrame, Series or sparse matrix
+
+    Returns
+    -------
+    str
+        Equal for equal values of the same dtype and shape, whether they
+        come as a list, an array, a memory map or a pandas object (whose
+        row index is ignored: a fold's rows keep the index of the full data).
+    """
+    if scipy.sparse.issparse(data):
+        return joblib.hash(("sparse", data.tocsr()))
+    columns = getattr(data, "columns", None)
+    names = None if columns is None else [str(c) for c in columns]
+    return joblib.hash((names, np.asarray(data)))
+
+
+def params_fingerprint(estimator):
+    """Hash of an estimator's class and the params that decide its fit.
+
+    Parameters
+    ----------
+    estimator : BaseTorchClassifier
+        Fitted or not: only ``get_params(deep=False)`` is read.
+
+    Returns
+    -------
+    str
+    """
+    params = {
+        name: _stable(value)
+        for name, value in estimator.get_params(deep=False).items()
+        if name not in _UNKEYED_PARAMS
+    }
+    return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
+
+
+def _atomic_write(path, write):
+    """Call ``write(file_object)`` on a temporary file, then move it to ``path`` in one step."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    return repr(value)
+
+
+class FitCache:
+    """A cache directory of finished fits and their records.
+
+    Parameters
+    ----------
+    directory : str or path-like
+        Created on first write. Safe to share between the processes of
+        one search, and between searches: entries never collide unless
+        they describe the same fit.
+    """
+
+    def __init__(self, directory):
+        self.directory = Path(directory)
+
+    def key(self, estimator, X, y):
+        """Entry key and fingerprints for fitting ``estimator`` on ``X``, ``y``."""
+        params_fp = params_fingerprint(estimator)
+        x_fp, y_fp = data_fingerprint(X), data_fingerprint(y)
+        return {
+            "key": joblib.hash((params_fp, x_fp, y_fp)),
+            "params_fingerprint": params_fp,
+            "x_fingerprint": x_fp,
+            "y_fingerprint": y_fp,
+        }
+
+    def _fit_path(self, key):
+        return self.directory / "fits" / f"{key}.joblib"
+
+    def _record_path(self, key):
+        return self.directory / "records" / f"{key}.json"
+
+    def restore(self, estimator, key):
+        """Give ``estimator`` the fitted state stored under ``key``; return whether there was one."""
+        path = self._fit_path(key["key"])
+        if not path.exists():
+            return False
+        try:
+            state = joblib.load(path)
+        except Exception as error:  # an entry from another version of a library: retrain
+            warnings.warn(
+                f"Ignoring the cached fit {path} (it could not be loaded: {error!r}); training again.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        vars(estimator).update(state)
+        if not self._record_path(key["key"]).exists():
+            # The run that trained it stopped between its two writes.
+            self.write_record(self.make_record(estimator, key, status="ok"))
+        return True
+
+    def store(self, estimator, key, record):
+        """Write the fitted state of ``estimator``, then its record."""
+        params = estimator.get_params(deep=False)
+        state = {name: value for name, value in vars(estimator).items() if name not in params}
+        _atomic_write(self._fit_path(key["key"]), lambda handle: joblib.dump(state, handle))
+        self.write_record(record)
+
+    def write_record(self, record):
+        """Write one fit's record (a JSON-able dict holding its ``key``)."""
+        text = json.dumps(record, default=_json_default, indent=1).encode()
+        _atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+
+    def records(self):
+        """Every record in the directory, as a list of dicts (partial writes are never seen)."""
+        folder = self.directory / "records"
+        if not folder.is_dir():
+            return []
+        records = []
+        for path in sorted(folder.glob("*.json")):
+            if path.name.startswith(".tmp-"):
+                continue
+            try:
+                records.append(json.loads(path.read_text()))
+            except (OSError, ValueError):
+                continue
+        return records
+
+    def make_record(self, estimator, key, *, status, error=None, fit_time=None):
+        """Describe one fit of ``estimator`` under ``key``."""
+        n_features = getattr(estimator, "n_features_in_", None)
+        device = getattr(estimator, "device_", None)
+        net = getattr(estimator, "net_", None)
+        if status == "ok":
+            n_iter, batch_size = getattr(estimator, "n_iter_", None), getattr(estimator, "batch_size_", None)
+        else:  # the epochs run before the failure, and the batch size it failed at
+            n_iter = None if net is None else len(net.history)
+            batch_size = getattr(net, "batch_size", None)
+        return {
+            **key,
+            "format": _FORMAT,
+            "estimator": type(estimator).__name__,
+            "params": {
+                name: value
+                for name, value in estimator.get_params(deep=False).items()
+                if name not in _UNKEYED_PARAMS
+            },
+            "family": None if n_features is None else family_key(estimator, n_features),
+            "status": status,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            "device": None if device is None else str(device),
+            "device_uuid": getattr(estimator, "device_uuid_", None),
+            "fit_time": getattr(estimator, "fit_time_", fit_time) if status == "ok" else fit_time,
+            "peak_memory": getattr(estimator, "peak_memory_", None),
+            "n_iter": n_iter,
+            "batch_size": batch_size,
+            "n_features_in": n_features,
+            "finished_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+
+def fit_cached(estimator, X, y):
+    """``estimator.fit(X, y)`` through the cache at ``estimator.cache_dir``.
+
+    Restores the stored fit when there is one; otherwise trains, then
+    stores the fit and its record. A failed fit gets a 'failed' record and
+    its error is raised again; an interrupted one (KeyboardInterrupt,
+    SystemExit) leaves nothing.
+    """
+    estimator._validate_params()
+    cache = FitCache(estimator.cache_dir)
+    key = cache.key(estimator, X, y)
+    if cache.restore(estimator, key):
+        return estimator
+    start = time.perf_counter()
+    try:
+        estimator._fit(X, y, incremental=False)
+    except Exception as error:
+        cache.write_record(
+            cache.make_record(
+                estimator, key, status="failed", error=error, fit_time=time.perf_counter() - start
+            )
+        )
+        raise
+    fit_time = time.perf_counter() - start
+    cache.store(estimator, key, cache.make_record(estimator, key, status="ok", fit_time=fit_time))
+    return estimator
+
+
+def load_fit_records(cache_dir):
+    """Every fit record in ``cache_dir`` as a DataFrame, one row per fit, newest last.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like
+        The ``cache_dir`` the estimators of a search were given.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns include ``estimator``, ``params``, ``status``, ``error``,
+        ``device``, ``device_uuid``, ``fit_time``, ``peak_memory``,
+        ``n_iter``, ``batch_size`` and ``finished_at``.
+    """
+    import pandas as pd
+
+    records = FitCache(cache_dir).records()
+    table = pd.DataFrame(records)
+    if "finished_at" in table:
+        table = table.sort_values("finished_at", ignore_index=True)
+    return table

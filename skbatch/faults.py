@@ -1,0 +1,147 @@
+"""Training failures that say what went wrong and how to fix it: diverged loss, out of memory.
+
+A search scores a failed fit with its ``error_score`` and goes on; what the
+user then reads (scikit-learn's FitFailedWarning, :func:`skbatch.search_report`)
+is the message of the exception raised here, so each names the settings that
+caused the failure and a setting that should not.
+"""
+
+import math
+import threading
+
+import joblib
+import torch
+from skorch.callbacks import Callback
+
+from .memory import is_out_of_memory
+
+__all__ = ["NonFiniteLossError", "DeviceOutOfMemoryError"]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite, so training stopped.
+
+    A subclass of :class:`FloatingPointError`: a search with a numeric
+    ``error_score`` scores the fit with it and goes on.
+    """
+
+
+class DeviceOutOfMemoryError(torch.OutOfMemoryError):
+    """The device ran out of memory while training; the message names the batch size.
+
+    A subclass of :class:`torch.OutOfMemoryError`, so code that already
+    catches torch's error (and :func:`skbatch.memory.is_out_of_memory`)
+    still recognises it. The original error is its ``__cause__``.
+    """
+
+
+class StopOnNonFiniteLoss(Callback):
+    """skorch callback: raise :class:`NonFiniteLossError` at the end of an epoch whose loss is not finite.
+
+    Checked once per epoch, on the epoch's mean training loss, which is NaN
+    or infinite as soon as one batch was: a per-batch check would cost a
+    Python call per step for no earlier answer worth having.
+    """
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1].get("train_loss")
+        if loss is None or math.isfinite(loss):
+            return
+        epoch = len(net.history)
+        raise NonFiniteLossError(
+            f"The training loss of {self.owner} became {loss} at epoch {epoch} "
+            f"(lr={net.lr!r}, batch_size={net.batch_size!r}): training diverged. "
+            "Lower lr (a tenth is a good first try), raise batch_size, or scale "
+            "the features (e.g. StandardScaler in a Pipeline)."
+        )
+
+
+# Batch sizes that finished training, per estimator family (all params but
+# batch size, plus the input width) and device type, in this process. The
+# cache directory's records extend it across processes and runs.
+_fitted_sizes = {}
+_fitted_sizes_lock = threading.Lock()
+
+# Params that change neither the memory a training step needs nor the model.
+_FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})
+
+
+def family_key(estimator, n_features_in):
+    """Hash of what decides memory per sample: every param but batch size, and the input width."""
+    params = {
+        name: _stable(value)
+        for name, value in estimator.get_params(deep=False).items()
+        if name not in _FAMILY_EXCLUDED_PARAMS
+    }
+    return joblib.hash((type(estimator).__qualname__, params, int(n_features_in)))
+
+
+def _stable(value):
+    # Classes and functions hash by import path: joblib would pickle them by
+    # reference anyway, but this also covers those pickle cannot reach.
+    if isinstance(value, type) or callable(value):
+        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_stable(v) for v in value)
+    return value
+
+
+def remember_fitted_batch_size(estimator):
+    """Note that ``estimator`` (just trained) fitted in memory at its ``batch_size_``."""
+    key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
+    batch_size = estimator.net_.batch_size
+    with _fitted_sizes_lock:
+        _fitted_sizes.setdefault(key, set()).add(batch_size)
+
+
+def largest_fitted_batch_size(estimator, below):
+    """Largest batch size under ``below`` known to have trained this estimator's family, or None."""
+    family = family_key(estimator, estimator.n_features_in_)
+    device_type = estimator.device_.type
+    sizes = list(_fitted_sizes.get((family, device_type), ()))
+    cache_dir = getattr(estimator, "cache_dir", None)
+    if cache_dir is not None:
+        from .cache import FitCache  # cache imports this module
+
+        sizes += [
+            record.get("batch_size")
+            for record in FitCache(cache_dir).records()
+            if record.get("status") == "ok"
+            and record.get("family") == family
+            and str(record.get("device", "")).split(":")[0] == device_type
+        ]
+    sizes = [s for s in sizes if isinstance(s, int) and s < below]
+    return max(sizes, default=None)
+
+
+def explain_training_error(estimator, error):
+    """Return a clearer exception for ``error`` raised while ``estimator`` trained, or None to keep it.
+
+    Out-of-memory errors become :class:`DeviceOutOfMemoryError`, naming the
+    batch size and suggesting the largest that trained with the same
+    settings, when one is known.
+    """
+    if not is_out_of_memory(error) or isinstance(error, DeviceOutOfMemoryError):
+        return None
+    batch_size = estimator.net_.batch_size
+    known = largest_fitted_batch_size(estimator, below=batch_size)
+    if known is not None:
+        advice = (
+            f"The largest batch size that trained with these settings was {known}: "
+            f"set batch_size={known}, or leave larger sizes out of the search."
+        )
+    else:
+        advice = (
+            "No smaller batch size has trained with these settings yet: try "
+            f"batch_size={max(batch_size // 2, 1)}, or a smaller network."
+        )
+    return DeviceOutOfMemoryError(
+        f"{type(estimator).__name__} ran out of memory on {estimator.device_} while "
+        f"training with batch_size={batch_size}. {advice} (Original error: "
+        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+    )

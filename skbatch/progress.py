@@ -1,0 +1,186 @@
+"""A live tqdm progress bar over every fit of a scikit-learn search, driven by joblib's own counters.
+
+How it hooks in (joblib 1.6, scikit-learn 1.9): a search calls a
+``joblib.Parallel`` once per batch of candidates (once for a grid, once per
+iteration for BayesSearchCV), passing a generator of
+``(candidate, split)`` tasks. joblib counts finished tasks in
+``Parallel.n_completed_tasks`` and calls ``Parallel.print_progress()`` right
+after every increment, in the parent process, on every backend: from its
+result-callback thread for loky, threading and Dask, and from the calling
+thread for ``n_jobs=1`` (which never builds a ``BatchCompletionCallBack``,
+so the tqdm-joblib recipe of patching that class misses it). This module
+wraps ``Parallel.__call__`` to learn the number of tasks (it materialises
+the task generator, which for a search holds a clone of the unfitted
+estimator and the fold indices per task) and ``Parallel.print_progress`` to
+move the bar, and puts both back when the last bar closes, also on error.
+
+Only ``Parallel`` calls whose tasks are scikit-learn's ``_fit_and_score``
+count, made by the thread that opened the bar and not nested inside another
+counted call: a fit that itself uses joblib (a random forest in the
+pipeline, say), or the final refit, does not inflate the total.
+"""
+
+import contextlib
+import threading
+
+from joblib import Parallel
+from sklearn.model_selection._validation import _fit_and_score
+from tqdm.auto import tqdm
+
+__all__ = ["progress_bar"]
+
+_lock = threading.RLock()
+_bars = {}  # thread id -> _Tracker of the bar opened in that thread
+_originals = {}  # name -> joblib's own Parallel method, while patched
+
+
+class _Tracker:
+    """Counts the tasks of one thread's outermost Parallel calls into one tqdm bar."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.depth = 0  # Parallel calls of this thread under way, outermost first
+        self.seen = {}  # id(parallel) -> completed tasks already counted
+
+    def begin(self, parallel, n_tasks):
+        with _lock:
+            self.seen[id(parallel)] = 0
+            self.bar.total = (self.bar.total or 0) + n_tasks
+            self.bar.refresh()
+
+    def progress(self, parallel):
+        with _lock:
+            done = self.seen.get(id(parallel))
+            if done is None:
+                return
+            new = parallel.n_completed_tasks - done
+            if new > 0:
+                self.seen[id(parallel)] = parallel.n_completed_tasks
+                self.bar.update(new)
+
+    def end(self, parallel):
+        with _lock:
+            self.seen.pop(id(parallel), None)
+
+
+def _is_fit_task(task):
+    # sklearn.utils.parallel.delayed wraps the function in a _FuncWrapper.
+    function = task[0] if isinstance(task, tuple) and task else None
+    return getattr(function, "function", function) is _fit_and_score
+
+
+def _counted_call(parallel, iterable):
+    tracker = _bars.get(threading.get_ident())
+    if tracker is None or tracker.depth > 0:
+        return _originals["__call__"](parallel, iterable)
+    tasks = iterable if hasattr(iterable, "__len__") else list(iterable)
+    if not _is_fit_task(next(iter(tasks), None)):
+        return _originals["__call__"](parallel, tasks)
+    tracker.begin(parallel, len(tasks))
+    tracker.depth += 1
+    try:
+        output = _originals["__call__"](parallel, tasks)
+    finally:
+        tracker.depth -= 1
+        # A generator output (return_as='generator') keeps running after the
+        # call returns, so its instance stays counted until the bar closes.
+        if not parallel.return_generator:
+            tracker.progress(parallel)
+            tracker.end(parallel)
+    return output
+
+
+def _counted_print_progress(parallel):
+    for tracker in list(_bars.values()):
+        tracker.progress(parallel)
+    return _originals["print_progress"](parallel)
+
+
+def _install():
+    _originals["__call__"] = Parallel.__call__
+    _originals["print_progress"] = Parallel.print_progress
+    Parallel.__call__ = _counted_call
+    Parallel.print_progress = _counted_print_progress
+
+
+def _uninstall():
+    Parallel.__call__ = _originals.pop("__call__")
+    Parallel.print_progress = _originals.pop("print_progress")
+
+
+@contextlib.contextmanager
+def progress_bar(*, desc="fits", **tqdm_kwargs):
+    """Show a live progress bar over every fit of the searches run inside the block.
+
+    Works with GridSearchCV, RandomizedSearchCV, BayesSearchCV (whose total
+    grows as it asks for more candidates), the Halving searches,
+    ``cross_validate`` and ``cross_val_score``: whatever runs scikit-learn's
+    fit-and-score tasks through ``joblib.Parallel``, with the loky,
+    threading, Dask or sequential (``n_jobs=1``) backends. Other joblib
+    calls (inside a fit, say) are not counted. The bar
+    shows fits done out of the total known so far, elapsed time and an
+    estimate of the time left; ``tqdm.auto`` draws a widget in Jupyter and
+    text elsewhere. The final refit on the best params is not a search
+    task and is not counted.
+
+    Parameters
+    ----------
+    desc : str, default='fits'
+        Label in front of the bar.
+    **tqdm_kwargs
+        Passed to :class:`tqdm.auto.tqdm`, e.g. ``file=sys.stdout``,
+        ``leave=False``, ``mininterval=1.0``. (A bar made with
+        ``disable=True`` counts nothing: tqdm skips its updates.)
+
+    Yields
+    ------
+    tqdm.auto.tqdm
+        The bar; ``bar.n`` is the number of finished fits, ``bar.total`` the
+        number dispatched so far.
+
+    Raises
+    ------
+    RuntimeError
+        If a bar is already open in the same thread.
+
+    Notes
+    -----
+    joblib is patched for the duration of the block (see
+    :mod:`skbatch.progress`) and restored when the last open bar closes,
+    whether the block ends normally or with an error. scikit-learn 1.9's
+    experimental ``sklearn.callback.ProgressBar`` needs ``rich`` and is not
+    supported by scikit-optimize's BayesSearchCV; this bar needs neither.
+
+    Examples
+    --------
+    >>> import io
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skbatch import progress_bar
+    >>> X, y = load_iris(return_X_y=True)
+    >>> search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}, cv=3)
+    >>> with progress_bar(file=io.StringIO()) as bar:  # the default file is stderr
+    ...     _ = search.fit(X, y)
+    >>> bar.n, bar.total
+    (6, 6)
+    """
+    thread = threading.get_ident()
+    with _lock:
+        if thread in _bars:
+            raise RuntimeError(
+                "A progress_bar is already open in this thread; a search inside it is "
+                "already counted. Remove the inner `with progress_bar():`."
+            )
+        bar = tqdm(total=0, desc=desc, unit="fit", **tqdm_kwargs)
+        if not _bars:
+            _install()
+        _bars[thread] = _Tracker(bar)
+    try:
+        yield bar
+    finally:
+        with _lock:
+            del _bars[thread]
+            if not _bars:
+                _uninstall()
+        bar.close()

@@ -1,0 +1,82 @@
+"""Torch modules that stand in for what CI lacks: a GPU that runs out of memory, a way to count fits.
+
+Module level, so joblib's worker processes can unpickle them.
+"""
+
+import os
+
+import torch
+from torch import nn
+
+# Set by a test to raise KeyboardInterrupt when this many modules have been
+# built in the process: an interruption in the middle of a search.
+INTERRUPT_AT = None
+BUILT = 0
+
+
+class CountingNet(nn.Module):
+    """A linear classifier that counts how many times it was built: once per trained fit.
+
+    Appends a line to ``log`` (a file, so fits in worker processes count
+    too) and bumps the module-level ``BUILT``.
+    """
+
+    def __init__(self, n_features_in, n_classes, log=None, kill_marker=None):
+        global BUILT
+        super().__init__()
+        BUILT += 1
+        if INTERRUPT_AT is not None and BUILT >= INTERRUPT_AT:
+            raise KeyboardInterrupt
+        if kill_marker is not None and count_lines(log) >= 3:
+            _die_once(kill_marker)
+        if log is not None:
+            with open(log, "a") as handle:
+                handle.write(f"{os.getpid()}\n")
+        self.linear = nn.Linear(n_features_in, n_classes)
+
+    def forward(self, X):
+        return self.linear(X)
+
+
+def _die_once(marker):
+    """Kill this process, as the OOM killer would, if ``marker`` exists; only one process gets to."""
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        return
+    os._exit(1)
+
+
+def count_lines(path):
+    return sum(1 for _ in open(path)) if os.path.exists(path) else 0
+
+
+class MemoryHungryNet(nn.Module):
+    """Raises torch's out-of-memory error when a training batch holds more than ``max_batch`` samples.
+
+    What a GPU does when the batch does not fit; prediction (no gradients)
+    is left alone, as it would fit in a real card's memory at any size here.
+    """
+
+    def __init__(self, n_features_in, n_classes, max_batch=32, tag=None):
+        super().__init__()
+        self.max_batch = max_batch
+        self.linear = nn.Linear(n_features_in, n_classes)
+
+    def forward(self, X):
+        if self.training and X.shape[0] > self.max_batch:
+            raise torch.OutOfMemoryError(
+                "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB total capacity)"
+            )
+        return self.linear(X)
+
+
+class BrokenNet(nn.Module):
+    """Fails in its first forward pass with an error that is neither OOM nor NaN."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_classes)
+
+    def forward(self, X):
+        raise ValueError("BrokenNet cannot run forward")

@@ -1,0 +1,141 @@
+"""progress_bar: counts every fit of a search on every joblib backend, and leaves joblib as it found it."""
+
+import io
+
+import joblib
+import numpy as np
+import pytest
+from joblib import Parallel, delayed, parallel_config
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_iris
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+from sklearn.tree import DecisionTreeClassifier
+
+from skbatch import MLPClassifier, progress_bar
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+ORIGINAL_CALL = Parallel.__call__
+ORIGINAL_PRINT_PROGRESS = Parallel.print_progress
+
+
+def logistic_search(n_jobs=1):
+    return GridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2, 3]}, cv=KFold(3), n_jobs=n_jobs)
+
+
+def assert_joblib_restored():
+    assert Parallel.__call__ is ORIGINAL_CALL
+    assert Parallel.print_progress is ORIGINAL_PRINT_PROGRESS
+
+
+def test_counts_every_fit_sequentially_and_prints_done_over_total():
+    out = io.StringIO()
+    with progress_bar(file=out, mininterval=0) as bar:
+        logistic_search(n_jobs=1).fit(X_IRIS, Y_IRIS)
+    assert (bar.n, bar.total) == (9, 9)
+    assert "9/9" in out.getvalue() and "fits" in out.getvalue()
+    assert_joblib_restored()
+
+
+def test_counts_skbatch_fits():
+    net = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, device="cpu", random_state=0)
+    with progress_bar(file=io.StringIO()) as bar:
+        GridSearchCV(net, {"lr": [1e-3, 1e-2]}, cv=2).fit(X_IRIS, Y_IRIS)
+    assert (bar.n, bar.total) == (4, 4)
+
+
+def test_counts_with_threads():
+    with parallel_config(backend="threading"), progress_bar(file=io.StringIO()) as bar:
+        logistic_search(n_jobs=2).fit(X_IRIS, Y_IRIS)
+    assert (bar.n, bar.total) == (9, 9)
+
+
+def test_counts_with_loky_processes():
+    with progress_bar(file=io.StringIO()) as bar:
+        logistic_search(n_jobs=2).fit(X_IRIS, Y_IRIS)
+    assert (bar.n, bar.total) == (9, 9)
+    assert_joblib_restored()
+
+
+def test_total_grows_with_bayes_search():
+    skopt = pytest.importorskip("skopt")
+    from skopt.space import Real
+
+    search = skopt.BayesSearchCV(
+        DecisionTreeClassifier(),
+        {"ccp_alpha": Real(1e-4, 1e-1, prior="log-uniform")},
+        n_iter=4,
+        cv=KFold(2),
+        random_state=0,
+    )
+    totals = []
+    original = Parallel.__call__
+
+    with progress_bar(file=io.StringIO()) as bar:
+        counted = Parallel.__call__
+
+        def spy(parallel, iterable):
+            result = counted(parallel, iterable)
+            totals.append(bar.total)
+            return result
+
+        Parallel.__call__ = spy
+        try:
+            search.fit(X_IRIS, Y_IRIS)
+        finally:
+            Parallel.__call__ = counted
+    assert Parallel.__call__ is original
+    # One Parallel call per BayesSearchCV iteration, each adding its fits.
+    assert totals == [2, 4, 6, 8]
+    assert bar.n == 8
+
+
+def test_counts_every_round_of_a_halving_search():
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+
+    search = HalvingGridSearchCV(
+        DecisionTreeClassifier(), {"max_depth": [1, 2, 3, 4]}, cv=3, factor=2, min_resources=30
+    )
+    with progress_bar(file=io.StringIO()) as bar:
+        search.fit(X_IRIS, Y_IRIS)
+    assert bar.total == bar.n == sum(search.n_candidates_) * 3
+
+
+class _ParallelInside(ClassifierMixin, BaseEstimator):
+    """An estimator whose fit runs joblib itself, as a random forest would."""
+
+    def fit(self, X, y):
+        Parallel(n_jobs=2, backend="threading")(delayed(np.sum)(X[:, j]) for j in range(X.shape[1]))
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_parallel_calls_inside_a_fit_are_not_counted():
+    with progress_bar(file=io.StringIO()) as bar:
+        GridSearchCV(_ParallelInside(), {}, cv=3).fit(X_IRIS, Y_IRIS)
+    assert (bar.n, bar.total) == (3, 3)
+
+
+def test_joblib_is_restored_after_an_error():
+    with pytest.raises(ValueError, match="Invalid parameter 'not_a_param'"):
+        with progress_bar(file=io.StringIO()):
+            GridSearchCV(DecisionTreeClassifier(), {"not_a_param": [1]}, cv=2).fit(X_IRIS, Y_IRIS)
+    assert_joblib_restored()
+
+
+def test_a_second_bar_in_the_same_thread_is_refused():
+    with progress_bar(file=io.StringIO()):
+        with pytest.raises(RuntimeError, match="already open in this thread"):
+            with progress_bar(file=io.StringIO()):
+                pass
+    assert_joblib_restored()
+
+
+def test_only_fit_and_score_tasks_count():
+    with progress_bar(file=io.StringIO()) as bar:
+        joblib.Parallel(n_jobs=1)(delayed(abs)(i) for i in range(5))
+        cross_val_score(DecisionTreeClassifier(), X_IRIS, Y_IRIS, cv=4)
+    assert (bar.n, bar.total) == (4, 4)

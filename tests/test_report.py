@@ -1,0 +1,151 @@
+"""search_report and plot_search on the three search classes, with and without a Pipeline and records."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from sklearn.datasets import load_iris
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbatch import MLPClassifier, plot_search, search_report
+from skbatch.demo import results_table
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+
+
+def net(**params):
+    defaults = dict(hidden_layer_sizes=(8,), max_epochs=3, device="cpu", random_state=0)
+    return MLPClassifier(**{**defaults, **params})
+
+
+@pytest.fixture(scope="module")
+def grid_search(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("grid")
+    grid = {"lr": [1e-3, 1e-1], "hidden_layer_sizes": [(8,), (16, 8)]}
+    return GridSearchCV(net(cache_dir=cache), grid, cv=2).fit(X_IRIS, Y_IRIS)
+
+
+def test_one_row_per_candidate_best_first_with_devices(grid_search):
+    report = search_report(grid_search, X_IRIS, Y_IRIS)
+    assert len(report) == 4
+    assert list(report["rank_test_score"]) == sorted(grid_search.cv_results_["rank_test_score"])
+    best = report.iloc[0]
+    assert {"lr": best["lr"], "hidden_layer_sizes": best["hidden_layer_sizes"]} == grid_search.best_params_
+    assert best["mean_test_score"] == grid_search.best_score_
+    for k in range(2):
+        assert (report[f"split{k}_device"] == "cpu").all()
+        assert (report[f"split{k}_fit_time"] > 0).all()
+        assert f"split{k}_test_score" in report
+    assert (report["devices"] == "cpu").all()
+    assert (report["n_failed_fits"] == 0).all() and (report["errors"] == "").all()
+    assert {"mean_fit_time", "std_fit_time", "std_test_score"} <= set(report.columns)
+
+
+def test_without_data_the_report_is_what_cv_results_hold(grid_search):
+    report = search_report(grid_search)
+    assert len(report) == 4
+    assert not [c for c in report.columns if "device" in c]
+    np.testing.assert_array_equal(
+        np.sort(report["mean_test_score"]), np.sort(grid_search.cv_results_["mean_test_score"])
+    )
+
+
+def test_pipeline_params_lose_their_prefix_and_splits_still_match(tmp_path):
+    pipeline = make_pipeline(StandardScaler(), net(cache_dir=tmp_path))
+    search = RandomizedSearchCV(
+        pipeline,
+        {"mlpclassifier__lr": [1e-3, 1e-2, 1e-1], "mlpclassifier__batch_size": [32, 64]},
+        n_iter=2,
+        cv=StratifiedKFold(3, shuffle=True, random_state=0),
+        random_state=0,
+    ).fit(X_IRIS, Y_IRIS)
+    report = search_report(search, X_IRIS, Y_IRIS)
+    assert {"lr", "batch_size"} <= set(report.columns)
+    assert report[[f"split{k}_device" for k in range(3)]].notna().all().all()
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_without_records_failures_show_as_nan_scores():
+    search = GridSearchCV(net(solver="sgd", max_epochs=10), {"lr": [1e-3, 1e6]}, cv=KFold(2))
+    with pytest.warns(FitFailedWarning):
+        search.fit(X_IRIS * 100, Y_IRIS)
+    report = search_report(search, X_IRIS * 100, Y_IRIS).set_index("lr")
+    assert report.loc[1e6, "n_failed_fits"] == 2
+    assert "give the estimator a cache_dir to keep one" in report.loc[1e6, "errors"]
+
+
+def test_bayes_search_report_and_plot(tmp_path):
+    skopt = pytest.importorskip("skopt")
+    from skopt.space import Categorical, Real
+
+    search = skopt.BayesSearchCV(
+        net(cache_dir=tmp_path),
+        {"lr": Real(1e-4, 1e-1, prior="log-uniform"), "hidden_layer_sizes": Categorical(["8", "16-8"])},
+        n_iter=4,
+        cv=KFold(2),
+        random_state=0,
+    ).fit(X_IRIS, Y_IRIS)
+    report = search_report(search, X_IRIS, Y_IRIS)
+    assert len(report) == 4
+    assert report[["split0_device", "split1_device"]].notna().all().all()
+    axes = {axis.get_xlabel(): axis for axis in plot_search(search).axes}
+    ticks = {tick.get_text() for tick in axes["hidden_layer_sizes"].get_xticklabels()}
+    assert ticks <= {"8", "16-8"} and ticks
+    lrs = np.asarray(search.cv_results_["param_lr"], dtype=float)
+    assert axes["lr"].get_xscale() == ("log" if lrs.max() / lrs.min() >= 10 else "linear")
+
+
+def test_plot_uses_log_axis_for_decades_and_categories_for_the_rest(grid_search):
+    figure = plot_search(grid_search)
+    assert isinstance(figure, Figure)
+    axes = {axis.get_xlabel(): axis for axis in figure.axes}
+    assert axes["lr"].get_xscale() == "log"
+    labels = [tick.get_text() for tick in axes["hidden_layer_sizes"].get_xticklabels()]
+    assert labels == ["(8,)", "(16, 8)"]
+
+
+def test_plot_one_param_on_given_axes(grid_search):
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots()
+    assert plot_search(grid_search, ["lr"], ax=axis) is figure
+    plt.close(figure)
+
+
+def test_plot_errors_name_the_fix(grid_search):
+    with pytest.raises(ValueError, match=r"names \['alpha'\], which the search did not vary"):
+        plot_search(grid_search, ["alpha"])
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots()
+    with pytest.raises(ValueError, match="ax holds 1 Axes for 2 params"):
+        plot_search(grid_search, ax=axis)
+    plt.close(figure)
+
+
+def test_report_needs_a_fitted_search():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        search_report(GridSearchCV(net(), {"lr": [1e-3]}))
+
+
+def test_demo_results_table_still_works(grid_search):
+    table = results_table(grid_search, top=2)
+    assert list(table.columns) == [
+        "hidden_layer_sizes",
+        "lr",
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "mean_fit_time",
+    ]
+    assert len(table) == 2 and table["rank_test_score"].iloc[0] == 1
+    assert isinstance(table, pd.DataFrame)
