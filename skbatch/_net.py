@@ -10,9 +10,12 @@ hand-written loop. The overrides follow skorch 1.x's internals; the tests
 compare their history with skorch's own.
 """
 
+import math
+
+import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
-from skorch.dataset import get_len
+from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
@@ -23,7 +26,15 @@ def _overrides(callback, event):
 
 
 class LeanNeuralNetClassifier(NeuralNetClassifier):
-    """``skorch.NeuralNetClassifier`` with a leaner per-batch path; same results."""
+    """``skorch.NeuralNetClassifier`` with a leaner per-batch path; same results.
+
+    ``accumulation_steps`` (a plain attribute, 1 unless the estimator sets
+    it) computes each training batch in that many slices and sums their
+    gradients before one optimizer step: the update of the whole batch, in
+    the memory of one slice.
+    """
+
+    accumulation_steps = 1
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -48,7 +59,10 @@ class LeanNeuralNetClassifier(NeuralNetClassifier):
     def train_step(self, batch, **fit_params):
         # No closure: skbatch's solvers (Adam, AdamW, SGD) never re-evaluate the loss.
         self._zero_grad_optimizer()
-        step = self.train_step_single(batch, **fit_params)
+        if self.accumulation_steps > 1:
+            step = self._accumulate_gradients(batch, **fit_params)
+        else:
+            step = self.train_step_single(batch, **fit_params)
         if self.batch_callbacks_["on_grad_computed"]:
             self.notify(
                 "on_grad_computed",
@@ -58,6 +72,27 @@ class LeanNeuralNetClassifier(NeuralNetClassifier):
             )
         self._step_optimizer(None)
         return step
+
+    def _accumulate_gradients(self, batch, **fit_params):
+        """Gradients of the batch's mean loss, summed over slices of it.
+
+        Each slice's mean loss is weighted by its share of the batch, so the
+        summed gradient is the gradient of the whole batch's mean loss.
+        """
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        n_samples = get_len(Xi)
+        slice_size = math.ceil(n_samples / self.accumulation_steps)
+        loss, y_preds = 0.0, []
+        for start in range(0, n_samples, slice_size):
+            X_slice, y_slice = Xi[start : start + slice_size], yi[start : start + slice_size]
+            y_pred = self.infer(X_slice, **fit_params)
+            share = get_len(X_slice) / n_samples
+            slice_loss = self.get_loss(y_pred, y_slice, X=X_slice, training=True) * share
+            slice_loss.backward()
+            loss = loss + slice_loss.detach()
+            y_preds.append(y_pred.detach())
+        return {"loss": loss, "y_pred": torch.cat(y_preds)}
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         _current_epoch(self.history)["batches"].append({})

@@ -86,8 +86,10 @@ class TensorBatchIterator:
     ----------
     dataset : skorch.dataset.Dataset or torch.utils.data.Subset
         The data to iterate over.
-    batch_size : int
-        Samples per batch.
+    batch_size : int or callable
+        Samples per batch, or a function of no arguments that returns it,
+        read at the start of every pass: skorch builds the training iterator
+        once per ``fit``, so a batch-size schedule changes it through this.
     shuffle : bool, default=False
         Draw a new order of the samples at each pass.
     drop_last : bool, default=False
@@ -106,16 +108,19 @@ class TensorBatchIterator:
         self.drop_last = drop_last
         self.generator = generator
 
+    def _batch_size(self):
+        return self.batch_size() if callable(self.batch_size) else self.batch_size
+
     def __len__(self):
         n_samples = len(self.dataset)
-        return n_updates_per_epoch(n_samples, min(self.batch_size, n_samples), self.drop_last)
+        return n_updates_per_epoch(n_samples, min(self._batch_size(), n_samples), self.drop_last)
 
     def __iter__(self):
         tensors = _tensors_of(self.dataset)
         if tensors is None:
             yield from DataLoader(
                 self.dataset,
-                batch_size=self.batch_size,
+                batch_size=self._batch_size(),
                 shuffle=self.shuffle,
                 drop_last=self.drop_last,
                 generator=self.generator,
@@ -123,7 +128,7 @@ class TensorBatchIterator:
             return
         X, y = tensors
         n_samples = len(X)
-        batch_size = min(self.batch_size, n_samples)
+        batch_size = min(self._batch_size(), n_samples)
         if self.shuffle:
             # One gather per epoch, then every batch is a contiguous view.
             order = torch.randperm(n_samples, generator=self.generator).to(X.device)

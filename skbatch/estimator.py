@@ -24,9 +24,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import LeanNeuralNetClassifier
+from .batch_schedule import BatchSizeSchedule, check_milestones
 from .batching import TensorBatchIterator, resolve_batch_size
 from .cache import fit_cached
 from .faults import StopOnNonFiniteLoss, explain_training_error, remember_fitted_batch_size
+from .lr_scaling import scaled_lr
+from .max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from .memory import release_device_memory, track_peak_memory
 from .placement import DevicePool, ThreadShareRebalance, cpu_thread_share, place_fit
 
@@ -92,11 +95,16 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "batch_size": [
-            StrOptions({"auto", "full"}),
+            StrOptions({"auto", "full", "max"}),
             Interval(Integral, 1, None, closed="left"),
             Options(Integral, {-1}),
         ],
         "drop_last": ["boolean"],
+        "accumulation_steps": [Interval(Integral, 1, None, closed="left")],
+        "lr_scaling": [StrOptions({"linear", "sqrt"}), None],
+        "base_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
+        "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions(set(SOLVERS))],
@@ -125,6 +133,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         *,
         batch_size="auto",
         drop_last=False,
+        accumulation_steps=1,
+        lr_scaling=None,
+        base_batch_size=200,
+        batch_size_milestones=None,
+        batch_size_growth=2.0,
         max_epochs=200,
         lr=1e-3,
         solver="adam",
@@ -149,6 +162,11 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     ):
         self.batch_size = batch_size
         self.drop_last = drop_last
+        self.accumulation_steps = accumulation_steps
+        self.lr_scaling = lr_scaling
+        self.base_batch_size = base_batch_size
+        self.batch_size_milestones = batch_size_milestones
+        self.batch_size_growth = batch_size_growth
         self.max_epochs = max_epochs
         self.lr = lr
         self.solver = solver
@@ -310,17 +328,23 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
                 X, y, test_size=self.validation_fraction, stratify=y, random_state=seed
             )
             valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
-        batch_size = resolve_batch_size(self.batch_size, len(X_train))
+        batch_size, slice_size = self._resolve_batch_size(X_train, y_train, resume=resume, seed=seed)
+        schedule = self._batch_size_schedule(batch_size, len(X_train), slice_size)
+        if not resume:
+            self.lr_ = scaled_lr(self.lr, batch_size, self.lr_scaling, self.base_batch_size)
 
         # Continue the random stream where the last call left it, so partial_fit
         # epochs do not replay the same dropout masks.
         epochs_done = len(self.net_.history) if resume else 0
         with _seeded_torch(seed + epochs_done, self.device_):
             if not resume:
-                self.net_ = self._make_net(X.shape[1], len(self.classes_), seed)
+                self.net_ = self._make_net(X.shape[1], len(self.classes_), seed, schedule=schedule)
+            elif schedule is not None:
+                self._update_schedule(schedule)
             # Data-dependent settings, read by skorch at each epoch. Plain
             # attributes: skorch's set_params would re-initialize the module.
             self.net_.batch_size = batch_size
+            self.net_.accumulation_steps = self.accumulation_steps
             self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
             self.net_.train_split = None if valid is None else predefined_split(valid)
             self._train(
@@ -352,6 +376,44 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             optimizer.load_state_dict(optimizer.state_dict())
         # A plain attribute: skorch's set_params would re-initialize the module.
         net.device = str(device)
+
+    def _resolve_batch_size(self, X, y, *, resume, seed):
+        """Return ``(batch_size, slice_size)``: slice_size is the limit 'max' found, else None."""
+        if self.batch_size != "max":
+            self.max_batch_search_ = None
+            return resolve_batch_size(self.batch_size, len(X)), None
+        if not (resume and getattr(self, "max_batch_search_", None) is not None):
+            # The probes draw their own initial weights; forking keeps the
+            # fit's random stream the same as with an int batch size.
+            with _seeded_torch(seed, self.device_):
+                self.max_batch_search_ = _search_estimator(
+                    self, X, y, len(self.classes_), self.device_, start=DEFAULT_START, rtol=DEFAULT_RTOL
+                )
+        slice_size = min(self.max_batch_search_.batch_size, len(X))
+        return min(len(X), slice_size * self.accumulation_steps), slice_size
+
+    def _batch_size_schedule(self, batch_size, n_samples, slice_size):
+        if self.batch_size_milestones is None:
+            return None
+        return BatchSizeSchedule(
+            base=batch_size,
+            growth=self.batch_size_growth,
+            milestones=check_milestones(self.batch_size_milestones, type(self).__name__),
+            n_samples=n_samples,
+            slice_size=slice_size,
+        )
+
+    def _update_schedule(self, schedule):
+        # A warm start keeps the net and its callbacks; the schedule follows the new data.
+        current = dict(self.net_.callbacks_).get("batch_size_schedule")
+        if current is None:
+            raise ValueError(
+                "batch_size_milestones was set after the network was built, so this "
+                "warm start or partial_fit cannot follow it. Set it before the first "
+                "fit, or set warm_start=False to train from scratch."
+            )
+        for name in ("base", "growth", "milestones", "n_samples", "slice_size"):
+            setattr(current, name, getattr(schedule, name))
 
     def _encode_labels(self, y, *, classes, resume, incremental):
         check_classification_targets(y)
@@ -390,12 +452,15 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
     def _to_device(self, array):
         return torch.as_tensor(array, device=self.device_)
 
-    def _make_net(self, n_features_in, n_classes, seed):
+    def _make_net(self, n_features_in, n_classes, seed, schedule=None):
+        scheduled = {}
+        if schedule is not None:
+            scheduled = {"iterator_train__batch_size": schedule}
         return LeanNeuralNetClassifier(
             module=self._build_module(n_features_in, n_classes),
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=SOLVERS[self.solver],
-            lr=self.lr,
+            lr=self.lr_,
             max_epochs=self.max_epochs,
             iterator_train=TensorBatchIterator,
             iterator_train__shuffle=self.shuffle,
@@ -403,11 +468,12 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__generator=torch.Generator().manual_seed(int(seed)),
             iterator_valid=TensorBatchIterator,
             train_split=None,
-            callbacks=self._callbacks(),
+            callbacks=self._callbacks() + ([("batch_size_schedule", schedule)] if schedule else []),
             device=str(self.device_),
             verbose=self.verbose,
             **self._optimizer_params(),
             **self._logging_params(),
+            **scheduled,
         ).initialize()
 
     def _optimizer_params(self):
@@ -490,6 +556,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
         self.batch_size_ = batch_size
+        self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
         self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
         if self.early_stopping:
             self.validation_scores_ = [row["valid_acc"] for row in history if "valid_acc" in row]
@@ -518,14 +585,42 @@ class TorchClassifier(BaseTorchClassifier):
         The network class, not an instance.
     module_kwargs : dict, default=None
         Further constructor arguments for ``module``.
-    batch_size : int, 'auto' or 'full', default='auto'
+    batch_size : int, 'auto', 'full' or 'max', default='auto'
         Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
         in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
         a batch size above the number of training samples is clamped to it.
-        The size really used is ``batch_size_``.
+        ``'max'`` is the
+        largest batch whose training step fits device memory, found in each
+        ``fit`` by :func:`find_max_batch_size` (usually every sample on the
+        CPU). The size really used is ``batch_size_``.
     drop_last : bool, default=False
         Skip the last, smaller batch of each epoch. 1050 samples at batch
         size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
+    accumulation_steps : int, default=1
+        Compute each batch in this many slices and add up their gradients
+        before one update: the update of ``batch_size`` samples in the memory
+        of ``batch_size / accumulation_steps``. With ``batch_size='max'`` the
+        slice is the largest that fits, and the batch that many times larger.
+    lr_scaling : {'linear', 'sqrt'} or None, default=None
+        Make the learning rate follow the batch size, so a search over
+        ``batch_size`` compares each size at a fitting rate: ``lr`` is the
+        rate at ``base_batch_size``, and training uses
+        ``lr * batch_size_ / base_batch_size`` (``'linear'``, Goyal et al.
+        2017) or ``lr * sqrt(batch_size_ / base_batch_size)`` (``'sqrt'``,
+        Krizhevsky 2014). None uses ``lr`` as given. The rate used is ``lr_``.
+    base_batch_size : int, default=200
+        Batch size at which ``lr`` holds under ``lr_scaling``; 200 is what
+        ``batch_size='auto'`` gives on 200 samples or more.
+    batch_size_milestones : int, sequence of int or None, default=None
+        Grow the batch size during training instead of decaying the
+        learning rate (Smith et al. 2017): multiply it by
+        ``batch_size_growth`` every that many epochs (an int, e.g. 10), or
+        after each listed epoch (strictly increasing, e.g. ``(10, 20)``),
+        up to the number of samples. The learning rate stays at ``lr_``. With
+        ``batch_size='max'`` the grown batches are accumulated over slices
+        that fit. None keeps the batch size constant.
+    batch_size_growth : float, default=2.0
+        Factor, above 1, applied at each of ``batch_size_milestones``.
     max_epochs : int, default=200
         Most passes over the training data per ``fit``.
     lr : float, default=1e-3
@@ -630,6 +725,13 @@ class TorchClassifier(BaseTorchClassifier):
         Held-out accuracy per epoch with ``early_stopping``, else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+    batch_size_curve_ : list of int
+        Batch size of every epoch; it changes with ``batch_size_milestones``.
+    lr_ : float
+        Learning rate the optimizer started from, after ``lr_scaling``.
+    max_batch_search_ : MaxBatchSearch or None
+        With ``batch_size='max'``: the largest slice that fitted
+        (``batch_size``) and the probes run to find it. Else None.
 
     See Also
     --------
@@ -667,6 +769,11 @@ class TorchClassifier(BaseTorchClassifier):
         module_kwargs=None,
         batch_size="auto",
         drop_last=False,
+        accumulation_steps=1,
+        lr_scaling=None,
+        base_batch_size=200,
+        batch_size_milestones=None,
+        batch_size_growth=2.0,
         max_epochs=200,
         lr=1e-3,
         solver="adam",
@@ -692,6 +799,11 @@ class TorchClassifier(BaseTorchClassifier):
         super().__init__(
             batch_size=batch_size,
             drop_last=drop_last,
+            accumulation_steps=accumulation_steps,
+            lr_scaling=lr_scaling,
+            base_batch_size=base_batch_size,
+            batch_size_milestones=batch_size_milestones,
+            batch_size_growth=batch_size_growth,
             max_epochs=max_epochs,
             lr=lr,
             solver=solver,

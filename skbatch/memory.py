@@ -19,13 +19,23 @@ def is_out_of_memory(error):
     Returns
     -------
     bool
-        True for ``torch.OutOfMemoryError`` (CUDA's allocator) and for the
+        True for ``torch.OutOfMemoryError`` (CUDA's allocator), for the
         ``RuntimeError`` that other back ends and older code paths raise with
-        "out of memory" in the message.
+        "out of memory" in the message, and for the CPU allocator's failure.
     """
     if isinstance(error, torch.OutOfMemoryError):
         return True
-    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+    message = str(error).lower()
+    return isinstance(error, RuntimeError) and any(marker in message for marker in _OUT_OF_MEMORY_MARKERS)
+
+
+# CUDA and MPS say "out of memory"; torch's CPU allocator says "DefaultCPUAllocator:
+# can't allocate memory" (or "not enough memory" in older releases).
+_OUT_OF_MEMORY_MARKERS = (
+    "out of memory",
+    "defaultcpuallocator: can't allocate memory",
+    "defaultcpuallocator: not enough memory",
+)
 
 
 class PeakMemory:

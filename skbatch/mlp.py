@@ -71,14 +71,42 @@ class MLPClassifier(BaseTorchClassifier):
         Nonlinearity after each hidden layer.
     dropout : float, default=0.0
         Probability of zeroing a hidden unit during training, in [0, 1).
-    batch_size : int, 'auto' or 'full', default='auto'
+    batch_size : int, 'auto', 'full' or 'max', default='auto'
         Samples per gradient step. ``'auto'`` is ``min(200, n_samples)`` as
         in scikit-learn; ``-1`` or ``'full'`` is full-batch gradient descent;
         a batch size above the number of training samples is clamped to it;
-        ``1`` is online learning. The size really used is ``batch_size_``.
+        ``1`` is online learning. ``'max'`` is the
+        largest batch whose training step fits device memory, found in each
+        ``fit`` by :func:`find_max_batch_size` (usually every sample on the
+        CPU). The size really used is ``batch_size_``.
     drop_last : bool, default=False
         Skip the last, smaller batch of each epoch. 1050 samples at batch
         size 100 make 11 updates per epoch, or 10 with ``drop_last=True``.
+    accumulation_steps : int, default=1
+        Compute each batch in this many slices and add up their gradients
+        before one update: the update of ``batch_size`` samples in the memory
+        of ``batch_size / accumulation_steps``. With ``batch_size='max'`` the
+        slice is the largest that fits, and the batch that many times larger.
+    lr_scaling : {'linear', 'sqrt'} or None, default=None
+        Make the learning rate follow the batch size, so a search over
+        ``batch_size`` compares each size at a fitting rate: ``lr`` is the
+        rate at ``base_batch_size``, and training uses
+        ``lr * batch_size_ / base_batch_size`` (``'linear'``, Goyal et al.
+        2017) or ``lr * sqrt(batch_size_ / base_batch_size)`` (``'sqrt'``,
+        Krizhevsky 2014). None uses ``lr`` as given. The rate used is ``lr_``.
+    base_batch_size : int, default=200
+        Batch size at which ``lr`` holds under ``lr_scaling``; 200 is what
+        ``batch_size='auto'`` gives on 200 samples or more.
+    batch_size_milestones : int, sequence of int or None, default=None
+        Grow the batch size during training instead of decaying the
+        learning rate (Smith et al. 2017): multiply it by
+        ``batch_size_growth`` every that many epochs (an int, e.g. 10), or
+        after each listed epoch (strictly increasing, e.g. ``(10, 20)``),
+        up to the number of samples. The learning rate stays at ``lr_``. With
+        ``batch_size='max'`` the grown batches are accumulated over slices
+        that fit. None keeps the batch size constant.
+    batch_size_growth : float, default=2.0
+        Factor, above 1, applied at each of ``batch_size_milestones``.
     max_epochs : int, default=200
         Most passes over the training data per ``fit``.
     lr : float, default=1e-3
@@ -184,6 +212,13 @@ class MLPClassifier(BaseTorchClassifier):
         Held-out accuracy per epoch with ``early_stopping``, else None.
     best_validation_score_ : float or None
         Best of ``validation_scores_``.
+    batch_size_curve_ : list of int
+        Batch size of every epoch; it changes with ``batch_size_milestones``.
+    lr_ : float
+        Learning rate the optimizer started from, after ``lr_scaling``.
+    max_batch_search_ : MaxBatchSearch or None
+        With ``batch_size='max'``: the largest slice that fitted
+        (``batch_size``) and the probes run to find it. Else None.
 
     See Also
     --------
@@ -222,6 +257,11 @@ class MLPClassifier(BaseTorchClassifier):
         dropout=0.0,
         batch_size="auto",
         drop_last=False,
+        accumulation_steps=1,
+        lr_scaling=None,
+        base_batch_size=200,
+        batch_size_milestones=None,
+        batch_size_growth=2.0,
         max_epochs=200,
         lr=1e-3,
         solver="adam",
@@ -247,6 +287,11 @@ class MLPClassifier(BaseTorchClassifier):
         super().__init__(
             batch_size=batch_size,
             drop_last=drop_last,
+            accumulation_steps=accumulation_steps,
+            lr_scaling=lr_scaling,
+            base_batch_size=base_batch_size,
+            batch_size_milestones=batch_size_milestones,
+            batch_size_growth=batch_size_growth,
             max_epochs=max_epochs,
             lr=lr,
             solver=solver,

@@ -1,0 +1,232 @@
+"""Find the largest training batch that fits device memory, by real training steps.
+
+The search doubles a starting size until a step runs out of memory (or the
+batch holds every sample), then bisects between the last size that fitted
+and the first that did not. Each probe is one forward pass, one backward
+pass and one optimizer step on the estimator's own network, with the whole
+training set already on the device as ``fit`` keeps it, so the answer
+accounts for the data, the activations, the gradients and the optimizer state.
+"""
+
+import math
+from dataclasses import dataclass, field
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, validate_parameter_constraints
+from sklearn.utils.validation import check_array, column_or_1d
+
+from .devices import resolve_device
+from .memory import is_out_of_memory, release_device_memory
+
+__all__ = ["find_max_batch_size", "MaxBatchSearch"]
+
+# Where doubling starts. Lightning's tuner starts at 2 and accelerate at 128;
+# 256 skips seven probes of sizes that nearly every network fits, and a start
+# that does not fit is halved, so nothing is lost when it is too large.
+DEFAULT_START = 256
+# Bisection stops once the bracket is this small a share of the size that
+# fits: 1/32 is five probes after the first failure, at most 3% below the
+# exact limit, and leaves the allocator a little slack.
+DEFAULT_RTOL = 1 / 32
+
+
+@dataclass
+class MaxBatchSearch:
+    """Outcome of a search: the size found and every size probed, in order.
+
+    Attributes
+    ----------
+    batch_size : int
+        Largest size whose step fitted.
+    probes : list of tuple (int, bool)
+        ``(size, fitted)`` for each probe, in the order run.
+    """
+
+    batch_size: int
+    probes: list = field(default_factory=list)
+
+    @property
+    def n_probes(self):
+        """Number of training steps the search ran."""
+        return len(self.probes)
+
+
+def _search(fits, n_samples, *, start, rtol):
+    """Double, then bisect, over ``fits(size) -> bool``; sizes never exceed ``n_samples``.
+
+    Kept free of torch so the search logic is tested with any threshold.
+    """
+    probes = []
+
+    def probe(size):
+        ok = fits(size)
+        probes.append((size, ok))
+        return ok
+
+    size = min(start, n_samples)
+    if probe(size):
+        lo, hi = size, None
+        while hi is None and lo < n_samples:
+            size = min(2 * lo, n_samples)
+            if probe(size):
+                lo = size
+            else:
+                hi = size
+    else:
+        lo, hi = 0, size
+        while lo == 0 and hi > 1:
+            size = hi // 2
+            if probe(size):
+                lo = size
+            else:
+                hi = size
+        if lo == 0:
+            raise MemoryError(
+                "A training step with batch_size=1 does not fit device memory: no "
+                "batch size can. Use a smaller network or a device with more memory."
+            )
+    while hi is not None and hi - lo > max(1, math.floor(rtol * lo)):
+        size = (lo + hi) // 2
+        if probe(size):
+            lo = size
+        else:
+            hi = size
+    return MaxBatchSearch(batch_size=lo, probes=probes)
+
+
+class _TrainStepProbe:
+    """One real training step of ``module`` on the first ``size`` rows; False when out of memory."""
+
+    def __init__(self, module, optimizer, X, y, device):
+        self.module = module
+        self.optimizer = optimizer
+        self.X = X
+        self.y = y
+        self.device = device
+        self.loss_fn = torch.nn.CrossEntropyLoss()
+
+    def __call__(self, size):
+        try:
+            self._step(size)
+            fitted = True
+        except Exception as error:
+            if not is_out_of_memory(error):
+                raise
+            fitted = False
+        # Outside the except block, where the traceback and the tensors its
+        # frames hold are gone, so the memory can really be handed back.
+        self.optimizer.zero_grad(set_to_none=True)
+        if not fitted:
+            release_device_memory(self.device)
+        return fitted
+
+    def _step(self, size):
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(self.module(self.X[:size]), self.y[:size])
+        loss.backward()
+        self.optimizer.step()
+        if self.device.type == "cuda":
+            # CUDA reports allocation failures when the kernels run.
+            torch.cuda.synchronize(self.device)
+
+
+def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
+    """Search with the estimator's network and optimizer; X and y are validated arrays."""
+    from .estimator import SOLVERS
+
+    module = estimator._build_module(X.shape[1], n_classes).to(device)
+    optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
+    X_dev = torch.as_tensor(X, dtype=torch.float32, device=device)
+    y_dev = torch.as_tensor(y, dtype=torch.long, device=device)
+    probe = _TrainStepProbe(module, optimizer, X_dev, y_dev, device)
+    module.train()
+    try:
+        return _search(probe, len(X), start=start, rtol=rtol)
+    finally:
+        del probe, module, optimizer, X_dev, y_dev
+        # The fit that follows needs the card empty. On the CPU the
+        # references just dropped free everything, and a collection costs
+        # more than a probe.
+        if device.type == "cuda":
+            release_device_memory(device)
+
+
+_CONSTRAINTS = {
+    "start": [Interval(Integral, 1, None, closed="left")],
+    "rtol": [Interval(Real, 0, 1, closed="left")],
+    "device": [str, torch.device, None],
+}
+
+
+def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RTOL, device=None):
+    """Largest batch size whose training step fits device memory.
+
+    Runs real training steps (forward, backward and optimizer step) of the
+    estimator's network, with ``X`` on the device as ``fit`` holds it:
+    doubling from ``start`` until a step runs out of memory or the batch
+    holds every sample, then bisecting between the last size that fitted
+    and the first that did not. Memory is released after each failed step.
+
+    Parameters
+    ----------
+    estimator : BaseTorchClassifier
+        An skbatch classifier, fitted or not; it is not modified. Its
+        network, ``solver`` and ``device`` are used.
+    X : array-like of shape (n_samples, n_features)
+        Training data, as it would be passed to ``fit``.
+    y : array-like of shape (n_samples,)
+        Class labels.
+    start : int, default=256
+        First size tried. Halved while it does not fit.
+    rtol : float, default=1/32
+        Bisection stops once the sizes that fit and that do not are at most
+        ``rtol`` times the fitting size apart; ``0`` bisects to the exact
+        limit, at the cost of more probes.
+    device : str, torch.device or None, default=None
+        Device to probe; None uses the estimator's ``device`` param.
+
+    Returns
+    -------
+    MaxBatchSearch
+        ``batch_size`` (between 1 and ``n_samples``), and the probes run.
+
+    Raises
+    ------
+    MemoryError
+        If even a batch of one sample does not fit.
+
+    See Also
+    --------
+    BaseTorchClassifier : ``batch_size='max'`` runs this search inside ``fit``.
+
+    Notes
+    -----
+    On the CPU, torch sets no memory limit, and a step fails only where the
+    allocator cannot get memory from the system, so the answer is usually
+    ``n_samples`` (full-batch training). The search runs the same real steps
+    there: their sizes double, so together they cost about two passes over
+    the data, less than one epoch's worth of steps at the largest size.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbatch import MLPClassifier, find_max_batch_size
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = find_max_batch_size(MLPClassifier(device="cpu"), X, y)
+    >>> search.batch_size, search.n_probes
+    (1797, 4)
+    """
+    # Checked here rather than by sklearn's validate_params decorator, which
+    # would rename the estimator's own param errors after this function.
+    validate_parameter_constraints(
+        _CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size"
+    )
+    estimator._validate_params()
+    estimator._check_params()
+    X = check_array(X, dtype=np.float32)
+    y = column_or_1d(y, warn=True)
+    classes, y_encoded = np.unique(y, return_inverse=True)
+    device = resolve_device(estimator.device if device is None else device)
+    return _search_estimator(estimator, X, y_encoded, len(classes), device, start=start, rtol=rtol)

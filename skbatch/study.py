@@ -1,0 +1,158 @@
+"""Measure what batch size trades: speed, memory, number of updates and generalization."""
+
+import time
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.metrics import check_scoring
+from sklearn.model_selection import cross_validate
+from sklearn.utils._param_validation import InvalidParameterError
+
+from .devices import resolve_device
+from .memory import release_device_memory, track_peak_memory
+
+__all__ = ["batch_size_study", "STUDY_COLUMNS"]
+
+STUDY_COLUMNS = [
+    "batch_size",
+    "batch_size_used",
+    "updates_per_epoch",
+    "epochs",
+    "seconds_per_epoch",
+    "samples_per_second",
+    "peak_memory_mib",
+    "train_score",
+    "cv_score",
+    "cv_score_std",
+    "generalization_gap",
+    "lr",
+]
+
+
+def _check_batch_sizes(batch_sizes):
+    sizes = list(batch_sizes) if not isinstance(batch_sizes, (str, Integral)) else None
+    valid = bool(sizes) and all(
+        (isinstance(b, Integral) and not isinstance(b, bool) and (b >= 1 or b == -1))
+        or b in ("auto", "full", "max")
+        for b in sizes
+    )
+    if not valid:
+        raise InvalidParameterError(
+            "The 'batch_sizes' parameter of batch_size_study must be a non-empty list "
+            "of batch sizes, each an int >= 1 (or -1), 'auto', 'full' or 'max', "
+            f"such as [16, 64, 256]. Got {batch_sizes!r} instead."
+        )
+    return sizes
+
+
+def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs=None):
+    """Train at each batch size and tabulate speed, memory and scores.
+
+    For each batch size, :func:`~sklearn.model_selection.cross_validate`
+    scores clones on ``cv`` folds; then one fit on all of ``X`` is timed,
+    its peak device memory tracked and its training score taken. Everything else stays as set on ``estimator`` (set
+    ``lr_scaling`` there to let the learning rate follow the batch size).
+
+    Parameters
+    ----------
+    estimator : BaseTorchClassifier
+        An skbatch classifier; cloned, never modified. Give it an int
+        ``random_state`` to compare batch sizes from the same initial weights.
+    X : array-like of shape (n_samples, n_features)
+        Data.
+    y : array-like of shape (n_samples,)
+        Labels.
+    batch_sizes : list of int or str
+        Values of the ``batch_size`` param to compare, e.g.
+        ``[16, 64, 256, 'max']``.
+    cv : int, cross-validation generator or iterable, default=5
+        As for :func:`~sklearn.model_selection.cross_validate`.
+    scoring : str, callable or None, default=None
+        Score for training and cross-validation; None is the estimator's
+        ``score`` (accuracy).
+    n_jobs : int or None, default=None
+        Parallel jobs for the cross-validation fits. The timed fit always
+        runs alone, so its speed is not shared with other fits.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per batch size, with columns:
+
+        - ``batch_size``: the param as given;
+        - ``batch_size_used``: the batch size of the first epoch
+          (``batch_size_``, where ``'auto'`` and ``'max'`` are resolved);
+        - ``updates_per_epoch``: optimizer steps in the last epoch;
+        - ``epochs``: epochs trained (stopping may end training early);
+        - ``seconds_per_epoch`` and ``samples_per_second``: from the
+          wall-clock time of the whole fit, including ``'max'``'s probes,
+          and the training samples its epochs went through;
+        - ``peak_memory_mib``: most device memory allocated during the fit,
+          NaN on the CPU where torch does not measure it;
+        - ``train_score``: score on the data the timed fit trained on;
+        - ``cv_score`` and ``cv_score_std``: mean and spread over folds;
+        - ``generalization_gap``: ``train_score - cv_score``;
+        - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``).
+
+    See Also
+    --------
+    plot_batch_size_study : Draw the table.
+    find_max_batch_size : The largest batch that fits.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbatch import MLPClassifier, batch_size_study
+    >>> X, y = load_digits(return_X_y=True)
+    >>> study = batch_size_study(MLPClassifier(max_epochs=3, device="cpu", random_state=0),
+    ...                          X / 16, y, batch_sizes=[32, 128], cv=2)
+    >>> study["updates_per_epoch"].tolist()
+    [57, 15]
+    """
+    sizes = _check_batch_sizes(batch_sizes)
+    rows = []
+    for batch_size in sizes:
+        # Cross-validation first: its fits also warm up the process (lazy
+        # initialisation, allocator caches), which the timed fit should not pay.
+        scores = cross_validate(
+            clone(estimator).set_params(batch_size=batch_size), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
+        )["test_score"]
+        candidate = clone(estimator).set_params(batch_size=batch_size)
+        device = resolve_device(candidate.device)
+        if device.type == "cuda":
+            # Start each peak measurement from an empty card.
+            release_device_memory(device)
+        with track_peak_memory(device) as peak:
+            start = time.perf_counter()
+            candidate.fit(X, y)
+            fit_seconds = time.perf_counter() - start
+        train_score = _score(candidate, X, y, scoring)
+        rows.append(
+            {
+                "batch_size": batch_size,
+                "batch_size_used": candidate.batch_size_,
+                "updates_per_epoch": candidate.n_updates_per_epoch_,
+                "epochs": candidate.n_iter_,
+                "seconds_per_epoch": fit_seconds / candidate.n_iter_,
+                "samples_per_second": _samples_trained(candidate) / fit_seconds,
+                "peak_memory_mib": np.nan if peak.bytes is None else peak.bytes / 2**20,
+                "train_score": train_score,
+                "cv_score": scores.mean(),
+                "cv_score_std": scores.std(),
+                "generalization_gap": train_score - scores.mean(),
+                "lr": candidate.lr_,
+            }
+        )
+    return pd.DataFrame(rows, columns=STUDY_COLUMNS)
+
+
+def _samples_trained(estimator):
+    return sum(batch.get("train_batch_size", 0) for row in estimator.net_.history for batch in row["batches"])
+
+
+def _score(estimator, X, y, scoring):
+    if scoring is None:
+        return estimator.score(X, y)
+    return check_scoring(estimator, scoring=scoring)(estimator, X, y)

@@ -1,0 +1,71 @@
+"""The batch-size trade-off table."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_iris
+
+from skbatch import MLPClassifier, TorchClassifier, batch_size_study
+from skbatch.study import STUDY_COLUMNS
+
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
+
+# Simulated failures hold no memory; skip the garbage collection after each.
+pytestmark = pytest.mark.usefixtures("released")
+
+X_IRIS, Y_IRIS = load_iris(return_X_y=True)
+
+
+@pytest.fixture(scope="module")
+def study():
+    clf = MLPClassifier(
+        hidden_layer_sizes=(8,), max_epochs=3, n_iter_no_change=10, lr=1e-2, lr_scaling="linear",
+        base_batch_size=32, random_state=0, device="cpu",
+    )
+    return batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=[16, 64, "full"], cv=3)
+
+
+def test_one_row_per_batch_size_with_every_column(study):
+    assert list(study.columns) == STUDY_COLUMNS
+    assert study["batch_size"].tolist() == [16, 64, "full"]
+    assert study["batch_size_used"].tolist() == [16, 64, 150]
+
+
+def test_counts_and_rates_follow_the_batch_size(study):
+    assert study["updates_per_epoch"].tolist() == [math.ceil(150 / 16), math.ceil(150 / 64), 1]
+    assert study["epochs"].tolist() == [3, 3, 3]
+    np.testing.assert_allclose(study["lr"], [1e-2 * 16 / 32, 1e-2 * 64 / 32, 1e-2 * 150 / 32])
+    # Samples per second is what an epoch of 150 samples takes.
+    np.testing.assert_allclose(study["samples_per_second"] * study["seconds_per_epoch"], 150)
+    assert (study["seconds_per_epoch"] > 0).all()
+
+
+def test_scores_and_gap(study):
+    assert study["train_score"].between(0, 1).all()
+    assert study["cv_score"].between(0, 1).all()
+    np.testing.assert_allclose(study["generalization_gap"], study["train_score"] - study["cv_score"])
+    assert (study["cv_score_std"] >= 0).all()
+
+
+def test_peak_memory_is_missing_on_the_cpu(study):
+    assert study["peak_memory_mib"].isna().all()
+
+
+def test_the_estimator_is_left_unfitted_and_unchanged():
+    clf = MLPClassifier(hidden_layer_sizes=(4,), batch_size=8, max_epochs=1, device="cpu")
+    batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=[32], cv=2)
+    assert clf.batch_size == 8
+    assert not hasattr(clf, "net_")
+
+
+def test_max_is_resolved_by_the_search():
+    clf = TorchClassifier(module=OutOfMemoryAbove, module_kwargs={"limit": 40}, max_epochs=1, device="cpu")
+    table = batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=["max"], cv=2, scoring="accuracy")
+    assert 38 <= table.loc[0, "batch_size_used"] <= 40
+
+
+@pytest.mark.parametrize("batch_sizes", [[], [0], [16, -5], ["huge"], 16, "max", [True]])
+def test_bad_batch_sizes_are_rejected(batch_sizes):
+    with pytest.raises(ValueError, match="'batch_sizes' parameter of batch_size_study must be a non-empty list"):
+        batch_size_study(MLPClassifier(device="cpu"), X_IRIS, Y_IRIS, batch_sizes=batch_sizes)
