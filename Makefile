@@ -25,6 +25,7 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
+	$(PY) benchmarks/bench_parallel_search.py
 
 # The site, with every example run for its figures (sphinx-build -W: warnings fail the build).
 docs: $(STAMP)

@@ -10,6 +10,7 @@ from .lr_scaling import scaled_lr
 from .max_batch import MaxBatchSearch, find_max_batch_size
 from .mlp import MLPClassifier, parse_hidden_layer_sizes
 from .modules import MLPModule
+from .placement import DevicePool
 from .plotting import plot_batch_size_study, plot_learning_curves
 from .progress import progress_bar
 from .report import plot_search, search_report
@@ -21,6 +22,7 @@ __all__ = [
     "BaseTorchClassifier",
     "BatchSizeSchedule",
     "DeviceOutOfMemoryError",
+    "DevicePool",
     "MLPClassifier",
     "MLPModule",
     "MaxBatchSearch",
