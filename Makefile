@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install
+.PHONY: demo test test-fast bench install docs docs-noplot
 
 install: $(STAMP)
 
@@ -25,3 +25,12 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
+	$(PY) benchmarks/bench_parallel_search.py
+
+# The site, with every example run for its figures (sphinx-build -W: warnings fail the build).
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
+# The same site without running the examples: seconds instead of minutes.
+docs-noplot: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html -D plot_gallery=0 docs docs/_build/html

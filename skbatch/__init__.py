@@ -17,6 +17,7 @@ from .lr_scaling import scaled_lr
 from .max_batch import MaxBatchSearch, find_max_batch_size
 from .mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
 from .modules import ConvNetModule, MLPModule
+from .placement import DevicePool
 from .plotting import plot_batch_size_study, plot_learning_curves
 from .progress import progress_bar
 from .report import plot_search, search_report
@@ -32,6 +33,7 @@ __all__ = [
     "ConvNetClassifier",
     "ConvNetModule",
     "DeviceOutOfMemoryError",
+    "DevicePool",
     "MLPClassifier",
     "MLPModule",
     "MLPRegressor",

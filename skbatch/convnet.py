@@ -131,9 +131,15 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
         split. An int gives identical predictions on every fit.
     warm_start : bool, default=False
         Continue from the weights and optimizer state of the last ``fit``.
-    device : str or torch.device, default='auto'
-        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
-        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    device : str, torch.device or DevicePool, default='auto'
+        ``'auto'`` holds a free slot of ``DevicePool('auto')``, one per
+        visible GPU, for the duration of each fit, so that the fits of a
+        parallel search spread over the GPUs; without a GPU it is the CPU.
+        A :class:`DevicePool` names the devices and the fits per device.
+        ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` pin the device and take no
+        slot. Resolved in ``fit``, in the process that trains. A fit that
+        held a slot moves the network to the CPU when it hands the slot
+        back, so ``predict`` runs there.
     verbose : int, default=0
         Print a line per epoch when positive.
     cache_dir : str, path-like or None, default=None
@@ -162,7 +168,20 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
     net_ : skorch.NeuralNetClassifier
         The trained skorch net; ``net_.module_`` is the torch module.
     device_ : torch.device
-        Device the network trained on.
+        Device the network trained on in the last call to ``fit`` or
+        ``partial_fit``.
+    device_uuid_ : str or None
+        That GPU's UUID (``'GPU-...'``, as ``nvidia-smi -L`` prints it),
+        the same whatever index a process sees it under; None on the CPU.
+    device_slot_ : str or None
+        The :class:`DevicePool` slot the last call held,
+        ``'<uuid or cpu>#<k>'``; None where it held none.
+    fit_time_ : float
+        Seconds the last call trained, from the moment it held its device
+        (waiting for a slot not included).
+    peak_memory_ : int or None
+        Most device memory, in bytes, that torch allocated during the last
+        call; None on the CPU, where torch keeps no such count.
     batch_size_ : int
         Batch size used in the last call to ``fit`` or ``partial_fit``.
     n_updates_per_epoch_ : int

@@ -64,8 +64,8 @@ def run_demo(*, cv=5, max_epochs=20, n_jobs=-1, random_state=0):
     return search.fit(X, y)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m skbatch.demo", description=__doc__.splitlines()[0])
+def main(argv=None, prog="python -m skbatch.demo"):
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--cv", type=int, default=5, help="number of folds (default: 5)")
     parser.add_argument("--max-epochs", type=int, default=20, help="epochs per fit (default: 20)")
     parser.add_argument("--n-jobs", type=int, default=-1, help="parallel fits (default: all cores)")

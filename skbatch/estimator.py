@@ -8,6 +8,7 @@ process that trains, which is what a joblib worker in a search needs.
 import contextlib
 import functools
 import os
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -26,11 +27,12 @@ from ._net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from .batch_schedule import BatchSizeSchedule, check_milestones
 from .batching import TensorBatchIterator, resolve_batch_size
 from .cache import fit_cached
-from .devices import resolve_device
 from .faults import StopOnNonFiniteLoss, explain_training_error, remember_fitted_batch_size
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 from .lr_scaling import scaled_lr
 from .max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
+from .memory import release_device_memory, track_peak_memory
+from .placement import DevicePool, ThreadShareRebalance, cpu_thread_share, place_fit
 
 __all__ = [
     "BaseTorchClassifier",
@@ -101,7 +103,9 @@ class BaseTorchEstimator(BaseEstimator):
 
     - a training param: ``_parameter_constraints`` and ``__init__`` here,
       and the ``__init__`` and docstring of every concrete estimator;
-    - per-fit work (timing, memory, schedules): the steps of ``_fit``;
+    - per-fit work: ``_fit`` (validation, device placement, timing,
+      memory) and ``_train_on_device`` (validation split, batch size,
+      schedules, building and training the net);
     - the skorch net class and loss: ``_net_class`` and ``_criterion`` on
       the classifier and regressor bases, used by ``_make_net``;
     - the network: ``_build_module`` on the concrete estimator.
@@ -139,7 +143,7 @@ class BaseTorchEstimator(BaseEstimator):
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
-        "device": [str, torch.device],
+        "device": [str, torch.device, DevicePool],
         "verbose": ["verbose"],
         "cache_dir": [str, os.PathLike, None],
     }
@@ -266,10 +270,35 @@ class BaseTorchEstimator(BaseEstimator):
         )
         X = self._shape_input(X, reset=not resume)
         y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
-        if not resume:
-            self.device_ = resolve_device(self.device)
-
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+
+        # The slot is held from the first tensor on the device to the last one
+        # released, so the next fit on that device starts from a clean card.
+        with place_fit(self.device) as placement, cpu_thread_share():
+            self.device_ = placement.device
+            self.device_uuid_ = placement.uuid
+            self.device_slot_ = placement.slot
+            try:
+                with track_peak_memory(self.device_) as peak:
+                    start = time.perf_counter()
+                    batch_size = self._train_on_device(X, y, resume=resume, incremental=incremental, seed=seed)
+                    self.fit_time_ = time.perf_counter() - start
+                self.peak_memory_ = peak.bytes
+                # The slot goes back to the pool: the network must leave its device.
+                self._release_training_state(to_cpu=placement.slot is not None)
+            finally:
+                # The CPU has no cache to hand back, and a full garbage
+                # collection costs more than a small fit.
+                if self.device_.type != "cpu":
+                    release_device_memory(self.device_)
+        self._record_training(batch_size)
+        return self
+
+    def _train_on_device(self, X, y, *, resume, incremental, seed):
+        # A method of its own so that the training tensors, its locals, are
+        # gone before the device memory is released.
+        if resume:
+            self._move_net(self.device_)
         X_train, y_train, valid = X, y, None
         if self.early_stopping and not incremental:
             X_train, X_valid, y_train, y_valid = train_test_split(
@@ -304,8 +333,30 @@ class BaseTorchEstimator(BaseEstimator):
                 self._to_device(y_train),
                 epochs=1 if incremental else self.max_epochs,
             )
-        self._record_training(batch_size)
-        return self
+        return batch_size
+
+    def _release_training_state(self, *, to_cpu):
+        # The held-out split and the best weights kept for early stopping live
+        # on the device; the net needs them only while training, and the best
+        # weights are already loaded back.
+        self.net_.train_split = None
+        dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
+        if to_cpu:
+            self._move_net(torch.device("cpu"))
+
+    def _move_net(self, device):
+        """Move the modules, criteria and optimizer state of ``net_`` to ``device``."""
+        net = self.net_
+        if torch.device(net.device) == device:
+            return
+        for name in [*net._modules, *net._criteria]:
+            getattr(net, name + "_").to(device)
+        for name in net._optimizers:
+            optimizer = getattr(net, name + "_")
+            # load_state_dict casts the state to the device of each param.
+            optimizer.load_state_dict(optimizer.state_dict())
+        # A plain attribute: skorch's set_params would re-initialize the module.
+        net.device = str(device)
 
     def _resolve_batch_size(self, X, y, *, resume, seed):
         """Return ``(batch_size, slice_size)``: slice_size is the limit 'max' found, else None."""
@@ -416,7 +467,9 @@ class BaseTorchEstimator(BaseEstimator):
     def _callbacks(self):
         # Scoring callbacks come first: the stopping rule reads their score
         # from the same epoch.
-        callbacks = self._scoring_callbacks() if self.early_stopping else []
+        callbacks = [("thread_share", ThreadShareRebalance())]
+        if self.early_stopping:
+            callbacks += self._scoring_callbacks()
         # Before the stopping rule, which would read a NaN loss as a plateau.
         callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(self).__name__)))
         callbacks.append(
@@ -892,9 +945,15 @@ class TorchClassifier(ShapedInputMixin, BaseTorchClassifier):
         split. An int gives identical predictions on every fit.
     warm_start : bool, default=False
         Continue from the weights and optimizer state of the last ``fit``.
-    device : str or torch.device, default='auto'
-        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
-        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    device : str, torch.device or DevicePool, default='auto'
+        ``'auto'`` holds a free slot of ``DevicePool('auto')``, one per
+        visible GPU, for the duration of each fit, so that the fits of a
+        parallel search spread over the GPUs; without a GPU it is the CPU.
+        A :class:`DevicePool` names the devices and the fits per device.
+        ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` pin the device and take no
+        slot. Resolved in ``fit``, in the process that trains. A fit that
+        held a slot moves the network to the CPU when it hands the slot
+        back, so ``predict`` runs there.
     verbose : int, default=0
         Print a line per epoch when positive.
     cache_dir : str, path-like or None, default=None
@@ -922,7 +981,20 @@ class TorchClassifier(ShapedInputMixin, BaseTorchClassifier):
     net_ : skorch.NeuralNetClassifier
         The trained skorch net; ``net_.module_`` is the torch module.
     device_ : torch.device
-        Device the network trained on.
+        Device the network trained on in the last call to ``fit`` or
+        ``partial_fit``.
+    device_uuid_ : str or None
+        That GPU's UUID (``'GPU-...'``, as ``nvidia-smi -L`` prints it),
+        the same whatever index a process sees it under; None on the CPU.
+    device_slot_ : str or None
+        The :class:`DevicePool` slot the last call held,
+        ``'<uuid or cpu>#<k>'``; None where it held none.
+    fit_time_ : float
+        Seconds the last call trained, from the moment it held its device
+        (waiting for a slot not included).
+    peak_memory_ : int or None
+        Most device memory, in bytes, that torch allocated during the last
+        call; None on the CPU, where torch keeps no such count.
     batch_size_ : int
         Batch size used in the last call to ``fit`` or ``partial_fit``.
     n_updates_per_epoch_ : int
@@ -1171,9 +1243,15 @@ class TorchRegressor(ShapedInputMixin, BaseTorchRegressor):
         split. An int gives identical predictions on every fit.
     warm_start : bool, default=False
         Continue from the weights and optimizer state of the last ``fit``.
-    device : str or torch.device, default='auto'
-        ``'auto'`` (CUDA when present, else CPU), ``'cpu'``, ``'cuda'`` or
-        ``'cuda:N'``. Resolved in ``fit``, in the process that trains.
+    device : str, torch.device or DevicePool, default='auto'
+        ``'auto'`` holds a free slot of ``DevicePool('auto')``, one per
+        visible GPU, for the duration of each fit, so that the fits of a
+        parallel search spread over the GPUs; without a GPU it is the CPU.
+        A :class:`DevicePool` names the devices and the fits per device.
+        ``'cpu'``, ``'cuda'`` or ``'cuda:N'`` pin the device and take no
+        slot. Resolved in ``fit``, in the process that trains. A fit that
+        held a slot moves the network to the CPU when it hands the slot
+        back, so ``predict`` runs there.
     verbose : int, default=0
         Print a line per epoch when positive.
     cache_dir : str, path-like or None, default=None
@@ -1201,7 +1279,20 @@ class TorchRegressor(ShapedInputMixin, BaseTorchRegressor):
     net_ : skorch.NeuralNetRegressor
         The trained skorch net; ``net_.module_`` is the torch module.
     device_ : torch.device
-        Device the network trained on.
+        Device the network trained on in the last call to ``fit`` or
+        ``partial_fit``.
+    device_uuid_ : str or None
+        That GPU's UUID (``'GPU-...'``, as ``nvidia-smi -L`` prints it),
+        the same whatever index a process sees it under; None on the CPU.
+    device_slot_ : str or None
+        The :class:`DevicePool` slot the last call held,
+        ``'<uuid or cpu>#<k>'``; None where it held none.
+    fit_time_ : float
+        Seconds the last call trained, from the moment it held its device
+        (waiting for a slot not included).
+    peak_memory_ : int or None
+        Most device memory, in bytes, that torch allocated during the last
+        call; None on the CPU, where torch keeps no such count.
     batch_size_ : int
         Batch size used in the last call to ``fit`` or ``partial_fit``.
     n_updates_per_epoch_ : int

@@ -1,0 +1,511 @@
+"""The ``skbatch`` command: cross-validated searches from a data file, for batch jobs and clusters.
+
+Run ``skbatch search --help`` and ``skbatch demo --help``; the user guide's
+"Command line" page walks through a search.
+"""
+
+import argparse
+import contextlib
+import difflib
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.stats
+from sklearn.base import clone
+from sklearn.metrics import get_scorer_names
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.multiclass import type_of_target
+
+from . import demo
+from .devices import resolve_device
+from .mlp import MLPClassifier
+from .progress import progress_bar
+from .report import search_report
+
+__all__ = ["main"]
+
+# The estimator sits behind a StandardScaler, so its params carry this prefix
+# inside the search and lose it again in everything the user reads.
+_STEP = "mlpclassifier"
+_PARQUET_SUFFIXES = {".parquet", ".pq"}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class CommandLineError(Exception):
+    """A problem with the command line or its input, reported to the user as one line."""
+
+
+@dataclass(frozen=True)
+class _Range:
+    """A ``--param name=low:high[:log]`` range: searched by the random and Bayesian searches."""
+
+    low: Real
+    high: Real
+    log: bool
+
+    @property
+    def is_integer(self):
+        return isinstance(self.low, Integral) and isinstance(self.high, Integral)
+
+
+class _LogUniformInt:
+    """Integers whose logarithm is uniform, in the ``rvs`` form RandomizedSearchCV samples from.
+
+    scipy's ``loguniform`` draws floats, and a batch size must be an int;
+    skopt's ``Integer(prior='log-uniform')`` draws lists, not scalars.
+    """
+
+    def __init__(self, low, high):
+        self.low, self.high = low, high
+        # Flooring a draw from [low, high + 1) gives every int from low to high.
+        self._floats = scipy.stats.loguniform(low, high + 1)
+
+    def rvs(self, random_state=None):
+        return int(self._floats.rvs(random_state=random_state))
+
+    def __repr__(self):
+        return f"log-uniform int in [{self.low}, {self.high}]"
+
+
+def _parse_scalar(text):
+    """``'16'`` -> 16, ``'1e-3'`` -> 0.001, ``'true'`` -> True, anything else stays a string."""
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for number in (int, float):
+        with contextlib.suppress(ValueError):
+            return number(text)
+    return text
+
+
+def parse_param(text):
+    """Parse one ``--param`` argument into its name and what to search.
+
+    Parameters
+    ----------
+    text : str
+        ``name=low:high`` or ``name=low:high:log`` (a range; ints when both
+        ends are ints), ``name=a,b,c`` (a list of values), or ``name=value``
+        (a fixed value, not searched).
+
+    Returns
+    -------
+    name : str
+    spec : _Range, list or scalar
+
+    Raises
+    ------
+    CommandLineError
+        If the text follows none of these forms.
+    """
+    name, sep, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not sep or not _NAME.match(name) or not value:
+        raise CommandLineError(
+            f"--param {text!r} is malformed: write name=low:high[:log], name=a,b,c or name=value, "
+            "e.g. --param lr=1e-4:1e-1:log"
+        )
+    if ":" in value:
+        return name, _parse_range(name, value)
+    if "," in value:
+        items = [item.strip() for item in value.split(",")]
+        if not all(items):
+            raise CommandLineError(f"--param {text!r} has an empty value in its list: write name=a,b,c")
+        return name, [_parse_scalar(item) for item in items]
+    return name, _parse_scalar(value)
+
+
+def _parse_range(name, value):
+    parts = value.split(":")
+    scale = parts[2].lower() if len(parts) == 3 else "linear"
+    ends = [_parse_scalar(p.strip()) for p in parts[:2]]
+    numeric = all(isinstance(e, Real) and not isinstance(e, bool) for e in ends)
+    if len(parts) not in (2, 3) or scale not in {"log", "linear"} or not numeric:
+        raise CommandLineError(
+            f"--param {name}={value} is not a range: write {name}=low:high or {name}=low:high:log "
+            "with numbers for low and high, e.g. --param batch_size=16:512:log"
+        )
+    low, high = ends
+    if not low < high:
+        raise CommandLineError(f"--param {name}={value}: low must be below high, got {low} and {high}")
+    if scale == "log" and low <= 0:
+        raise CommandLineError(f"--param {name}={value}: a log range needs low > 0, got {low}")
+    return _Range(low, high, log=scale == "log")
+
+
+def _search_space(specs, search):
+    """Turn parsed specs into the ``param_grid``/``param_distributions``/``search_spaces`` of a search."""
+    space = {}
+    for name, spec in specs.items():
+        key = f"{_STEP}__{name}"
+        if search == "grid":
+            if isinstance(spec, _Range):
+                raise CommandLineError(
+                    f"--param {name}: grid search needs a list of values, not a range; list them "
+                    f"({name}=a,b,c) or use --search random or --search bayes"
+                )
+            space[key] = spec
+        elif search == "random":
+            space[key] = _random_distribution(spec) if isinstance(spec, _Range) else spec
+        else:
+            space[key] = _bayes_dimension(spec)
+    return space
+
+
+def _random_distribution(spec):
+    if spec.is_integer:
+        return _LogUniformInt(spec.low, spec.high) if spec.log else scipy.stats.randint(spec.low, spec.high + 1)
+    if spec.log:
+        return scipy.stats.loguniform(spec.low, spec.high)
+    return scipy.stats.uniform(spec.low, spec.high - spec.low)
+
+
+def _bayes_dimension(spec):
+    from skopt.space import Categorical, Integer, Real as RealDimension
+
+    if not isinstance(spec, _Range):
+        # Categorical keeps each value's own type, so [64, '128-64'] stays usable.
+        return Categorical(spec)
+    prior = "log-uniform" if spec.log else "uniform"
+    dimension = Integer if spec.is_integer else RealDimension
+    return dimension(spec.low, spec.high, prior=prior)
+
+
+def _check_params_against(estimator, specs, fixed):
+    """Fail before any training when a name or value cannot work, rather than after hours of NaN scores."""
+    valid = estimator.get_params(deep=False)
+    for name in [*specs, *fixed]:
+        if name not in valid:
+            raise CommandLineError(
+                f"--param {name}: {type(estimator).__name__} has no parameter {name!r}; "
+                f"valid names: {', '.join(sorted(valid))}"
+            )
+    _validate(estimator, "--max-epochs")
+    for name, value in fixed.items():
+        _validate(clone(estimator).set_params(**{name: value}), f"--param {name}")
+    for name, spec in specs.items():
+        values = [spec.low, spec.high] if isinstance(spec, _Range) else spec
+        for value in values:
+            _validate(clone(estimator).set_params(**{name: value}), f"--param {name}")
+
+
+def _validate(estimator, option):
+    try:
+        estimator._validate_params()
+        estimator._check_params()
+    except InvalidParameterError as exc:
+        raise CommandLineError(f"{option}: {exc}") from None
+
+
+def read_table(path):
+    """Read a CSV file, or a Parquet file (``.parquet``, ``.pq``; needs pyarrow), into a DataFrame.
+
+    Raises
+    ------
+    CommandLineError
+        If the file is missing, empty, unreadable, or Parquet without pyarrow.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CommandLineError(f"data file {str(path)!r} does not exist or is not a file")
+    parquet = path.suffix.lower() in _PARQUET_SUFFIXES
+    kind = "Parquet" if parquet else "CSV"
+    try:
+        table = pd.read_parquet(path) if parquet else pd.read_csv(path)
+    except ImportError:
+        raise CommandLineError(
+            f"reading the Parquet file {str(path)!r} needs pyarrow, which is not installed: "
+            "pip install 'skbatch[parquet]' (or save the data as CSV)"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise CommandLineError(f"data file {str(path)!r} is empty") from None
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CommandLineError(f"cannot read {str(path)!r} as {kind}: {reason}") from None
+    if table.empty:
+        raise CommandLineError(f"data file {str(path)!r} has no rows")
+    return table
+
+
+def split_target(table, target, source="the data"):
+    """Return ``(X, y)``: the numeric feature columns and the class labels in ``target``.
+
+    Raises
+    ------
+    CommandLineError
+        If the target column is missing or not class labels, or a feature
+        column is not numeric or has missing values.
+    """
+    if target not in table.columns:
+        columns = ", ".join(map(str, table.columns[:20])) + (", ..." if len(table.columns) > 20 else "")
+        raise CommandLineError(f"target column {target!r} is not in {source}; its columns are: {columns}")
+    y = table[target]
+    X = table.drop(columns=[target])
+    if X.shape[1] == 0:
+        raise CommandLineError(f"{source} has no feature columns besides the target {target!r}")
+    if y.isna().any():
+        raise CommandLineError(
+            f"target column {target!r} has {int(y.isna().sum())} missing values; drop those rows first"
+        )
+    if type_of_target(y.to_numpy()) not in {"binary", "multiclass"}:
+        raise CommandLineError(
+            f"target column {target!r} does not hold class labels (found {type_of_target(y.to_numpy())} "
+            "values); skbatch search trains classifiers"
+        )
+    text = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    if text:
+        raise CommandLineError(
+            f"feature columns must be numeric; not numeric: {', '.join(text[:10])}; encode or drop them first"
+        )
+    missing = [str(c) for c in X.columns if X[c].isna().any()]
+    if missing:
+        raise CommandLineError(
+            f"feature columns have missing values: {', '.join(missing[:10])}; impute or drop them first"
+        )
+    return X, y
+
+
+def _to_builtin(value):
+    """JSON and printing want plain Python values, not numpy scalars (numpy 2 prints ``np.int64(64)``)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return [_to_builtin(v) for v in value]
+    if value is np.ma.masked:
+        return None
+    return value
+
+
+def _unprefixed(params):
+    return {key.removeprefix(f"{_STEP}__"): _to_builtin(value) for key, value in params.items()}
+
+
+def write_atomic(path, text):
+    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    The text goes to a temporary file in the same directory, is flushed to
+    disk, and then replaces ``path`` in one ``os.replace``.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        # mkstemp creates the file readable by its owner only.
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_results(report, output_dir, summary):
+    """Write ``report.csv`` (the search report, best first) and ``results.json`` (summary and candidates)."""
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, json_path = output_dir / "report.csv", output_dir / "results.json"
+    write_atomic(csv_path, report.to_csv(index=False))
+    candidates = json.loads(report.to_json(orient="records"))
+    write_atomic(json_path, json.dumps({**summary, "candidates": candidates}, indent=2, default=_to_builtin) + "\n")
+    return csv_path, json_path
+
+
+def _make_search(args, specs, fixed):
+    try:
+        # Checked here as well as in each fit so that a typo fails now, not as a NaN score per fit.
+        resolve_device(args.device)
+    except ValueError as exc:
+        raise CommandLineError(f"--device {args.device}: {exc}") from None
+    estimator = MLPClassifier(random_state=args.random_state, device=args.device, cache_dir=args.cache_dir)
+    if args.max_epochs is not None:
+        estimator.set_params(max_epochs=args.max_epochs)
+    _check_params_against(estimator, specs, fixed)
+    estimator.set_params(**fixed)
+    space = _search_space(specs, args.search)
+    pipeline = make_pipeline(StandardScaler(), estimator)
+    if args.scoring is not None and args.scoring not in get_scorer_names():
+        close = difflib.get_close_matches(args.scoring, get_scorer_names(), n=3)
+        hint = f"did you mean {' or '.join(close)}?" if close else "see sklearn.metrics.get_scorer_names()"
+        raise CommandLineError(f"--scoring {args.scoring} is not a scikit-learn scorer name; {hint}")
+    common = dict(
+        cv=StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state),
+        scoring=args.scoring,
+        n_jobs=args.n_jobs,
+        verbose=args.verbose,
+    )
+    if args.search == "grid":
+        return GridSearchCV(pipeline, space, **common)
+    if args.search == "random":
+        return RandomizedSearchCV(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
+    from skopt import BayesSearchCV
+
+    return BayesSearchCV(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
+
+
+def _run_search(args):
+    specs, fixed = {}, {}
+    for text in args.param:
+        name, spec = parse_param(text)
+        if name in specs or name in fixed:
+            raise CommandLineError(f"--param {name} is given twice; give each name once")
+        (specs if isinstance(spec, (list, _Range)) else fixed)[name] = spec
+    if not specs:
+        raise CommandLineError(
+            "nothing to search: give at least one --param with a list or range, "
+            "e.g. --param batch_size=16,64,256"
+        )
+    if args.cv < 2:
+        raise CommandLineError(f"--cv must be at least 2, got {args.cv}")
+    if args.n_iter < 1:
+        raise CommandLineError(f"--n-iter must be at least 1, got {args.n_iter}")
+    search = _make_search(args, specs, fixed)
+    X, y = split_target(read_table(args.data), args.target, source=str(args.data))
+    # Made now, so that an unusable output directory fails before the search, not after it.
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+
+    print(
+        f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features, "
+        f"{y.nunique()} classes; {args.cv}-fold CV",
+        file=sys.stderr,
+    )
+    start = time.perf_counter()
+    with progress_bar() if args.progress else contextlib.nullcontext():
+        search.fit(X, y)
+    elapsed = time.perf_counter() - start
+    report = search_report(search, X, y)
+
+    best_params = _unprefixed(search.best_params_)
+    scoring = args.scoring or "accuracy"
+    print(f"best_params_: {best_params}")
+    print(f"best CV {scoring}: {search.best_score_:.4f}")
+    print(f"search time: {elapsed:.1f} s\n")
+    columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
+               "mean_fit_time", "n_failed_fits"]
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(report[columns].to_string(float_format=lambda v: f"{v:.4f}"))
+    summary = {
+        "best_params": best_params,
+        "best_score": float(search.best_score_),
+        "scoring": scoring,
+        "search": args.search,
+        "cv": args.cv,
+        "n_candidates": len(search.cv_results_["params"]),
+        "fixed_params": {**fixed, "max_epochs": search.estimator[-1].max_epochs},
+        "n_failed_fits": int(report["n_failed_fits"].sum()),
+        "data": str(args.data),
+        "target": args.target,
+        "n_samples": len(X),
+        "n_features": X.shape[1],
+        "search_time_s": elapsed,
+    }
+    paths = write_results(report, args.output_dir, summary)
+    print(f"\nresults written to {paths[0]} and {paths[1]}")
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors on one line like every other error of the command."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _build_parser():
+    parser = _Parser(prog="skbatch", description="Cross-validated searches from a data file, for batch jobs and clusters.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{search,demo}")
+    search = commands.add_parser(
+        "search",
+        help="cross-validated search over an MLPClassifier's params on a CSV or Parquet file",
+        description=(
+            "Search MLPClassifier params (behind a StandardScaler) with cross-validation, print "
+            "best_params_ and the report, and write report.csv and results.json. "
+            "--param forms: name=low:high[:log] (a range: ints if both ends are ints), "
+            "name=a,b,c (a list), name=value (fixed)."
+        ),
+        epilog=(
+            "example: skbatch search data.csv --target label --search bayes --n-iter 20 --cv 5 "
+            "--param batch_size=16:512:log --param lr=1e-4:1e-1:log --param hidden_layer_sizes=64,128-64"
+        ),
+    )
+    search.add_argument("data", type=Path, help="CSV file, or Parquet (.parquet, .pq; needs pyarrow)")
+    search.add_argument("--target", required=True, help="name of the column holding the class labels")
+    search.add_argument(
+        "--search", choices=["grid", "random", "bayes"], default="random",
+        help="GridSearchCV, RandomizedSearchCV or skopt's BayesSearchCV (default: random)",
+    )
+    search.add_argument(
+        "--param", action="append", default=[], metavar="NAME=SPEC",
+        help="a param to search or fix; repeat for each (e.g. --param lr=1e-4:1e-1:log)",
+    )
+    search.add_argument("--n-iter", type=int, default=10, help="candidates for random and bayes (default: 10)")
+    search.add_argument("--cv", type=int, default=5, help="stratified folds (default: 5)")
+    search.add_argument("--scoring", default=None, help="scikit-learn scorer name (default: accuracy)")
+    search.add_argument("--max-epochs", type=int, default=None, help="epochs per fit (default: the estimator's, 200)")
+    search.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: auto)")
+    search.add_argument("--n-jobs", type=int, default=None, help="parallel fits; -1 for all cores (default: 1)")
+    search.add_argument("--random-state", type=int, default=0, help="seed for folds, sampling and weights (default: 0)")
+    search.add_argument(
+        "--output-dir", type=Path, default=Path("skbatch_results"),
+        help="where report.csv and results.json go (default: ./skbatch_results)",
+    )
+    search.add_argument(
+        "--cache-dir", default=None,
+        help="keep every finished fit here; run the same command again after an interruption "
+        "and only the missing fits train (default: no cache)",
+    )
+    search.add_argument(
+        "--no-progress", dest="progress", action="store_false",
+        help="no progress bar (it goes to stderr: fits done, elapsed, time left)",
+    )
+    search.add_argument(
+        "--verbose", type=int, default=0,
+        help="scikit-learn's search verbosity: 1 a line per search step, 2 a line per fit (default: 0)",
+    )
+    # add_help=False: `skbatch demo --help` reaches the demo's own parser, which owns those options.
+    commands.add_parser(
+        "demo", add_help=False,
+        help="the bundled demo: a grid search on digits (options: skbatch demo --help)",
+    )
+    return parser
+
+
+def main(argv=None):
+    """Entry point of the ``skbatch`` console script; returns the exit status."""
+    parser = _build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "demo":
+        demo.main(extra, prog="skbatch demo")
+        return 0
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return _run_search(args)
+    except KeyboardInterrupt:
+        print("skbatch: interrupted", file=sys.stderr)
+        return 130
+    except (CommandLineError, OSError, ValueError) as exc:
+        # One line, whatever the source: batch-job logs are read with grep and tail.
+        print(f"skbatch: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
