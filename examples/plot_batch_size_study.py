@@ -1,6 +1,6 @@
 """
 Which batch size, at which learning rate? A measured trade-off on digits
-=======================================================================
+========================================================================
 
 Batch size trades training speed, memory and generalization against each
 other. :func:`skbatch.batch_size_study` measures all three for one network

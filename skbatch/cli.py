@@ -190,9 +190,10 @@ def _check_params_against(estimator, specs, fixed):
     valid = estimator.get_params(deep=False)
     for name in [*specs, *fixed]:
         if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(sorted(valid))}"
             raise CommandLineError(
-                f"--param {name}: {type(estimator).__name__} has no parameter {name!r}; "
-                f"valid names: {', '.join(sorted(valid))}"
+                f"--param {name}: {type(estimator).__name__} has no parameter {name!r}; {hint}"
             )
     _validate(estimator, "--max-epochs")
     for name, value in fixed.items():

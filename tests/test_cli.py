@@ -267,7 +267,8 @@ def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--param", "batchsize=16,64"], r"^skbatch: error: --param batchsize: MLPClassifier has no parameter 'batchsize'; valid names: activation, "),
+        (["--param", "batchsize=16,64"], r"^skbatch: error: --param batchsize: MLPClassifier has no parameter 'batchsize'; did you mean 'batch_size'\?$"),
+        (["--param", "zzz=1,2"], r"^skbatch: error: --param zzz: MLPClassifier has no parameter 'zzz'; valid names: accumulation_steps, activation, "),
         (["--param", "batch_size=0,16"], r"^skbatch: error: --param batch_size: The 'batch_size' parameter of MLPClassifier must be .* Got 0 instead\."),
         (["--param", "hidden_layer_sizes=64,1-x"], r"--param hidden_layer_sizes: The 'hidden_layer_sizes' parameter .* Got '1-x' instead\."),
         (["--param", "solver=newton", "--param", "lr=1e-3,1e-2"], r"--param solver: The 'solver' parameter of MLPClassifier must be a str among"),
