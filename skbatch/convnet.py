@@ -163,7 +163,7 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
         for 4-D ``X``).
     input_shape_ : tuple of int
         ``(channels, height, width)`` of one sample, as the network sees it.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNetClassifier
         The trained skorch net; ``net_.module_`` is the torch module.

@@ -976,7 +976,7 @@ class TorchClassifier(ShapedInputMixin, BaseTorchClassifier):
         Number of features seen in ``fit`` (``X.shape[1]``).
     input_shape_ : tuple of int
         Shape of one sample as the module receives it.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNetClassifier
         The trained skorch net; ``net_.module_`` is the torch module.
@@ -1274,7 +1274,7 @@ class TorchRegressor(ShapedInputMixin, BaseTorchRegressor):
         Number of features seen in ``fit`` (``X.shape[1]``).
     input_shape_ : tuple of int
         Shape of one sample as the module receives it.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNetRegressor
         The trained skorch net; ``net_.module_`` is the torch module.

@@ -468,7 +468,7 @@ class MLPRegressor(BaseTorchRegressor):
         Number of targets: 1 for a 1-D ``y``, else ``y.shape[1]``.
     n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
     net_ : skorch.NeuralNetRegressor
         The trained skorch net; ``net_.module_`` is the torch module.
