@@ -9,10 +9,11 @@ set as tensors on the training device and cuts batches out of them by slicing.
 import math
 from numbers import Integral
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["resolve_batch_size", "n_updates_per_epoch", "TensorBatchIterator"]
+__all__ = ["resolve_batch_size", "n_updates_per_epoch", "to_tensor", "TensorBatchIterator"]
 
 AUTO_BATCH_SIZE = 200
 
@@ -52,6 +53,18 @@ def n_updates_per_epoch(n_samples, batch_size, drop_last):
     if drop_last:
         return max(1, n_samples // batch_size)
     return math.ceil(n_samples / batch_size)
+
+
+def to_tensor(array, *, dtype=None, device=None):
+    """``torch.as_tensor``, except that a read-only array is copied rather than shared.
+
+    joblib hands large arrays to search workers as read-only memory maps;
+    torch cannot share those safely and warns. Writable arrays are still
+    shared without a copy when ``dtype`` and ``device`` allow.
+    """
+    if isinstance(array, np.ndarray) and not array.flags.writeable:
+        array = np.array(array)
+    return torch.as_tensor(array, dtype=dtype, device=device)
 
 
 def _tensors_of(dataset):

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from .batch_schedule import BatchSizeSchedule, check_milestones
-from .batching import TensorBatchIterator, resolve_batch_size
+from .batching import TensorBatchIterator, resolve_batch_size, to_tensor
 from .cache import fit_cached
 from .faults import StopOnNonFiniteLoss, explain_training_error, remember_fitted_batch_size
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
@@ -415,10 +415,10 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _forward(self, X):
         """The net's predictions for validated ``X``: class probabilities or regression outputs."""
-        return self.net_.predict_proba(torch.as_tensor(X))
+        return self.net_.predict_proba(to_tensor(X))
 
     def _to_device(self, array):
-        return torch.as_tensor(array, device=self.device_)
+        return to_tensor(array, device=self.device_)
 
     def _make_net(self, n_features_in, n_outputs, seed, schedule=None):
         scheduled = {}

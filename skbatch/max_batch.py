@@ -17,6 +17,7 @@ import torch
 from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, column_or_1d
 
+from .batching import to_tensor
 from .devices import resolve_device
 from .memory import is_out_of_memory, release_device_memory
 
@@ -140,10 +141,10 @@ def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
     optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
     # Rows as the module takes them: images for an estimator with image_shape.
     X = X.reshape(len(X), *estimator._module_input_shape(X.shape[1]))
-    X_dev = torch.as_tensor(X, dtype=torch.float32, device=device)
+    X_dev = to_tensor(X, dtype=torch.float32, device=device)
     # Class indices for a classifier, float32 targets for a regressor: the
     # estimator's own loss decides.
-    y_dev = torch.as_tensor(y, dtype=torch.long if estimator._criterion is torch.nn.CrossEntropyLoss else torch.float32, device=device)
+    y_dev = to_tensor(y, dtype=torch.long if estimator._criterion is torch.nn.CrossEntropyLoss else torch.float32, device=device)
     probe = _TrainStepProbe(module, optimizer, X_dev, y_dev, device, loss_fn=estimator._criterion())
     module.train()
     try:

@@ -107,3 +107,27 @@ def test_batch_size_is_measured_on_the_rows_that_train(digits):
     X, y = digits
     clf = MLPClassifier(batch_size="full", early_stopping=True, max_epochs=1, device="cpu", random_state=0).fit(X[:1000], y[:1000])
     assert clf.batch_size_ == 900
+
+
+def test_to_tensor_copies_read_only_arrays_and_shares_writable_ones():
+    from skbatch.batching import to_tensor
+
+    writable = np.arange(6, dtype=np.float32)
+    assert np.shares_memory(to_tensor(writable).numpy(), writable)
+    read_only = writable.copy()
+    read_only.flags.writeable = False
+    tensor = to_tensor(read_only)
+    assert not np.shares_memory(tensor.numpy(), read_only)
+    tensor += 1  # must not reach the caller's (read-only) data
+    np.testing.assert_array_equal(read_only, np.arange(6))
+
+
+def test_fit_on_read_only_memmap(tmp_path, small_digits):
+    # What a search worker receives for large data: joblib's read-only memmap.
+    import joblib
+
+    X, y = small_digits
+    joblib.dump(X.astype(np.float32), tmp_path / "X.joblib")
+    X_map = joblib.load(tmp_path / "X.joblib", mmap_mode="r")
+    clf = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0).fit(X_map, y)
+    np.testing.assert_array_equal(clf.predict(X_map), clf.predict(X))
