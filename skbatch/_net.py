@@ -3,8 +3,10 @@
 For a small network most of a training step is Python. skorch sets train mode
 on every module at every batch, calls every callback's batch hooks (nearly
 all skorch's no-ops), wraps each step in an optimizer closure that only
-LBFGS needs, and records each batch through ``History``'s general indexing,
-which parses its index on every call. Each is skipped or shortened here,
+LBFGS needs, records each batch through ``History``'s general indexing,
+which parses its index on every call, and passes every batch through
+``to_tensor``'s dispatch on data types although it is a tensor already.
+Each is skipped or shortened here,
 with the same history and results, which brings a fit close to a
 hand-written loop. The overrides follow skorch 1.x's internals; the tests
 compare their history with skorch's own.
@@ -58,6 +60,17 @@ class LeanNetMixin:
     def _set_training(self, training=True):
         if self.module_.training != training or self.criterion_.training != training:
             super()._set_training(training)
+
+    def infer(self, x, **fit_params):
+        if isinstance(x, torch.Tensor) and self.device is not None:
+            return self.module_(x.to(self.device), **fit_params)
+        return super().infer(x, **fit_params)
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        # NLLLoss gets skorch's log-of-probabilities treatment; the rest is the plain criterion.
+        if isinstance(y_true, torch.Tensor) and self.device is not None and not isinstance(self.criterion_, torch.nn.NLLLoss):
+            return self.criterion_(y_pred, y_true.to(self.device))
+        return super().get_loss(y_pred, y_true, X=X, training=training)
 
     def train_step(self, batch, **fit_params):
         # No closure: skbatch's solvers (Adam, AdamW, SGD) never re-evaluate the loss.
