@@ -19,20 +19,22 @@ from skopt import BayesSearchCV
 from skopt.space import Categorical, Integer, Real
 from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skbatch import MLPClassifier
 
 X, y = load_digits(return_X_y=True)
-X = StandardScaler().fit_transform(X)
 
+# The scaler sits in the pipeline, so each fold is scaled with statistics of
+# its own training part only.
 search_spaces = {
-    "batch_size": Integer(16, 512, prior="log-uniform"),
-    "lr": Real(1e-4, 1e-1, prior="log-uniform"),
-    "hidden_layer_sizes": Categorical(["64", "128", "128-64"]),
+    "mlpclassifier__batch_size": Integer(16, 512, prior="log-uniform"),
+    "mlpclassifier__lr": Real(1e-4, 1e-1, prior="log-uniform"),
+    "mlpclassifier__hidden_layer_sizes": Categorical(["64", "128", "128-64"]),
 }
 search = BayesSearchCV(
-    MLPClassifier(max_epochs=10, random_state=0),
+    make_pipeline(StandardScaler(), MLPClassifier(max_epochs=10, random_state=0)),
     search_spaces,
     n_iter=10,
     cv=StratifiedKFold(3, shuffle=True, random_state=0),
@@ -42,7 +44,7 @@ search = BayesSearchCV(
 search.fit(X, y)
 print("best_params_:")
 for name, value in search.best_params_.items():
-    print(f"    {name} = {value}")
+    print(f"    {name.removeprefix('mlpclassifier__')} = {value}")
 print(f"best CV accuracy: {search.best_score_:.3f}")
 
 # %%
@@ -61,7 +63,7 @@ left.plot(np.arange(1, len(scores) + 1), np.maximum.accumulate(scores), label="b
 left.set(xlabel="iteration", ylabel="mean CV accuracy", title="Search progress")
 left.legend()
 
-points = right.scatter(results["param_batch_size"].astype(int), results["param_lr"].astype(float),
+points = right.scatter(results["param_mlpclassifier__batch_size"].astype(int), results["param_mlpclassifier__lr"].astype(float),
                        c=scores, cmap="viridis", s=60)
 right.set(xscale="log", yscale="log", xlabel="batch_size", ylabel="lr",
           title="Where the search looked")

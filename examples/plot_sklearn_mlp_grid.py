@@ -14,8 +14,6 @@ and meanings. Only the epoch budget differs in name (``max_iter`` there,
 # This is the grid from countless scikit-learn tutorials, as is.
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 import skbatch
 
@@ -27,7 +25,9 @@ param_grid = {
 }
 
 X, y = load_digits(return_X_y=True)
-X = StandardScaler().fit_transform(X)
+# Pixels run from 0 to 16; dividing by the known range fits nothing on the
+# data, so no statistics leak from the test folds into training.
+X = X / 16.0
 cv = StratifiedKFold(3, shuffle=True, random_state=0)
 
 # %%

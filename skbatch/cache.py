@@ -30,12 +30,10 @@ training data once per fit (MD5 through ``joblib.hash``, some hundreds of
 MB per second), a cost paid only when ``cache_dir`` is set.
 """
 
-import contextlib
 import datetime
 import json
 import os
 import socket
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +42,7 @@ import joblib
 import numpy as np
 import scipy.sparse
 
+from ._atomic import atomic_write
 from .faults import _stable, family_key
 
 __all__ = ["FitCache", "data_fingerprint", "params_fingerprint", "load_fit_records"]
@@ -94,22 +93,6 @@ def params_fingerprint(estimator):
         if name not in _UNKEYED_PARAMS
     }
     return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
-
-
-def _atomic_write(path, write):
-    """Call ``write(file_object)`` on a temporary file, then move it to ``path`` in one step."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _json_default(value):
@@ -173,13 +156,13 @@ class FitCache:
         """Write the fitted state of ``estimator``, then its record."""
         params = estimator.get_params(deep=False)
         state = {name: value for name, value in vars(estimator).items() if name not in params}
-        _atomic_write(self._fit_path(key["key"]), lambda handle: joblib.dump(state, handle))
+        atomic_write(self._fit_path(key["key"]), lambda handle: joblib.dump(state, handle))
         self.write_record(record)
 
     def write_record(self, record):
         """Write one fit's record (a JSON-able dict holding its ``key``)."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
-        _atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+        atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
 
     def records(self):
         """Every record in the directory, as a list of dicts (partial writes are never seen)."""

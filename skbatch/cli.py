@@ -8,10 +8,8 @@ import argparse
 import contextlib
 import difflib
 import json
-import os
 import re
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -29,6 +27,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
 from . import demo
+from ._atomic import atomic_write
 from .devices import resolve_device
 from .mlp import MLPClassifier
 from .progress import progress_bar
@@ -297,25 +296,8 @@ def _unprefixed(params):
 
 
 def write_atomic(path, text):
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never a part.
-
-    The text goes to a temporary file in the same directory, is flushed to
-    disk, and then replaces ``path`` in one ``os.replace``.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        # mkstemp creates the file readable by its owner only.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` (UTF-8) to ``path`` so that readers see the old file or the whole new one."""
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def write_results(report, output_dir, summary):

@@ -7,7 +7,6 @@ import pytest
 import torch
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
-from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier, find_max_batch_size
 from skbatch.max_batch import _search
