@@ -1,6 +1,8 @@
 """The largest-batch search: its logic against simulated memory limits, and 'max' inside fit and CV."""
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,30 +54,20 @@ def test_search_counts_its_probes(limit, expected_probes):
     assert search.n_probes == expected_probes
 
 
-def _lightning_binsearch_probes(limit, n_samples, init=2, max_trials=25):
-    """Probes of Lightning's ``Tuner.scale_batch_size(mode='binsearch')``, one step each (it runs 3)."""
-    low, high, size, probes = 1, None, init, 0
-    while probes < max_trials:
-        probes += 1
-        if size <= limit:
-            low = size
-            if high is not None and high - low <= 1:
-                break
-            if size >= n_samples:
-                break
-            size = (high + low) // 2 if high is not None else min(2 * size, n_samples)
-        else:
-            high = size
-            size = (high + low) // 2
-            if high - low <= 1:
-                break
-    return probes
+def _benchmark(name):
+    """Import a script from benchmarks/, which holds the reference rules the tests compare with."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.mark.parametrize("limit", [300, 1000, 5000, 20_000])
 def test_search_needs_fewer_probes_than_lightning(limit):
     ours = _search(_threshold(limit), 1_000_000, start=256, rtol=1 / 32).n_probes
-    assert ours < _lightning_binsearch_probes(limit, 1_000_000)
+    _, lightning = _benchmark("bench_max_batch_probes").lightning_binsearch(limit, 1_000_000)
+    assert ours < lightning
 
 
 def test_search_never_exceeds_the_number_of_samples():
