@@ -109,9 +109,10 @@ class TensorBatchIterator:
         Skip the last batch when it is smaller than ``batch_size`` (and is
         not the only one).
     generator : torch.Generator, default=None
-        Source of the shuffle order. skorch builds a new iterator for every
-        epoch, so the estimator passes the same generator each time to get a
-        fresh, reproducible order per epoch.
+        Source of the shuffle order. Each pass over the iterator (skorch
+        makes one per epoch over an iterator built once per fit) draws a new
+        order from it; the estimator keeps one seeded generator on its net,
+        so warm starts and ``partial_fit`` calls continue the same stream.
     """
 
     def __init__(self, dataset, *, batch_size, shuffle=False, drop_last=False, generator=None):
