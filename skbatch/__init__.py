@@ -13,6 +13,7 @@ from .estimator import (
     TorchRegressor,
 )
 from .faults import DeviceOutOfMemoryError, NonFiniteLossError
+from .fused_search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
 from .lr_scaling import scaled_lr
 from .max_batch import MaxBatchSearch, find_max_batch_size
 from .mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
@@ -34,6 +35,10 @@ __all__ = [
     "ConvNetModule",
     "DeviceOutOfMemoryError",
     "DevicePool",
+    "FusedBayesSearchCV",
+    "FusedGridSearchCV",
+    "FusedRandomizedSearchCV",
+    "FusedSearchMixin",
     "MLPClassifier",
     "MLPModule",
     "MLPRegressor",
@@ -56,3 +61,12 @@ __all__ = [
     "scaled_lr",
     "search_report",
 ]
+
+
+def __getattr__(name):
+    # FusedBayesSearchCV imports scikit-optimize, so it is built on first use.
+    if name == "FusedBayesSearchCV":
+        from . import fused_search
+
+        return fused_search.FusedBayesSearchCV
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

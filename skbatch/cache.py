@@ -115,10 +115,14 @@ class FitCache:
     def __init__(self, directory):
         self.directory = Path(directory)
 
-    def key(self, estimator, X, y):
-        """Entry key and fingerprints for fitting ``estimator`` on ``X``, ``y``."""
+    def key(self, estimator, X, y, *, fingerprints=None):
+        """Entry key and fingerprints for fitting ``estimator`` on ``X``, ``y``.
+
+        ``fingerprints``, the ``(X, y)`` pair from :func:`data_fingerprint`
+        when the caller has them already, saves hashing the data again.
+        """
         params_fp = params_fingerprint(estimator)
-        x_fp, y_fp = data_fingerprint(X), data_fingerprint(y)
+        x_fp, y_fp = fingerprints if fingerprints is not None else (data_fingerprint(X), data_fingerprint(y))
         return {
             "key": joblib.hash((params_fp, x_fp, y_fp)),
             "params_fingerprint": params_fp,
@@ -131,6 +135,10 @@ class FitCache:
 
     def _record_path(self, key):
         return self.directory / "records" / f"{key}.json"
+
+    def has_fit(self, key):
+        """Whether a finished fit is stored under ``key``."""
+        return self._fit_path(key["key"]).exists()
 
     def restore(self, estimator, key):
         """Give ``estimator`` the fitted state stored under ``key``; return whether there was one."""

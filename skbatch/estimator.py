@@ -262,15 +262,7 @@ class BaseTorchEstimator(BaseEstimator):
     # -- training: the steps of one call to fit or partial_fit -------------------
 
     def _fit(self, X, y, *, incremental, classes=None):
-        self._validate_params()
-        self._check_params()
-        resume = hasattr(self, "net_") and (incremental or self.warm_start)
-        X, y = validate_data(
-            self, X, y, reset=not resume, dtype=np.float32, allow_nd=self._allow_nd, **self._target_checks
-        )
-        X = self._shape_input(X, reset=not resume)
-        y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        X, y, resume, seed = self._prepare_data(X, y, incremental=incremental, classes=classes)
 
         # The slot is held from the first tensor on the device to the last one
         # released, so the next fit on that device starts from a clean card.
@@ -293,6 +285,25 @@ class BaseTorchEstimator(BaseEstimator):
                     release_device_memory(self.device_)
         self._record_training(batch_size)
         return self
+
+    def _prepare_data(self, X, y, *, incremental, classes=None):
+        """Validate params and data for one fit; return ``(X, y, resume, seed)``.
+
+        Sets what is learned from the data alone (``n_features_in_``,
+        ``input_shape_``, ``classes_`` or ``n_outputs_``). Fused training
+        (:mod:`skbatch.fused`) prepares each stacked model through here too,
+        so it sees the data and the seed the model's own fit would.
+        """
+        self._validate_params()
+        self._check_params()
+        resume = hasattr(self, "net_") and (incremental or self.warm_start)
+        X, y = validate_data(
+            self, X, y, reset=not resume, dtype=np.float32, allow_nd=self._allow_nd, **self._target_checks
+        )
+        X = self._shape_input(X, reset=not resume)
+        y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        return X, y, resume, seed
 
     def _train_on_device(self, X, y, *, resume, incremental, seed):
         # A method of its own so that the training tensors, its locals, are
@@ -322,18 +333,21 @@ class BaseTorchEstimator(BaseEstimator):
                 self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, schedule=schedule)
             elif schedule is not None:
                 self._update_schedule(schedule)
-            # Data-dependent settings, read by skorch at each epoch. Plain
-            # attributes: skorch's set_params would re-initialize the module.
-            self.net_.batch_size = batch_size
-            self.net_.accumulation_steps = self.accumulation_steps
-            self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
-            self.net_.train_split = None if valid is None else predefined_split(valid)
+            self._set_data_settings(batch_size, valid)
             self._train(
                 self._to_device(X_train),
                 self._to_device(y_train),
                 epochs=1 if incremental else self.max_epochs,
             )
         return batch_size
+
+    def _set_data_settings(self, batch_size, valid):
+        # Data-dependent settings, read by skorch at each epoch. Plain
+        # attributes: skorch's set_params would re-initialize the module.
+        self.net_.batch_size = batch_size
+        self.net_.accumulation_steps = self.accumulation_steps
+        self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
+        self.net_.train_split = None if valid is None else predefined_split(valid)
 
     def _release_training_state(self, *, to_cpu):
         # The held-out split and the best weights kept for early stopping live

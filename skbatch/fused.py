@@ -1,0 +1,604 @@
+"""Fused training: many MLPs of one shape trained at once, as one stacked model.
+
+For the small networks people tune in notebooks, a training step is mostly
+Python and kernel launches, not arithmetic. The fold models of a
+cross-validation share their architecture, batch size and epochs, so they
+can take their steps together. Each model's weights are one row of a
+stacked tensor; each step multiplies a batch of every model's own rows by
+that model's own weights (``torch.baddbmm``); the loss is the sum of each
+model's mean loss over its own batch, so each model gets exactly the
+gradient it would get alone; and the optimizer updates each row with that
+model's own learning rate, weight decay and state. Models that differ only
+in the scalars of :data:`PER_MODEL_PARAMS` share a stack.
+
+Each model starts from the weights its own fit would draw and visits its
+rows in the order its own fit would (the same seed, the same generators),
+so a fused model matches what its own ``fit`` trains up to floating-point
+rounding, except for dropout masks, which come from another random stream.
+:mod:`skbatch.fused_search` uses this to pre-train the fits of a search.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import joblib
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .batching import n_updates_per_epoch, resolve_batch_size, to_tensor
+from .estimator import _seeded_torch
+from .faults import _stable, remember_fitted_batch_size
+from .lr_scaling import scaled_lr
+from .memory import track_peak_memory
+from .mlp import MLPClassifier, MLPRegressor
+from .modules import MLPModule
+
+__all__ = ["PER_MODEL_PARAMS", "FusedMember", "stack_key", "train_fused", "unstackable_reason"]
+
+# Params that may differ between the models of one stack: each model's
+# optimizer, dropout and seed take their own value.
+PER_MODEL_PARAMS = frozenset(
+    {"lr", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t", "random_state"}
+)
+
+# Params that change nothing in training.
+_UNTRAINED_PARAMS = frozenset({"verbose", "cache_dir"})
+
+_ACTIVATIONS = {
+    "identity": None,
+    "logistic": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "gelu": F.gelu,
+}
+
+# The modules fused training knows how to stack: what each of these
+# estimators builds is an MLPModule.
+_STACKABLE = (MLPClassifier, MLPRegressor)
+
+
+def unstackable_reason(estimator):
+    """Why ``estimator``, with its params as set, cannot train in a stack; None if it can.
+
+    Parameters
+    ----------
+    estimator : object
+        An unfitted estimator with a candidate's params set.
+
+    Returns
+    -------
+    str or None
+        One sentence, for verbose output and ``unfused_fits_``.
+    """
+    name = type(estimator).__name__
+    builders = {cls._build_module for cls in _STACKABLE}
+    if not isinstance(estimator, _STACKABLE) or type(estimator)._build_module not in builders:
+        return f"{name} builds a network fused training cannot stack (MLPClassifier's and MLPRegressor's can)"
+    if estimator.early_stopping is True:
+        return "early_stopping=True holds out a validation split in each fit"
+    if isinstance(estimator.batch_size, str) and estimator.batch_size == "max":
+        return "batch_size='max' searches each fit's own batch size"
+    if estimator.batch_size_milestones is not None:
+        return "batch_size_milestones changes the batch size during training"
+    return None
+
+
+def stack_key(estimator):
+    """Hashable summary of the params that models of one stack must share.
+
+    Parameters
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+
+    Returns
+    -------
+    str
+    """
+    shared = {
+        name: _stable(value)
+        for name, value in estimator.get_params(deep=False).items()
+        if name not in PER_MODEL_PARAMS | _UNTRAINED_PARAMS
+    }
+    return joblib.hash((type(estimator).__module__, type(estimator).__qualname__, shared))
+
+
+@dataclass
+class FusedMember:
+    """One model of a stack: an estimator and the data its own ``fit`` would get.
+
+    Attributes
+    ----------
+    estimator : MLPClassifier or MLPRegressor
+        Unfitted, params set. Fitted in place by :func:`train_fused`.
+    X, y : array-like
+        Its training data, as its ``fit`` would receive them.
+    block : hashable
+        Members with the same ``block`` have the same ``X`` and ``y`` (the
+        same fold), which a stack then holds once.
+    error : Exception or None
+        Set by :func:`train_fused` when this member could not be fused, or
+        its training failed; it is then not fitted.
+    stack_size : int or None
+        Set by :func:`train_fused`: how many models trained in its stack.
+    """
+
+    estimator: object
+    X: object
+    y: object
+    block: object = None
+    error: Exception = None
+    # Filled while preparing.
+    X_prepared: np.ndarray = field(default=None, repr=False)
+    y_prepared: np.ndarray = field(default=None, repr=False)
+    seed: int = None
+    batch_size: int = None
+    n_batches: int = None
+    stack_size: int = None
+
+
+def train_fused(members, placement, *, max_stack_size=None):
+    """Fit every member, as few stacks as their shapes allow, on one device.
+
+    Members are prepared as their own ``fit`` would prepare them (params
+    checked, data validated, classes learned, network initialised from its
+    seed); those whose preparation fails keep the error in ``error`` and are
+    left unfitted. The rest are grouped by :func:`stack_key` and by what
+    their data decides (input width, outputs, batch size, updates per
+    epoch); each group trains as one stack.
+
+    Parameters
+    ----------
+    members : list of FusedMember
+    placement : Placement
+        Where the stacks train (from :func:`skbatch.placement.place_fit`).
+    max_stack_size : int, default=None
+        Most models per stack; None for no limit.
+
+    Returns
+    -------
+    list of dict
+        One per stack: ``n_models``, ``batch_size``, ``n_batches``,
+        ``epochs`` (the most any model ran), ``seconds``, ``device``.
+    """
+    groups = {}
+    for member in members:
+        try:
+            _prepare(member, placement)
+        except Exception as error:
+            member.error = error
+            continue
+        estimator = member.estimator
+        key = (
+            stack_key(estimator),
+            estimator.input_shape_,
+            estimator._n_module_outputs(),
+            member.batch_size,
+            member.n_batches,
+        )
+        groups.setdefault(key, []).append(member)
+    stacks = []
+    for group in groups.values():
+        size = max_stack_size or len(group)
+        for start in range(0, len(group), size):
+            stacks.append(_train_stack(group[start : start + size], placement))
+    return stacks
+
+
+def _prepare(member, placement):
+    """Validate and initialise ``member`` as the start of its own ``fit`` would."""
+    estimator = member.estimator
+    reason = unstackable_reason(estimator)
+    if reason is not None:
+        raise ValueError(reason)
+    X, y, _, seed = estimator._prepare_data(member.X, member.y, incremental=False)
+    estimator.device_ = placement.device
+    estimator.device_uuid_ = placement.uuid
+    estimator.device_slot_ = placement.slot
+    estimator.max_batch_search_ = None
+    batch_size = resolve_batch_size(estimator.batch_size, len(X))
+    estimator.lr_ = scaled_lr(estimator.lr, batch_size, estimator.lr_scaling, estimator.base_batch_size)
+    with _seeded_torch(seed, placement.device):
+        estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
+    estimator._set_data_settings(batch_size, None)
+    estimator.net_.notify("on_train_begin", X=None, y=None)
+    member.X_prepared, member.y_prepared, member.seed = X, y, seed
+    member.batch_size = batch_size
+    member.n_batches = n_updates_per_epoch(len(X), batch_size, estimator.drop_last)
+
+
+class _Stack:
+    """The weights of K MLPs of one shape, as one ``(K, n_params)`` leaf tensor.
+
+    Each layer's weight and bias are views of it, so the optimizer updates
+    every model with a handful of operations whatever the depth.
+    """
+
+    def __init__(self, modules, activation, device):
+        self.layers = []  # (weight slice, bias slice, fan_in, fan_out)
+        rows = [[] for _ in modules]
+        offset = 0
+        decays = []
+        linears = [[layer for layer in module.layers if isinstance(layer, nn.Linear)] for module in modules]
+        for depth, first in enumerate(linears[0]):
+            fan_in, fan_out = first.in_features, first.out_features
+            weight = slice(offset, offset + fan_in * fan_out)
+            bias = slice(weight.stop, weight.stop + fan_out)
+            offset = bias.stop
+            self.layers.append((weight, bias, fan_in, fan_out))
+            decays += [1.0] * (fan_in * fan_out) + [0.0] * fan_out
+            for row, model_linears in zip(rows, linears):
+                layer = model_linears[depth]
+                # Stored as (fan_in, fan_out), the layout baddbmm multiplies by.
+                row += [layer.weight.detach().T.reshape(-1), layer.bias.detach()]
+        self.flat = torch.stack([torch.cat(row) for row in rows]).to(device)
+        # The L2 penalty applies to weights only, as in the unfused optimizer's param groups.
+        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
+        self.activation = _ACTIVATIONS[activation]
+        self._make_leaves()
+
+    def _make_leaves(self):
+        # One leaf per weight and bias, each a view of ``flat``: the optimizer
+        # updates ``flat`` in place, and the gradients come back as one
+        # ``(K, n_params)`` tensor by a single concatenation. (A leaf ``flat``
+        # sliced in the forward pass would cost a full-size zero tensor per
+        # slice in every backward pass.)
+        n_models = self.flat.shape[0]
+        self.leaves = []
+        for weight, bias, fan_in, fan_out in self.layers:
+            self.leaves.append(self.flat[:, weight].view(n_models, fan_in, fan_out).requires_grad_())
+            self.leaves.append(self.flat[:, bias].view(n_models, 1, fan_out).requires_grad_())
+
+    def forward(self, X, keep=None, generator=None):
+        """Outputs ``(K, B, n_outputs)`` for inputs ``(K, B, n_features)``.
+
+        ``keep`` is the ``(K, 1, 1)`` probability of keeping a hidden unit, or
+        None without dropout.
+        """
+        last = len(self.layers) - 1
+        for depth in range(len(self.layers)):
+            X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
+            if depth < last:
+                if self.activation is not None:
+                    X = self.activation(X)
+                if keep is not None:
+                    mask = torch.rand(X.shape, generator=generator, device=X.device) < keep
+                    X = X * mask / keep
+        return X
+
+    def gradient(self, loss):
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
+        grads = torch.autograd.grad(loss, self.leaves)
+        return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
+
+    def select(self, index):
+        self.flat = self.flat[index]
+        self._make_leaves()
+
+    def copy_into(self, row, module):
+        """Write model ``row``'s weights into ``module`` (an MLPModule)."""
+        linears = [layer for layer in module.layers if isinstance(layer, nn.Linear)]
+        values = self.flat[row]
+        with torch.no_grad():
+            for layer, (weight, bias, fan_in, fan_out) in zip(linears, self.layers):
+                layer.weight.copy_(values[weight].view(fan_in, fan_out).T)
+                layer.bias.copy_(values[bias])
+
+
+def _column(values, device):
+    return torch.tensor(values, dtype=torch.float32, device=device).unsqueeze(1)
+
+
+def _shared_or_column(values, device):
+    """A float when every model has the same value (the common case, and fewer operations), else a column."""
+    values = [float(value) for value in values]
+    if all(value == values[0] for value in values):
+        return values[0]
+    return _column(values, device)
+
+
+class _StackedOptimizer:
+    """Adam, AdamW or SGD over a stack, each model with its own hyperparameters.
+
+    Follows ``torch.optim``'s single-tensor update formulas, so a model gets
+    the update its own optimizer would give it; every hyperparameter is a
+    ``(K, 1)`` column.
+    """
+
+    def __init__(self, solver, estimators, decay_mask, device):
+        self.solver = solver
+        self.lr = _column([e.lr_ for e in estimators], device)
+        self.decay = _column([e.alpha for e in estimators], device) * decay_mask
+        self.step_count = 0
+        if solver == "sgd":
+            self.momentum = _column([e.momentum for e in estimators], device)
+            nesterov = [e.nesterovs_momentum and e.momentum > 0 for e in estimators]
+            self.nesterov = _column(nesterov, device).bool()
+            self.buffer = None
+        else:
+            self.beta_1 = _shared_or_column([e.beta_1 for e in estimators], device)
+            self.beta_2 = _shared_or_column([e.beta_2 for e in estimators], device)
+            self.eps = _shared_or_column([e.epsilon for e in estimators], device)
+            self.exp_avg = self.exp_avg_sq = None
+
+    def select(self, index):
+        """Keep the models at ``index`` (rows of the stack), in that order."""
+        n_models = len(self.lr)
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor) and value.shape[0] == n_models:
+                setattr(self, name, value[index])
+
+    @torch.no_grad()
+    def step(self, params, grad):
+        self.step_count += 1
+        if self.solver == "sgd":
+            self._sgd(params, grad)
+        else:
+            self._adam(params, grad)
+
+    def _sgd(self, params, grad):
+        grad = grad.addcmul(params, self.decay)
+        if self.buffer is None:
+            self.buffer = grad.clone()
+        else:
+            self.buffer.mul_(self.momentum).add_(grad)
+        # Nesterov: grad + momentum * buffer; otherwise the buffer itself
+        # (which is grad where momentum is 0, as torch's SGD without momentum).
+        update = torch.where(self.nesterov, grad.addcmul(self.buffer, self.momentum), self.buffer)
+        params.sub_(update * self.lr)
+
+    def _adam(self, params, grad):
+        if self.solver == "adamw":
+            params.mul_(1 - self.lr * self.decay)
+        else:
+            grad = grad.addcmul(params, self.decay)
+        if self.exp_avg is None:
+            self.exp_avg = torch.zeros_like(params)
+            self.exp_avg_sq = torch.zeros_like(params)
+        self.exp_avg.lerp_(grad, 1 - self.beta_1)
+        self.exp_avg_sq.mul_(self.beta_2)
+        if isinstance(self.beta_2, float):
+            self.exp_avg_sq.addcmul_(grad, grad, value=1 - self.beta_2)
+        else:
+            self.exp_avg_sq.addcmul_(grad, grad * (1 - self.beta_2))
+        bias_correction_1 = 1 - self.beta_1**self.step_count
+        bias_correction_2 = 1 - self.beta_2**self.step_count
+        denom = (self.exp_avg_sq.sqrt() / bias_correction_2**0.5).add_(self.eps)
+        params.sub_(self.exp_avg / denom * (self.lr / bias_correction_1))
+
+    def state_into(self, row, estimator, stack):
+        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone."""
+        optimizer = estimator.net_.optimizer_
+        linears = [layer for layer in estimator.net_.module_.layers if isinstance(layer, nn.Linear)]
+        for group in optimizer.param_groups:
+            group["lr"] = float(self.lr[row])
+        for layer, (weight, bias, fan_in, fan_out) in zip(linears, stack.layers):
+            for param, part, shape in ((layer.weight, weight, (fan_in, fan_out)), (layer.bias, bias, (fan_out,))):
+
+                def own(tensor, part=part, shape=shape):
+                    value = tensor[row, part].reshape(shape)
+                    return (value.T if len(shape) == 2 else value).clone().to(param.device)
+
+                if self.solver == "sgd":
+                    if self.buffer is not None and float(self.momentum[row]) > 0:
+                        optimizer.state[param] = {"momentum_buffer": own(self.buffer)}
+                elif self.exp_avg is not None:
+                    optimizer.state[param] = {
+                        "step": torch.tensor(float(self.step_count)),
+                        "exp_avg": own(self.exp_avg),
+                        "exp_avg_sq": own(self.exp_avg_sq),
+                    }
+
+
+class _Plateau:
+    """The unfused fit's epoch-end rules for one model: stopping and the ``lr`` schedule.
+
+    The same rules as the skorch callbacks of a fit (``_StopOnPlateau`` on
+    the training loss, ``LambdaLR`` for ``'invscaling'``, ``ReduceLROnPlateau``
+    for ``'adaptive'``), kept per model.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.misses = 0
+        self.threshold = math.inf
+        self.best_loss = math.inf
+        self.plateau_best = math.inf
+        self.bad_epochs = 0
+
+    def end_epoch(self, epoch, loss, lr):
+        """Return ``(stop, lr for the next epoch)`` after epoch ``epoch`` (0-based)."""
+        estimator = self.estimator
+        if loss < self.threshold:
+            self.misses = 0
+            self.threshold = loss - estimator.tol
+        else:
+            self.misses += 1
+        if self.misses == estimator.n_iter_no_change:
+            return True, lr
+        if estimator.learning_rate == "invscaling":
+            lr = estimator.lr_ / (epoch + 2) ** estimator.power_t
+        elif estimator.learning_rate == "adaptive":
+            if loss < self.plateau_best - estimator.tol:
+                self.plateau_best, self.bad_epochs = loss, 0
+            else:
+                self.bad_epochs += 1
+            if self.bad_epochs > 1:
+                reduced = lr * 0.2
+                if lr - reduced > 1e-8:
+                    lr = reduced
+                self.bad_epochs = 0
+        return False, lr
+
+
+def _train_stack(members, placement):
+    device = placement.device
+    estimators = [member.estimator for member in members]
+    first = estimators[0]
+    batch_size, n_batches = members[0].batch_size, members[0].n_batches
+    start_time = time.perf_counter()
+
+    # Each fold's rows once, then every model addresses its own block.
+    blocks, offsets, X_parts, y_parts = {}, [], [], []
+    total = 0
+    for member in members:
+        key = member.block if member.block is not None else id(member)
+        if key not in blocks:
+            blocks[key] = total
+            X_parts.append(member.X_prepared)
+            y_parts.append(member.y_prepared)
+            total += len(member.X_prepared)
+        offsets.append(blocks[key])
+    X_all = to_tensor(np.concatenate(X_parts), device=device)
+    y_all = to_tensor(np.concatenate(y_parts), device=device)
+    classifier = first._criterion is torch.nn.CrossEntropyLoss
+
+    with track_peak_memory(device) as peak:
+        stack = _Stack([e.net_.module_ for e in estimators], first.activation, device)
+        optimizer = _StackedOptimizer(first.solver, estimators, stack.decay_mask, device)
+        active = list(range(len(members)))  # member indices, in stack row order
+        rules = [_Plateau(e) for e in estimators]
+        lrs = [e.lr_ for e in estimators]
+        histories = [[] for _ in members]
+        dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
+        epochs_run = 0
+        for epoch in range(first.max_epochs):
+            epoch_start = time.perf_counter()
+            rows = [members[i] for i in active]
+            keep = None
+            if any(e.dropout > 0 for e in (m.estimator for m in rows)):
+                keep = (1 - _column([m.estimator.dropout for m in rows], device)).unsqueeze(2)
+            index, last_weights, counts = _epoch_index(rows, [offsets[i] for i in active], batch_size, n_batches)
+            index = index.to(device)
+            losses = torch.empty(n_batches, len(active), device=device)
+            for step in range(n_batches):
+                batch = index[:, step * batch_size : (step + 1) * batch_size]
+                output = stack.forward(X_all[batch], keep, dropout_generator)
+                if classifier:
+                    per_row = F.cross_entropy(
+                        output.reshape(-1, output.shape[-1]), y_all[batch].reshape(-1), reduction="none"
+                    ).view(batch.shape)
+                else:
+                    per_row = (output - y_all[batch]).square().mean(dim=2)
+                if step == n_batches - 1 and last_weights is not None:
+                    per_model = (per_row * last_weights.to(device)).sum(dim=1)
+                else:
+                    per_model = per_row.mean(dim=1)
+                # Each model's loss depends on its own row of weights only, so
+                # the sum's gradient is every model's own gradient.
+                optimizer.step(stack.flat, stack.gradient(per_model.sum()))
+                losses[step] = per_model.detach()
+            epochs_run += 1
+            seconds = time.perf_counter() - epoch_start
+            batch_losses = losses.T.tolist()
+            keep_rows = []
+            for row, i in enumerate(active):
+                epoch_loss = float(np.average(batch_losses[row], weights=counts[row]))
+                estimator = estimators[i]
+                histories[i].append(
+                    {
+                        "epoch": epoch + 1,
+                        "batches": [
+                            {"train_loss": loss, "train_batch_size": size}
+                            for loss, size in zip(batch_losses[row], counts[row])
+                        ],
+                        "train_batch_count": n_batches,
+                        "dur": seconds,
+                        "train_loss": epoch_loss,
+                        "train_loss_best": epoch_loss < rules[i].best_loss,
+                    }
+                )
+                rules[i].best_loss = min(rules[i].best_loss, epoch_loss)
+                if estimator.learning_rate == "invscaling":
+                    histories[i][-1]["event_lr"] = lrs[i]
+                if not math.isfinite(epoch_loss):
+                    members[i].error = _non_finite(estimator, epoch + 1, epoch_loss, batch_size)
+                    continue
+                stop, lrs[i] = rules[i].end_epoch(epoch, epoch_loss, lrs[i])
+                if stop:
+                    _finish(members[i], stack, optimizer, row, histories[i], lrs[i])
+                else:
+                    keep_rows.append(row)
+            if len(keep_rows) < len(active):
+                # Finished models leave the stack; the rest go on smaller.
+                index_rows = torch.tensor(keep_rows, device=device)
+                stack.select(index_rows)
+                optimizer.select(index_rows)
+                active = [active[row] for row in keep_rows]
+            if not active:
+                break
+            optimizer.lr = _column([lrs[i] for i in active], device)
+        for row, i in enumerate(active):
+            _finish(members[i], stack, optimizer, row, histories[i], lrs[i])
+
+    seconds = time.perf_counter() - start_time
+    for member in members:
+        if member.error is not None:
+            continue
+        estimator = member.estimator
+        member.stack_size = len(members)
+        # Each model's share of the stack's time, so that summed fit times
+        # still add up to the time spent training.
+        estimator.fit_time_ = seconds / len(members)
+        estimator.peak_memory_ = peak.bytes
+        estimator._record_training(member.batch_size)
+        estimator._release_training_state(to_cpu=placement.slot is not None)
+        remember_fitted_batch_size(estimator)
+    return {
+        "n_models": len(members),
+        "batch_size": batch_size,
+        "n_batches": n_batches,
+        "epochs": epochs_run,
+        "seconds": seconds,
+        "device": str(device),
+    }
+
+
+def _epoch_index(members, offsets, batch_size, n_batches):
+    """Rows of every model for one epoch, in its own order: ``(K, n_batches * batch_size)``.
+
+    Returns the index, the ``(K, batch_size)`` weights of the last batch's
+    rows (each model's mean over its real rows; padding weighs 0) or None
+    when every last batch is full, and each model's batch sizes.
+    """
+    width = n_batches * batch_size
+    orders, counts, last = [], [], []
+    for member, offset in zip(members, offsets):
+        estimator, n_samples = member.estimator, len(member.X_prepared)
+        if estimator.shuffle:
+            # The same generator, in the same order of draws, as the model's own fit.
+            order = torch.randperm(n_samples, generator=estimator.net_.iterator_train__generator)
+        else:
+            order = torch.arange(n_samples)
+        order = order[:width]
+        used = len(order)
+        if used < width:
+            order = torch.cat([order, order.new_zeros(width - used)])
+        orders.append(order + offset)
+        last_size = used - (n_batches - 1) * batch_size
+        counts.append([batch_size] * (n_batches - 1) + [last_size])
+        last.append(last_size)
+    weights = None
+    if any(size != batch_size for size in last):
+        weights = torch.zeros(len(members), batch_size)
+        for row, size in enumerate(last):
+            weights[row, :size] = 1.0 / size
+    return torch.stack(orders), weights, counts
+
+
+def _finish(member, stack, optimizer, row, history, lr):
+    estimator = member.estimator
+    stack.copy_into(row, estimator.net_.module_)
+    optimizer.state_into(row, estimator, stack)
+    estimator.net_.history.extend(history)
+
+
+def _non_finite(estimator, epoch, loss, batch_size):
+    from .faults import NonFiniteLossError
+
+    return NonFiniteLossError(
+        f"The training loss of {type(estimator).__name__} became {loss} at epoch {epoch} "
+        f"(lr={estimator.lr_!r}, batch_size={batch_size!r}): training diverged."
+    )

@@ -1,0 +1,424 @@
+"""Searches that train the fold models of their candidates fused, and score them as usual.
+
+:class:`FusedGridSearchCV`, :class:`FusedRandomizedSearchCV` and
+``FusedBayesSearchCV`` are scikit-learn's and scikit-optimize's searches
+with one step added: each time the search is about to evaluate a batch of
+candidates, every (candidate, fold) fit whose network can be stacked is
+first trained together with the others (:mod:`skbatch.fused`) and written
+to the fit cache (:mod:`skbatch.cache`), keyed by its params and the
+fingerprint of its training data. The search then runs exactly as the
+parent class does: each per-fold ``fit`` finds its trained weights in the
+cache and returns at once, and scoring, ``cv_results_``, ``refit`` and
+``best_params_`` are the parent's own code. A fit that was not fused,
+for whatever reason, simply trains on its own.
+"""
+
+import inspect
+import tempfile
+import time
+from collections import Counter
+
+import joblib
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.utils import indexable
+from sklearn.utils.metaestimators import _safe_split
+
+from .cache import FitCache, data_fingerprint
+from .estimator import BaseTorchEstimator
+from .faults import _stable
+from .fused import FusedMember, stack_key, train_fused, unstackable_reason
+from .placement import cpu_thread_share, place_fit
+
+__all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
+
+_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device"]
+
+
+def _network_step(estimator):
+    """The skbatch estimator that trains in ``estimator``, and the prefix of its params.
+
+    ``(estimator, '')`` for an skbatch estimator, ``(last step, 'name__')``
+    for a Pipeline ending in one, ``(None, None)`` otherwise.
+    """
+    if isinstance(estimator, BaseTorchEstimator):
+        return estimator, ""
+    if isinstance(estimator, Pipeline) and estimator.steps:
+        name, last = estimator.steps[-1]
+        if isinstance(last, BaseTorchEstimator):
+            return last, f"{name}__"
+    return None, None
+
+
+class FusedSearchMixin:
+    """Add fused pre-training to a scikit-learn search class; put it first in the bases.
+
+    Works with any subclass of scikit-learn's ``BaseSearchCV`` that hands its
+    candidates to ``evaluate_candidates``, which all of scikit-learn's and
+    scikit-optimize's searches do::
+
+        from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+        from sklearn.model_selection import HalvingGridSearchCV
+
+        class FusedHalvingGridSearchCV(FusedSearchMixin, HalvingGridSearchCV):
+            pass
+
+    The search's ``estimator`` must be an skbatch estimator or a Pipeline
+    ending in one. Fits of :class:`~skbatch.MLPClassifier` and
+    :class:`~skbatch.MLPRegressor` are fused, in stacks of the candidates
+    that share every param but the per-model ones (``lr``, ``alpha``,
+    ``dropout``, ``momentum``, ``beta_1``, ``beta_2``, ``epsilon``,
+    ``power_t`` and ``random_state``). Other fits train one by one, as in
+    the parent class, and ``verbose >= 1`` says why.
+
+    The stacks train in the search's ``n_jobs`` workers, each on a device
+    its estimator's ``device`` param chooses, and land in the estimator's
+    ``cache_dir`` (or a temporary directory, removed after ``fit``, when it
+    has none). The per-fold fits then find them there; a Dask cluster needs
+    a ``cache_dir`` that all its workers can read.
+
+    Attributes
+    ----------
+    fused_stacks_ : pandas.DataFrame
+        One row per stack trained: ``n_models``, ``batch_size``,
+        ``n_batches`` (steps per epoch), ``epochs`` (the most any of its
+        models ran), ``seconds`` and ``device``.
+    unfused_fits_ : dict of str to int
+        Why fits were left to train one by one, and how many.
+    """
+
+    def fit(self, X, y=None, **params):
+        """Run fit with all sets of parameters, training the fold models of each batch of candidates fused.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), default=None
+            Targets.
+        **params : dict of str -> object
+            Passed on as in the parent search: ``groups`` to the splitter,
+            the rest to the estimator's ``fit`` (which turns fusing off:
+            see ``unfused_fits_``).
+
+        Returns
+        -------
+        self : object
+            The fitted search.
+        """
+        network, prefix = _network_step(self.estimator)
+        self.fused_stacks_ = []
+        self.unfused_fits_ = Counter()
+        original = self.estimator
+        store = None
+        if network is not None and network.cache_dir is None:
+            # The per-fold fits read their weights from the cache, and the
+            # estimator is all a worker process sees of the search.
+            store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
+            self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
+        self._fused_data = indexable(X, y)
+        try:
+            super().fit(X, y, **params)
+        finally:
+            self.estimator = original
+            del self._fused_data
+            self.__dict__.pop("_fused_routed", None)
+            if store is not None:
+                store.cleanup()
+        if store is not None and hasattr(self, "best_estimator_"):
+            # Only fit reads cache_dir; give back the user's value.
+            best_network, best_prefix = _network_step(self.best_estimator_)
+            if best_network is not None:
+                self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
+        self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
+        self.unfused_fits_ = dict(self.unfused_fits_)
+        return self
+
+    def _get_routed_params_for_fit(self, params):
+        # The parent's fit routes params once per fit; the fused pass needs
+        # the same split params (groups) and fit params it routes.
+        routed = super()._get_routed_params_for_fit(params)
+        self._fused_routed = routed
+        return routed
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        def evaluate_fused(candidate_params, cv=None, more_results=None, **kwargs):
+            candidate_params = list(candidate_params)
+            self._pretrain(candidate_params, cv or self._checked_cv_orig)
+            return evaluate_candidates(candidate_params, cv=cv, more_results=more_results, **kwargs)
+
+        parent = super()._run_search
+        # scikit-learn >= 1.9 passes a callback context; scikit-optimize's search takes none.
+        if "callback_ctx" in inspect.signature(parent).parameters:
+            return parent(evaluate_fused, callback_ctx=callback_ctx)
+        return parent(evaluate_fused)
+
+    def _say(self, message):
+        if self.verbose > 0:
+            print(f"[{type(self).__name__}] {message}")
+
+    def _pretrain(self, candidate_params, cv):
+        """Train every stackable (candidate, fold) fit of this batch fused, into the cache."""
+        X, y = self._fused_data
+        routed = self._fused_routed
+        splits = list(cv.split(X, y, **routed.splitter.split))
+        n_fits = len(candidate_params) * len(splits)
+        reason = None
+        if _network_step(self.estimator)[0] is None:
+            reason = "the estimator is not an skbatch estimator or a Pipeline ending in one"
+        elif routed.estimator.fit:
+            reason = f"fit params ({', '.join(sorted(routed.estimator.fit))}) go to each fit"
+        elif not _same_splits(splits, cv.split(X, y, **routed.splitter.split)):
+            reason = "cv draws new folds at each call to split(); give it a random_state"
+        if reason is not None:
+            self._unfused(reason, n_fits)
+            return
+
+        groups = {}
+        for params in candidate_params:
+            candidate = clone(self.estimator)
+            try:
+                candidate.set_params(**clone(params, safe=False))
+            except ValueError as error:
+                self._unfused(f"its params cannot be set ({error})", len(splits))
+                continue
+            network, _ = _network_step(candidate)
+            store = _network_step(self.estimator)[0].cache_dir
+            reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
+            reason = reason or unstackable_reason(network)
+            if reason is not None:
+                self._unfused(reason, len(splits))
+                continue
+            members = groups.setdefault(stack_key(network), [])
+            members += [(params, fold) for fold in range(len(splits))]
+        if not groups:
+            return
+
+        start = time.perf_counter()
+        tasks = _split_for_workers(list(groups.values()), effective_n_jobs(self.n_jobs))
+        results = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(
+            delayed(_train_task)(self.estimator, X, y, splits, task) for task in tasks
+        )
+        stacks = []
+        for task_stacks, failures in results:
+            stacks += task_stacks
+            for failure in failures:
+                self._unfused(failure, 1)
+        self.fused_stacks_ += stacks
+        n_fused = sum(stack["n_models"] for stack in stacks)
+        self._say(
+            f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), "
+            f"in {time.perf_counter() - start:.1f} s"
+        )
+
+    def _unfused(self, reason, count):
+        self.unfused_fits_[reason] += count
+        self._say(f"{count} fit(s) train one by one: {reason}")
+
+
+def _same_splits(splits, again):
+    again = list(again)
+    return len(splits) == len(again) and all(
+        np.array_equal(train, train_again) and np.array_equal(test, test_again)
+        for (train, test), (train_again, test_again) in zip(splits, again)
+    )
+
+
+def _split_for_workers(groups, n_workers):
+    """Halve the largest groups until every worker has one (each half still trains as a stack)."""
+    tasks = [group for group in groups if group]
+    while len(tasks) < n_workers:
+        largest = max(tasks, key=len)
+        if len(largest) < 2:
+            break
+        tasks.remove(largest)
+        half = len(largest) // 2
+        tasks += [largest[:half], largest[half:]]
+    return tasks
+
+
+def _train_task(estimator, X, y, splits, task):
+    """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
+
+    Returns the stacks trained and, for each fit that could not be fused,
+    why. A fit already in the cache (a rerun with the same ``cache_dir``)
+    is not trained again.
+    """
+    members, keys, failures = [], [], []
+    transformed, fingerprints = {}, {}
+    for params, fold in task:
+        candidate = clone(estimator).set_params(**clone(params, safe=False))
+        network, _ = _network_step(candidate)
+        X_train, y_train = _safe_split(candidate, X, y, splits[fold][0])
+        block = (fold,)
+        if isinstance(candidate, Pipeline):
+            # The rows the network's own fit would get: the preprocessing
+            # steps fitted on this fold, once per fold and setting.
+            preprocessing = candidate[:-1]
+            block = (fold, joblib.hash(_stable(preprocessing.get_params(deep=True))))
+            if block not in transformed:
+                transformed[block] = preprocessing.fit_transform(X_train, y_train)
+            X_train = transformed[block]
+        cache = FitCache(network.cache_dir)
+        if block not in fingerprints:  # every fit of a block has the same data: hash it once
+            fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
+        key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
+        if cache.has_fit(key):
+            continue
+        members.append(FusedMember(network, X_train, y_train, block=block))
+        keys.append((cache, key))
+    if not members:
+        return [], failures
+
+    with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
+        try:
+            stacks = train_fused(members, placement)
+        except Exception as error:  # whatever stopped the stack, each fit can still train alone
+            return [], failures + [f"fused training failed ({type(error).__name__}: {error})"] * len(members)
+    for member, (cache, key) in zip(members, keys):
+        if member.error is not None:
+            failures.append(str(member.error))
+            continue
+        record = cache.make_record(member.estimator, key, status="ok")
+        record["fused_stack_size"] = member.stack_size
+        cache.store(member.estimator, key, record)
+    return stacks, failures
+
+
+
+
+class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
+    """scikit-learn's GridSearchCV, with the fold models of each candidate trained fused.
+
+    Takes exactly :class:`sklearn.model_selection.GridSearchCV`'s params and
+    gives its results: ``cv_results_``, ``best_params_``, ``best_score_``,
+    ``best_estimator_`` and the rest come from GridSearchCV's own code. The
+    difference is speed: the fits of :class:`~skbatch.MLPClassifier` and
+    :class:`~skbatch.MLPRegressor` candidates that share an architecture
+    and a batch size train as one stacked model (:mod:`skbatch.fused`),
+    several times faster for small networks. Each stacked model gets its
+    own fold's rows in its own order, its own gradient and its own
+    optimizer state, so its scores match those of an ordinary fit up to
+    floating-point rounding. Fits that cannot be stacked train one by one.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        An skbatch estimator, or a Pipeline ending in one.
+    param_grid : dict or list of dicts
+        As in GridSearchCV.
+    **kwargs
+        ``scoring``, ``n_jobs``, ``refit``, ``cv``, ``verbose``,
+        ``pre_dispatch``, ``error_score`` and ``return_train_score``, as in
+        GridSearchCV. ``verbose >= 1`` also reports what was fused and why
+        any fit was not.
+
+    Attributes
+    ----------
+    fused_stacks_ : pandas.DataFrame
+        One row per stack trained: ``n_models``, ``batch_size``,
+        ``n_batches``, ``epochs``, ``seconds`` and ``device``.
+    unfused_fits_ : dict of str to int
+        Why fits trained one by one, and how many.
+
+    See Also
+    --------
+    FusedRandomizedSearchCV : The same for sampled candidates.
+    FusedSearchMixin : Fusing for any other search class.
+
+    Notes
+    -----
+    How it works, and why it is a subclass rather than a setting of the
+    estimator, is in the user guide's page on fused cross-validation.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skbatch import FusedGridSearchCV, MLPClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> search = FusedGridSearchCV(
+    ...     MLPClassifier(max_epochs=5, random_state=0),
+    ...     {"lr": [1e-3, 3e-3], "batch_size": [32, 64]},
+    ...     cv=3,
+    ... ).fit(X / 16, y)
+    >>> search.fused_stacks_["n_models"].tolist()
+    [6, 6]
+    """
+
+
+class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
+    """scikit-learn's RandomizedSearchCV, with the fold models of each candidate trained fused.
+
+    Takes exactly :class:`sklearn.model_selection.RandomizedSearchCV`'s
+    params and gives its results; see :class:`FusedGridSearchCV` for what
+    fusing changes (speed) and what it does not (everything else).
+    Sampled candidates that share an architecture and a batch size stack
+    together, whatever their ``lr``, ``alpha`` or ``dropout``.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        An skbatch estimator, or a Pipeline ending in one.
+    param_distributions : dict or list of dicts
+        As in RandomizedSearchCV.
+    **kwargs
+        ``n_iter``, ``scoring``, ``n_jobs``, ``refit``, ``cv``, ``verbose``,
+        ``pre_dispatch``, ``random_state``, ``error_score`` and
+        ``return_train_score``, as in RandomizedSearchCV.
+
+    Attributes
+    ----------
+    fused_stacks_ : pandas.DataFrame
+        One row per stack trained.
+    unfused_fits_ : dict of str to int
+        Why fits trained one by one, and how many.
+
+    See Also
+    --------
+    FusedGridSearchCV : The same for a grid.
+    """
+
+
+def _make_bayes_search():
+    from skopt import BayesSearchCV
+
+    class FusedBayesSearchCV(FusedSearchMixin, BayesSearchCV):
+        """scikit-optimize's BayesSearchCV, with the fold models of each candidate trained fused.
+
+        Takes exactly :class:`skopt.BayesSearchCV`'s params and gives its
+        results; see :class:`FusedGridSearchCV` for what fusing changes.
+        Each round fuses the folds of its ``n_points`` candidates: with the
+        default ``n_points=1``, the k fold models of one candidate.
+        Importing it imports scikit-optimize.
+
+        Parameters
+        ----------
+        estimator : estimator object
+            An skbatch estimator, or a Pipeline ending in one.
+        search_spaces : dict or list
+            As in BayesSearchCV.
+        **kwargs
+            The rest of BayesSearchCV's params.
+
+        Attributes
+        ----------
+        fused_stacks_ : pandas.DataFrame
+            One row per stack trained.
+        unfused_fits_ : dict of str to int
+            Why fits trained one by one, and how many.
+        """
+
+    FusedBayesSearchCV.__module__ = __name__
+    return FusedBayesSearchCV
+
+
+def __getattr__(name):
+    # scikit-optimize is imported only when its search is asked for.
+    if name == "FusedBayesSearchCV":
+        cls = globals()["FusedBayesSearchCV"] = _make_bayes_search()
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
