@@ -634,7 +634,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             Columns follow ``classes_``.
         """
         check_is_fitted(self)
-        return self._forward(self._validate_X(X)).astype(np.float64)
+        proba = self._forward(self._validate_X(X)).astype(np.float64)
+        # The softmax ran in float32, whose rows miss a sum of 1 by more than
+        # scikit-learn's metrics (log_loss) accept for float64.
+        return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X):
         """Most probable class for each sample.

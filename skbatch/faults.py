@@ -50,13 +50,17 @@ class StopOnNonFiniteLoss(Callback):
         loss = net.history[-1].get("train_loss")
         if loss is None or math.isfinite(loss):
             return
-        epoch = len(net.history)
-        raise NonFiniteLossError(
-            f"The training loss of {self.owner} became {loss} at epoch {epoch} "
-            f"(lr={net.lr!r}, batch_size={net.batch_size!r}): training diverged. "
-            "Lower lr (a tenth is a good first try), raise batch_size, or scale "
-            "the features (e.g. StandardScaler in a Pipeline)."
-        )
+        raise non_finite_loss_error(self.owner, loss, len(net.history), net.lr, net.batch_size)
+
+
+def non_finite_loss_error(owner, loss, epoch, lr, batch_size):
+    """The :class:`NonFiniteLossError` for a fit whose loss became ``loss`` at ``epoch`` (1-based)."""
+    return NonFiniteLossError(
+        f"The training loss of {owner} became {loss} at epoch {epoch} "
+        f"(lr={lr!r}, batch_size={batch_size!r}): training diverged. "
+        "Lower lr (a tenth is a good first try), raise batch_size, or scale "
+        "the features (e.g. StandardScaler in a Pipeline)."
+    )
 
 
 # Batch sizes that finished training, per estimator family (all params but

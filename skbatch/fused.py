@@ -30,7 +30,7 @@ from torch import nn
 
 from .batching import n_updates_per_epoch, resolve_batch_size, to_tensor
 from .estimator import _seeded_torch
-from .faults import _stable, remember_fitted_batch_size
+from .faults import _stable, non_finite_loss_error, remember_fitted_batch_size
 from .lr_scaling import scaled_lr
 from .memory import track_peak_memory
 from .mlp import MLPClassifier, MLPRegressor
@@ -368,12 +368,16 @@ class _StackedOptimizer:
         denom = (self.exp_avg_sq.sqrt() / bias_correction_2**0.5).add_(self.eps)
         params.sub_(self.exp_avg / denom * (self.lr / bias_correction_1))
 
-    def state_into(self, row, estimator, stack):
-        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone."""
+    def state_into(self, row, estimator, stack, lr):
+        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
+
+        ``lr`` is the model's current rate, as the Python float its own
+        schedule would have left.
+        """
         optimizer = estimator.net_.optimizer_
         linears = [layer for layer in estimator.net_.module_.layers if isinstance(layer, nn.Linear)]
         for group in optimizer.param_groups:
-            group["lr"] = float(self.lr[row])
+            group["lr"] = lr
         for layer, (weight, bias, fan_in, fan_out) in zip(linears, stack.layers):
             for param, part, shape in ((layer.weight, weight, (fan_in, fan_out)), (layer.bias, bias, (fan_out,))):
 
@@ -514,7 +518,9 @@ def _train_stack(members, placement):
                 if estimator.learning_rate == "invscaling":
                     histories[i][-1]["event_lr"] = lrs[i]
                 if not math.isfinite(epoch_loss):
-                    members[i].error = _non_finite(estimator, epoch + 1, epoch_loss, batch_size)
+                    members[i].error = non_finite_loss_error(
+                        type(estimator).__name__, epoch_loss, epoch + 1, estimator.lr_, batch_size
+                    )
                     continue
                 stop, lrs[i] = rules[i].end_epoch(epoch, epoch_loss, lrs[i])
                 if stop:
@@ -591,14 +597,5 @@ def _epoch_index(members, offsets, batch_size, n_batches):
 def _finish(member, stack, optimizer, row, history, lr):
     estimator = member.estimator
     stack.copy_into(row, estimator.net_.module_)
-    optimizer.state_into(row, estimator, stack)
+    optimizer.state_into(row, estimator, stack, lr)
     estimator.net_.history.extend(history)
-
-
-def _non_finite(estimator, epoch, loss, batch_size):
-    from .faults import NonFiniteLossError
-
-    return NonFiniteLossError(
-        f"The training loss of {type(estimator).__name__} became {loss} at epoch {epoch} "
-        f"(lr={estimator.lr_!r}, batch_size={batch_size!r}): training diverged."
-    )

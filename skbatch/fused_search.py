@@ -163,6 +163,15 @@ class FusedSearchMixin:
 
     def _pretrain(self, candidate_params, cv):
         """Train every stackable (candidate, fold) fit of this batch fused, into the cache."""
+        unfused = Counter()
+        try:
+            self._pretrain_batch(candidate_params, cv, unfused)
+        finally:
+            for reason, count in unfused.items():
+                self.unfused_fits_[reason] += count
+                self._say(f"{count} fit(s) train one by one: {reason}")
+
+    def _pretrain_batch(self, candidate_params, cv, unfused):
         X, y = self._fused_data
         routed = self._fused_routed
         splits = list(cv.split(X, y, **routed.splitter.split))
@@ -175,7 +184,7 @@ class FusedSearchMixin:
         elif not _same_splits(splits, cv.split(X, y, **routed.splitter.split)):
             reason = "cv draws new folds at each call to split(); give it a random_state"
         if reason is not None:
-            self._unfused(reason, n_fits)
+            unfused[reason] += n_fits
             return
 
         groups = {}
@@ -184,14 +193,14 @@ class FusedSearchMixin:
             try:
                 candidate.set_params(**clone(params, safe=False))
             except ValueError as error:
-                self._unfused(f"its params cannot be set ({error})", len(splits))
+                unfused[f"its params cannot be set ({error})"] += len(splits)
                 continue
             network, _ = _network_step(candidate)
             store = _network_step(self.estimator)[0].cache_dir
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
             if reason is not None:
-                self._unfused(reason, len(splits))
+                unfused[reason] += len(splits)
                 continue
             members = groups.setdefault(stack_key(network), [])
             members += [(params, fold) for fold in range(len(splits))]
@@ -206,18 +215,13 @@ class FusedSearchMixin:
         stacks = []
         for task_stacks, failures in results:
             stacks += task_stacks
-            for failure in failures:
-                self._unfused(failure, 1)
+            unfused.update(failures)
         self.fused_stacks_ += stacks
         n_fused = sum(stack["n_models"] for stack in stacks)
         self._say(
             f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), "
             f"in {time.perf_counter() - start:.1f} s"
         )
-
-    def _unfused(self, reason, count):
-        self.unfused_fits_[reason] += count
-        self._say(f"{count} fit(s) train one by one: {reason}")
 
 
 def _same_splits(splits, again):
@@ -278,10 +282,11 @@ def _train_task(estimator, X, y, splits, task):
         try:
             stacks = train_fused(members, placement)
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
-            return [], failures + [f"fused training failed ({type(error).__name__}: {error})"] * len(members)
+            return [], failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
     for member, (cache, key) in zip(members, keys):
         if member.error is not None:
-            failures.append(str(member.error))
+            # The fit trains alone, and fails there (or not) as it would anyway.
+            failures.append(f"fused training raised {type(member.error).__name__}")
             continue
         record = cache.make_record(member.estimator, key, status="ok")
         record["fused_stack_size"] = member.stack_size
@@ -412,7 +417,9 @@ def _make_bayes_search():
             Why fits trained one by one, and how many.
         """
 
+    # Pickle finds the class by module and name, through this module's __getattr__.
     FusedBayesSearchCV.__module__ = __name__
+    FusedBayesSearchCV.__qualname__ = "FusedBayesSearchCV"
     return FusedBayesSearchCV
 
 

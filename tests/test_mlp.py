@@ -1,6 +1,9 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from sklearn.metrics import log_loss
 from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier, parse_hidden_layer_sizes
@@ -222,3 +225,13 @@ def test_verbose_prints_a_line_per_epoch(small_digits, capsys):
 def test_silent_by_default(small_digits, capsys):
     MLPClassifier(max_epochs=3, hidden_layer_sizes=(8,)).fit(*small_digits)
     assert capsys.readouterr().out == ""
+
+
+def test_probabilities_sum_to_one_in_float64(small_digits):
+    X, y = small_digits
+    proba = MLPClassifier(max_epochs=2, random_state=0).fit(X, y).predict_proba(X)
+    assert proba.dtype == np.float64
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # log_loss warns about rows that do not sum to 1
+        log_loss(y, proba)
