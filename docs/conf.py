@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from sklearn.base import BaseEstimator
+from sklearn.model_selection._search import BaseSearchCV
 
 import skbatch
 from skbatch import cli
@@ -92,9 +93,14 @@ def _write_api_reference():
         doc = inspect.getdoc(sys.modules[module]) or ""
         title = f"``{module}``"
         lines += [title, "=" * len(title), "", doc.split("\n\n")[0].replace("\n", " "), ""]
+        # A search's inherited API is scikit-learn's, documented there (in
+        # docstrings that point into scikit-learn's glossary): show its own part.
+        def estimator(o):
+            return inspect.isclass(o) and issubclass(o, BaseEstimator) and not issubclass(o, BaseSearchCV)
+
         kinds = {
-            "estimator": [n for n, o in members if inspect.isclass(o) and issubclass(o, BaseEstimator)],
-            "class": [n for n, o in members if inspect.isclass(o) and not issubclass(o, BaseEstimator)],
+            "estimator": [n for n, o in members if estimator(o)],
+            "class": [n for n, o in members if inspect.isclass(o) and not estimator(o)],
             "function": [n for n, o in members if not inspect.isclass(o)],
         }
         for template, names in kinds.items():

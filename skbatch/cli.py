@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import type_of_target
 from . import demo
 from ._atomic import atomic_write
 from .devices import resolve_device
+from .fused_search import FusedGridSearchCV, FusedRandomizedSearchCV
 from .mlp import MLPClassifier
 from .progress import progress_bar
 from .report import search_report
@@ -335,12 +336,16 @@ def _make_search(args, specs, fixed):
         verbose=args.verbose,
     )
     if args.search == "grid":
-        return GridSearchCV(pipeline, space, **common)
+        return (FusedGridSearchCV if args.fused else GridSearchCV)(pipeline, space, **common)
     if args.search == "random":
-        return RandomizedSearchCV(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
-    from skopt import BayesSearchCV
+        search_class = FusedRandomizedSearchCV if args.fused else RandomizedSearchCV
+        return search_class(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
+    if args.fused:
+        from .fused_search import FusedBayesSearchCV as search_class
+    else:
+        from skopt import BayesSearchCV as search_class
 
-    return BayesSearchCV(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
+    return search_class(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
 
 
 def _run_search(args):
@@ -453,6 +458,11 @@ def _build_parser():
         "--cache-dir", default=None,
         help="keep every finished fit here; run the same command again after an interruption "
         "and only the missing fits train (default: no cache)",
+    )
+    search.add_argument(
+        "--fused", action="store_true",
+        help="train the folds of candidates that differ only in lr, alpha or dropout as one "
+        "stacked model: the same results, several times faster for small networks",
     )
     search.add_argument(
         "--no-progress", dest="progress", action="store_false",

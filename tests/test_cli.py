@@ -366,3 +366,17 @@ def test_console_script_runs_the_demo(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "GridSearchCV on digits" in result.stdout
     assert "best_params_: {" in result.stdout and "mean_test_score" in result.stdout
+
+
+def test_fused_search_gives_the_same_report(iris_csv, tmp_path, capsys):
+    argv = ["search", iris_csv, "--target", "species", "--search", "grid",
+            "--param", "lr=1e-3,1e-2", "--param", "batch_size=16,32", *FAST]
+    reports = {}
+    for fused in (False, True):
+        out_dir = tmp_path / str(fused)
+        status, out, err = run_main([*argv, "--output-dir", out_dir, *(["--fused", "--verbose", "1"] if fused else [])], capsys)
+        assert status == 0, err
+        reports[fused] = pd.read_csv(out_dir / "report.csv")
+    assert "8 of 8 fits trained fused, in 2 stack(s)" in out
+    columns = ["lr", "batch_size", "mean_test_score", "rank_test_score"]
+    pd.testing.assert_frame_equal(reports[True][columns], reports[False][columns], atol=1e-6)
