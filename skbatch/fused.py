@@ -139,7 +139,7 @@ class FusedMember:
     stack_size: int = None
 
 
-def train_fused(members, placement, *, max_stack_size=None):
+def train_fused(members, placement):
     """Fit every member, as few stacks as their shapes allow, on one device.
 
     Members are prepared as their own ``fit`` would prepare them (params
@@ -154,8 +154,6 @@ def train_fused(members, placement, *, max_stack_size=None):
     members : list of FusedMember
     placement : Placement
         Where the stacks train (from :func:`skbatch.placement.place_fit`).
-    max_stack_size : int, default=None
-        Most models per stack; None for no limit.
 
     Returns
     -------
@@ -179,12 +177,7 @@ def train_fused(members, placement, *, max_stack_size=None):
             member.n_batches,
         )
         groups.setdefault(key, []).append(member)
-    stacks = []
-    for group in groups.values():
-        size = max_stack_size or len(group)
-        for start in range(0, len(group), size):
-            stacks.append(_train_stack(group[start : start + size], placement))
-    return stacks
+    return [_train_stack(group, placement) for group in groups.values()]
 
 
 def _prepare(member, placement):
@@ -203,6 +196,8 @@ def _prepare(member, placement):
     with _seeded_torch(seed, placement.device):
         estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
     estimator._set_data_settings(batch_size, None)
+    # The callbacks start their state (the stopping rule's, the lr
+    # schedule's) as at the start of the model's own training.
     estimator.net_.notify("on_train_begin", X=None, y=None)
     member.X_prepared, member.y_prepared, member.seed = X, y, seed
     member.batch_size = batch_size
@@ -210,7 +205,7 @@ def _prepare(member, placement):
 
 
 class _Stack:
-    """The weights of K MLPs of one shape, as one ``(K, n_params)`` leaf tensor.
+    """The weights of K MLPs of one shape, as one ``(K, n_params)`` tensor, ``flat``.
 
     Each layer's weight and bias are views of it, so the optimizer updates
     every model with a handful of operations whatever the depth.
@@ -439,114 +434,17 @@ class _Plateau:
 
 def _train_stack(members, placement):
     device = placement.device
-    estimators = [member.estimator for member in members]
-    first = estimators[0]
-    batch_size, n_batches = members[0].batch_size, members[0].n_batches
-    start_time = time.perf_counter()
-
-    # Each fold's rows once, then every model addresses its own block.
-    blocks, offsets, X_parts, y_parts = {}, [], [], []
-    total = 0
-    for member in members:
-        key = member.block if member.block is not None else id(member)
-        if key not in blocks:
-            blocks[key] = total
-            X_parts.append(member.X_prepared)
-            y_parts.append(member.y_prepared)
-            total += len(member.X_prepared)
-        offsets.append(blocks[key])
-    X_all = to_tensor(np.concatenate(X_parts), device=device)
-    y_all = to_tensor(np.concatenate(y_parts), device=device)
-    classifier = first._criterion is torch.nn.CrossEntropyLoss
-
+    start = time.perf_counter()
     with track_peak_memory(device) as peak:
-        stack = _Stack([e.net_.module_ for e in estimators], first.activation, device)
-        optimizer = _StackedOptimizer(first.solver, estimators, stack.decay_mask, device)
-        active = list(range(len(members)))  # member indices, in stack row order
-        rules = [_Plateau(e) for e in estimators]
-        lrs = [e.lr_ for e in estimators]
-        histories = [[] for _ in members]
-        dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
-        epochs_run = 0
-        for epoch in range(first.max_epochs):
-            epoch_start = time.perf_counter()
-            rows = [members[i] for i in active]
-            keep = None
-            if any(e.dropout > 0 for e in (m.estimator for m in rows)):
-                keep = (1 - _column([m.estimator.dropout for m in rows], device)).unsqueeze(2)
-            index, last_weights, counts = _epoch_index(rows, [offsets[i] for i in active], batch_size, n_batches)
-            index = index.to(device)
-            losses = torch.empty(n_batches, len(active), device=device)
-            for step in range(n_batches):
-                batch = index[:, step * batch_size : (step + 1) * batch_size]
-                output = stack.forward(X_all[batch], keep, dropout_generator)
-                if classifier:
-                    per_row = F.cross_entropy(
-                        output.reshape(-1, output.shape[-1]), y_all[batch].reshape(-1), reduction="none"
-                    ).view(batch.shape)
-                else:
-                    per_row = (output - y_all[batch]).square().mean(dim=2)
-                if step == n_batches - 1 and last_weights is not None:
-                    per_model = (per_row * last_weights.to(device)).sum(dim=1)
-                else:
-                    per_model = per_row.mean(dim=1)
-                # Each model's loss depends on its own row of weights only, so
-                # the sum's gradient is every model's own gradient.
-                optimizer.step(stack.flat, stack.gradient(per_model.sum()))
-                losses[step] = per_model.detach()
-            epochs_run += 1
-            seconds = time.perf_counter() - epoch_start
-            batch_losses = losses.T.tolist()
-            keep_rows = []
-            for row, i in enumerate(active):
-                epoch_loss = float(np.average(batch_losses[row], weights=counts[row]))
-                estimator = estimators[i]
-                histories[i].append(
-                    {
-                        "epoch": epoch + 1,
-                        "batches": [
-                            {"train_loss": loss, "train_batch_size": size}
-                            for loss, size in zip(batch_losses[row], counts[row])
-                        ],
-                        "train_batch_count": n_batches,
-                        "dur": seconds,
-                        "train_loss": epoch_loss,
-                        "train_loss_best": epoch_loss < rules[i].best_loss,
-                    }
-                )
-                rules[i].best_loss = min(rules[i].best_loss, epoch_loss)
-                if estimator.learning_rate == "invscaling":
-                    histories[i][-1]["event_lr"] = lrs[i]
-                if not math.isfinite(epoch_loss):
-                    members[i].error = non_finite_loss_error(
-                        type(estimator).__name__, epoch_loss, epoch + 1, estimator.lr_, batch_size
-                    )
-                    continue
-                stop, lrs[i] = rules[i].end_epoch(epoch, epoch_loss, lrs[i])
-                if stop:
-                    _finish(members[i], stack, optimizer, row, histories[i], lrs[i])
-                else:
-                    keep_rows.append(row)
-            if len(keep_rows) < len(active):
-                # Finished models leave the stack; the rest go on smaller.
-                index_rows = torch.tensor(keep_rows, device=device)
-                stack.select(index_rows)
-                optimizer.select(index_rows)
-                active = [active[row] for row in keep_rows]
-            if not active:
-                break
-            optimizer.lr = _column([lrs[i] for i in active], device)
-        for row, i in enumerate(active):
-            _finish(members[i], stack, optimizer, row, histories[i], lrs[i])
-
-    seconds = time.perf_counter() - start_time
+        epochs = _StackTraining(members, device).run()
+    seconds = time.perf_counter() - start
     for member in members:
         if member.error is not None:
             continue
         estimator = member.estimator
         member.stack_size = len(members)
-        # Each model's share of the stack's time, so that summed fit times
-        # still add up to the time spent training.
+        # Each model's share of the stack's time, so that the fit times of a
+        # search still add up to the time it spent training.
         estimator.fit_time_ = seconds / len(members)
         estimator.peak_memory_ = peak.bytes
         estimator._record_training(member.batch_size)
@@ -554,12 +452,142 @@ def _train_stack(members, placement):
         remember_fitted_batch_size(estimator)
     return {
         "n_models": len(members),
-        "batch_size": batch_size,
-        "n_batches": n_batches,
-        "epochs": epochs_run,
+        "batch_size": members[0].batch_size,
+        "n_batches": members[0].n_batches,
+        "epochs": epochs,
         "seconds": seconds,
         "device": str(device),
     }
+
+
+class _StackTraining:
+    """The training loop of one stack: epochs of steps, then each model's epoch-end rules.
+
+    ``active`` lists the members still training, in the order of the
+    stack's rows; a member that stops or fails leaves it, and the stack
+    shrinks to the rest.
+    """
+
+    def __init__(self, members, device):
+        self.members, self.device = members, device
+        estimators = [member.estimator for member in members]
+        first = estimators[0]
+        self.batch_size, self.n_batches = members[0].batch_size, members[0].n_batches
+        self.max_epochs = first.max_epochs
+        self.classifier = first._criterion is torch.nn.CrossEntropyLoss
+        self.X, self.y, self.offsets = _stack_data(members, device)
+        self.stack = _Stack([e.net_.module_ for e in estimators], first.activation, device)
+        self.optimizer = _StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
+        self.active = list(range(len(members)))
+        self.rules = [_Plateau(e) for e in estimators]
+        self.lrs = [e.lr_ for e in estimators]
+        self.histories = [[] for _ in members]
+        self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
+
+    def run(self):
+        """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
+        epoch = 0
+        while self.active and epoch < self.max_epochs:
+            start = time.perf_counter()
+            losses, counts = self._epoch()
+            self._end_epoch(epoch, losses, counts, time.perf_counter() - start)
+            epoch += 1
+        for row, i in enumerate(self.active):
+            self._finish(i, row)
+        return epoch
+
+    def _epoch(self):
+        """One pass of every active model over its rows; return its batch losses and batch sizes."""
+        rows = [self.members[i] for i in self.active]
+        keep = None
+        if any(member.estimator.dropout > 0 for member in rows):
+            keep = (1 - _column([member.estimator.dropout for member in rows], self.device)).unsqueeze(2)
+        offsets = [self.offsets[i] for i in self.active]
+        index, last_weights, counts = _epoch_index(rows, offsets, self.batch_size, self.n_batches)
+        index = index.to(self.device)
+        losses = torch.empty(self.n_batches, len(rows), device=self.device)
+        for step in range(self.n_batches):
+            batch = index[:, step * self.batch_size : (step + 1) * self.batch_size]
+            weights = last_weights if step == self.n_batches - 1 else None
+            per_model = self._losses(batch, keep, weights)
+            # Each model's loss depends on its own row of weights only, so
+            # the sum's gradient is every model's own gradient.
+            self.optimizer.step(self.stack.flat, self.stack.gradient(per_model.sum()))
+            losses[step] = per_model.detach()
+        return losses.T.tolist(), counts
+
+    def _losses(self, batch, keep, weights):
+        """Each model's mean loss over its own rows of ``batch`` (weighted where padded)."""
+        output = self.stack.forward(self.X[batch], keep, self.dropout_generator)
+        if self.classifier:
+            flat_output = output.reshape(-1, output.shape[-1])
+            per_row = F.cross_entropy(flat_output, self.y[batch].reshape(-1), reduction="none").view(batch.shape)
+        else:
+            per_row = (output - self.y[batch]).square().mean(dim=2)
+        if weights is None:
+            return per_row.mean(dim=1)
+        return (per_row * weights.to(self.device)).sum(dim=1)
+
+    def _end_epoch(self, epoch, losses, counts, seconds):
+        """Record the epoch in each model's history, then apply its own stopping and ``lr`` rules."""
+        still = []
+        for row, i in enumerate(self.active):
+            estimator, rule = self.members[i].estimator, self.rules[i]
+            # skorch's train_loss: the mean of the batch losses, weighted by batch size.
+            loss = float(np.average(losses[row], weights=counts[row]))
+            batches = [{"train_loss": value, "train_batch_size": size} for value, size in zip(losses[row], counts[row])]
+            record = {
+                "epoch": epoch + 1,
+                "batches": batches,
+                "train_batch_count": self.n_batches,
+                "dur": seconds,
+                "train_loss": loss,
+                "train_loss_best": loss < rule.best_loss,
+            }
+            if estimator.learning_rate == "invscaling":
+                record["event_lr"] = self.lrs[i]
+            self.histories[i].append(record)
+            rule.best_loss = min(rule.best_loss, loss)
+            if not math.isfinite(loss):
+                self.members[i].error = non_finite_loss_error(
+                    type(estimator).__name__, loss, epoch + 1, estimator.lr_, self.batch_size
+                )
+                continue
+            stop, self.lrs[i] = rule.end_epoch(epoch, loss, self.lrs[i])
+            if stop:
+                self._finish(i, row)
+            else:
+                still.append(row)
+        if len(still) < len(self.active):
+            index = torch.tensor(still, dtype=torch.long, device=self.device)
+            self.stack.select(index)
+            self.optimizer.select(index)
+            self.active = [self.active[row] for row in still]
+        self.optimizer.lr = _column([self.lrs[i] for i in self.active], self.device)
+
+    def _finish(self, i, row):
+        """Give member ``i`` (row ``row`` of the stack) its weights, optimizer state and history."""
+        estimator = self.members[i].estimator
+        self.stack.copy_into(row, estimator.net_.module_)
+        self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
+        estimator.net_.history.extend(self.histories[i])
+
+
+def _stack_data(members, device):
+    """Every member's rows in one tensor pair, each fold once; return it and each member's first row."""
+    starts, offsets, X_parts, y_parts = {}, [], [], []
+    total = 0
+    for member in members:
+        block = member.block if member.block is not None else id(member)
+        if block not in starts:
+            starts[block] = total
+            X_parts.append(member.X_prepared)
+            y_parts.append(member.y_prepared)
+            total += len(member.X_prepared)
+        offsets.append(starts[block])
+    X = to_tensor(np.concatenate(X_parts), device=device)
+    y = to_tensor(np.concatenate(y_parts), device=device)
+    return X, y, offsets
 
 
 def _epoch_index(members, offsets, batch_size, n_batches):
@@ -592,10 +620,3 @@ def _epoch_index(members, offsets, batch_size, n_batches):
         for row, size in enumerate(last):
             weights[row, :size] = 1.0 / size
     return torch.stack(orders), weights, counts
-
-
-def _finish(member, stack, optimizer, row, history, lr):
-    estimator = member.estimator
-    stack.copy_into(row, estimator.net_.module_)
-    optimizer.state_into(row, estimator, stack, lr)
-    estimator.net_.history.extend(history)
