@@ -26,6 +26,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
 	$(PY) benchmarks/bench_parallel_search.py
+	$(PY) benchmarks/bench_fused_cv.py
 
 # The site, with every example run for its figures (sphinx-build -W: warnings fail the build).
 docs: $(STAMP)

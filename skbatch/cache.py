@@ -11,7 +11,7 @@ worker processes see nothing but the estimator.
 
 Layout of a cache directory::
 
-    fits/<key>.joblib     fitted state (every attribute that is not a param)
+    fits/<key>.pkl        fitted state (every attribute that is not a param)
     records/<key>.json    what happened: params, data fingerprints, device,
                           fit time, peak memory, epochs, batch size,
                           status ('ok' or 'failed') and the error message
@@ -33,6 +33,7 @@ MB per second), a cost paid only when ``cache_dir`` is set.
 import datetime
 import json
 import os
+import pickle
 import socket
 import time
 import warnings
@@ -48,10 +49,18 @@ from .faults import _stable, family_key
 __all__ = ["FitCache", "data_fingerprint", "params_fingerprint", "load_fit_records"]
 
 # Bump when the layout or the key changes, so old entries are never misread.
-_FORMAT = 1
+# 2: entries are plain pickles (.pkl), no longer joblib files.
+_FORMAT = 2
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
+
+# Fitted states stored by this process with ``handoff=True``, by (directory,
+# key): the next restore of that entry in this process takes the state
+# itself instead of reading the file back. A fused search stores fits that
+# its own per-fold fits restore moments later; unpickling each (the net
+# through torch.load) would cost more than some of them took to train.
+_handoffs = {}
 
 
 def data_fingerprint(data):
@@ -131,7 +140,7 @@ class FitCache:
         }
 
     def _fit_path(self, key):
-        return self.directory / "fits" / f"{key}.joblib"
+        return self.directory / "fits" / f"{key}.pkl"
 
     def _record_path(self, key):
         return self.directory / "records" / f"{key}.json"
@@ -145,27 +154,45 @@ class FitCache:
         path = self._fit_path(key["key"])
         if not path.exists():
             return False
-        try:
-            state = joblib.load(path)
-        except Exception as error:  # an entry from another version of a library: retrain
-            warnings.warn(
-                f"Ignoring the cached fit {path} (it could not be loaded: {error!r}); training again.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            return False
+        state = _handoffs.pop((str(self.directory), key["key"]), None)
+        if state is None:
+            try:
+                with open(path, "rb") as handle:
+                    state = pickle.load(handle)
+            except Exception as error:  # an entry from another version of a library: retrain
+                warnings.warn(
+                    f"Ignoring the cached fit {path} (it could not be loaded: {error!r}); training again.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                return False
         vars(estimator).update(state)
         if not self._record_path(key["key"]).exists():
             # The run that trained it stopped between its two writes.
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
-    def store(self, estimator, key, record):
-        """Write the fitted state of ``estimator``, then its record."""
+    def store(self, estimator, key, record, *, handoff=False):
+        """Write the fitted state of ``estimator``, then its record.
+
+        With ``handoff=True`` the next :meth:`restore` of this entry in this
+        process takes the state itself (``estimator`` must not be used
+        after), not a copy read back from the file; :meth:`drop_handoffs`
+        forgets those not taken.
+        """
         params = estimator.get_params(deep=False)
         state = {name: value for name, value in vars(estimator).items() if name not in params}
-        atomic_write(self._fit_path(key["key"]), lambda handle: joblib.dump(state, handle))
+        # The C pickler: joblib's is pure Python, and a net's history is
+        # thousands of small dicts, which took it longer than a small fit.
+        atomic_write(self._fit_path(key["key"]), lambda handle: pickle.dump(state, handle, protocol=5))
         self.write_record(record)
+        if handoff:
+            _handoffs[(str(self.directory), key["key"])] = state
+
+    def drop_handoffs(self):
+        """Forget the states this process stored for handing off in this directory and did not restore."""
+        for entry in [entry for entry in _handoffs if entry[0] == str(self.directory)]:
+            del _handoffs[entry]
 
     def write_record(self, record):
         """Write one fit's record (a JSON-able dict holding its ``key``)."""

@@ -124,6 +124,8 @@ class FusedSearchMixin:
         try:
             super().fit(X, y, **params)
         finally:
+            if network is not None:
+                FitCache(_network_step(self.estimator)[0].cache_dir).drop_handoffs()
             self.estimator = original
             del self._fused_data
             self.__dict__.pop("_fused_routed", None)
@@ -208,9 +210,13 @@ class FusedSearchMixin:
             return
 
         start = time.perf_counter()
-        tasks = _split_for_workers(list(groups.values()), effective_n_jobs(self.n_jobs))
+        n_workers = effective_n_jobs(self.n_jobs)
+        tasks = _split_for_workers(list(groups.values()), n_workers)
+        # With one worker, the stacks and then the per-fold fits all run in
+        # this process: the fits can take their trained state from memory.
+        handoff = n_workers == 1
         results = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(
-            delayed(_train_task)(self.estimator, X, y, splits, task) for task in tasks
+            delayed(_train_task)(self.estimator, X, y, splits, task, handoff=handoff) for task in tasks
         )
         stacks = []
         for task_stacks, failures in results:
@@ -245,7 +251,7 @@ def _split_for_workers(groups, n_workers):
     return tasks
 
 
-def _train_task(estimator, X, y, splits, task):
+def _train_task(estimator, X, y, splits, task, *, handoff=False):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
 
     Returns the stacks trained and, for each fit that could not be fused,
@@ -290,7 +296,7 @@ def _train_task(estimator, X, y, splits, task):
             continue
         record = cache.make_record(member.estimator, key, status="ok")
         record["fused_stack_size"] = member.stack_size
-        cache.store(member.estimator, key, record)
+        cache.store(member.estimator, key, record, handoff=handoff)
     return stacks, failures
 
 

@@ -2,6 +2,8 @@
 
 import os
 
+import pickle
+
 import joblib
 import numpy as np
 import pytest
@@ -83,12 +85,12 @@ def test_warm_start_refits_are_not_cached(tmp_path):
 
 
 def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
-    def interrupted_dump(value, handle):
+    def interrupted_dump(value, handle, protocol=None):
         handle.write(b"half an entry")
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(joblib, "dump", interrupted_dump)
+        patch.setattr(pickle, "dump", interrupted_dump)
         with pytest.raises(KeyboardInterrupt):
             counting(tmp_path).fit(X_IRIS, Y_IRIS)
     # Neither the entry, nor its record, nor the temporary file remain.
@@ -102,7 +104,7 @@ def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
 def test_unreadable_entry_is_retrained_with_a_warning(tmp_path):
     counting(tmp_path).fit(X_IRIS, Y_IRIS)
     [entry] = (tmp_path / "cache" / "fits").iterdir()
-    entry.write_bytes(b"not a joblib file")
+    entry.write_bytes(b"not a pickle")
     with pytest.warns(RuntimeWarning, match="could not be loaded.*training again"):
         counting(tmp_path).fit(X_IRIS, Y_IRIS)
     assert _seams.BUILT == 2
@@ -207,7 +209,7 @@ def test_search_resumes_after_a_worker_is_killed(tmp_path):
     # The surviving worker may still be finishing a fit; count only once it is
     # gone. A worker killed mid-write leaves a '.tmp-' file, which is no entry.
     get_reusable_executor().shutdown(wait=True)
-    finished = len(list((tmp_path / "cache" / "fits").glob("[!.]*.joblib")))
+    finished = len(list((tmp_path / "cache" / "fits").glob("[!.]*.pkl")))
     assert 1 <= finished < 6  # the fits of both workers up to the kill
     started = count_lines(log)
     GridSearchCV(net, grid, cv=KFold(3, shuffle=True, random_state=0), n_jobs=2).fit(X_IRIS, Y_IRIS)

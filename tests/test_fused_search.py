@@ -261,3 +261,18 @@ def test_fused_search_on_cuda(digits):
     fused = FusedGridSearchCV(estimator, GRID, cv=3).fit(X, y)
     _assert_same_results(fused, ordinary, atol=2e-3)
     assert set(fused.fused_stacks_["device"]) == {"cuda:0"}
+
+
+def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_digits, monkeypatch):
+    import pickle as pickle_module
+
+    from skbatch import cache
+
+    X, y = small_digits
+    loads = []
+    real_load = pickle_module.load
+    monkeypatch.setattr(pickle_module, "load", lambda handle: loads.append(handle.name) or real_load(handle))
+    search = FusedGridSearchCV(_mlp(), GRID, cv=3, refit=False).fit(X, y)
+    assert search.fused_stacks_["n_models"].sum() == 12
+    assert loads == []  # every per-fold fit took the state the stack left in memory
+    assert cache._handoffs == {}  # and nothing is held after fit
