@@ -1,10 +1,8 @@
 """Fit cache: finished fits are restored, not retrained; interrupted searches resume; stale data never reused."""
 
 import os
-
 import pickle
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.datasets import load_iris
