@@ -29,7 +29,7 @@ GRID = {"lr": [1e-3, 3e-3], "batch_size": [32, 64]}
 
 
 def _mlp(**params):
-    return MLPClassifier(hidden_layer_sizes=(32,), max_epochs=4, random_state=0, device="cpu", **params)
+    return MLPClassifier(**{"hidden_layer_sizes": (32,), "max_epochs": 4, "random_state": 0, "device": "cpu", **params})
 
 
 def _assert_same_results(fused, ordinary, atol=1e-9):
@@ -276,3 +276,21 @@ def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_
     assert search.fused_stacks_["n_models"].sum() == 12
     assert loads == []  # every per-fold fit took the state the stack left in memory
     assert cache._handoffs == {}  # and nothing is held after fit
+
+
+def test_each_stack_holds_a_slot_of_the_estimators_device_pool(small_digits, tmp_path):
+    # The GPU path on the CPU: a pool of slots decides where each stack
+    # trains, as it decides for each ordinary fit, and its models leave the
+    # device (here the CPU) when the slot is handed back.
+    import pickle as pickle_module
+
+    from skbatch import DevicePool
+
+    X, y = small_digits
+    pool = DevicePool(["cpu"], fits_per_device=2, lock_dir=str(tmp_path / "locks"))
+    search = FusedGridSearchCV(_mlp(device=pool, cache_dir=tmp_path / "cache"), GRID, cv=3, refit=False).fit(X, y)
+    assert search.fused_stacks_["n_models"].sum() == 12
+    states = [pickle_module.loads(path.read_bytes()) for path in (tmp_path / "cache" / "fits").glob("*.pkl")]
+    assert len(states) == 12
+    assert {state["device_slot_"] for state in states} <= {"cpu#0", "cpu#1"}
+    assert {str(state["net_"].device) for state in states} == {"cpu"}
