@@ -116,8 +116,11 @@ class FusedSearchMixin:
         original = self.estimator
         store = None
         if network is not None and network.cache_dir is None:
-            # The per-fold fits read their weights from the cache, and the
-            # estimator is all a worker process sees of the search.
+            # The per-fold fits find their fused weights through the fit
+            # cache, and cache_dir is the one way to tell them where it is: a
+            # worker process sees nothing of the search but the estimator. So
+            # for this fit the search works on a copy whose cache_dir is a
+            # temporary directory, and the user's estimator is put back after.
             store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
             self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
         self._fused_data = indexable(X, y)
