@@ -466,6 +466,9 @@ class BaseTorchEstimator(BaseEstimator):
             # it exists only when there is a penalty to leave out.
             params["optimizer__weight_decay"] = self.alpha
             params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
+        else:
+            # alpha=0 means no penalty; AdamW's own default would be 0.01.
+            params["optimizer__weight_decay"] = 0.0
         if self.solver == "sgd":
             params["optimizer__momentum"] = self.momentum
             params["optimizer__nesterov"] = self.nesterovs_momentum and self.momentum > 0

@@ -89,6 +89,7 @@ OPTIMIZER_CASES = {
     "adam": {"solver": "adam", "lr": 1e-3},
     "adam with weight decay": {"solver": "adam", "lr": 1e-3, "alpha": 1e-2},
     "adamw": {"solver": "adamw", "lr": 1e-3, "alpha": 1e-2},
+    "adamw without decay": {"solver": "adamw", "lr": 1e-3, "alpha": 0.0},
     "sgd with nesterov momentum": {"solver": "sgd", "lr": 1e-2, "momentum": 0.9},
     "sgd with plain momentum": {"solver": "sgd", "lr": 1e-2, "momentum": 0.5, "nesterovs_momentum": False},
     "sgd without momentum": {"solver": "sgd", "lr": 1e-2, "momentum": 0.0},

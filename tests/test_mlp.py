@@ -235,3 +235,10 @@ def test_probabilities_sum_to_one_in_float64(small_digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # log_loss warns about rows that do not sum to 1
         log_loss(y, proba)
+
+
+@pytest.mark.parametrize("solver", ["adam", "adamw", "sgd"])
+def test_alpha_zero_means_no_weight_decay(small_digits, solver):
+    # torch's AdamW decays by 0.01 unless told otherwise.
+    clf = MLPClassifier(solver=solver, alpha=0.0, max_epochs=1, random_state=0).fit(*small_digits)
+    assert [group["weight_decay"] for group in clf.net_.optimizer_.param_groups] == [0.0]
