@@ -77,7 +77,7 @@ def unstackable_reason(estimator):
     builders = {cls._build_module for cls in _STACKABLE}
     if not isinstance(estimator, _STACKABLE) or type(estimator)._build_module not in builders:
         return f"{name} builds a network fused training cannot stack (MLPClassifier's and MLPRegressor's can)"
-    if estimator.early_stopping is True:
+    if estimator.early_stopping:
         return "early_stopping=True holds out a validation split in each fit"
     if isinstance(estimator.batch_size, str) and estimator.batch_size == "max":
         return "batch_size='max' searches each fit's own batch size"
@@ -161,7 +161,7 @@ def train_fused(members, placement):
         One per stack: ``n_models``, ``batch_size``, ``n_batches``,
         ``epochs`` (the most any model ran), ``seconds``, ``device``.
     """
-    groups = {}
+    groups, prepared = {}, {}
     for member in members:
         try:
             _prepare(member, placement)
@@ -169,6 +169,11 @@ def train_fused(members, placement):
             member.error = error
             continue
         estimator = member.estimator
+        # Members of one block validated the same data the same way: keep
+        # one copy of it, not one per member.
+        if member.block is not None:
+            block = (type(estimator), member.block)
+            member.X_prepared, member.y_prepared = prepared.setdefault(block, (member.X_prepared, member.y_prepared))
         key = (
             stack_key(estimator),
             estimator.input_shape_,

@@ -192,6 +192,7 @@ class FusedSearchMixin:
             unfused[reason] += n_fits
             return
 
+        store = _network_step(self.estimator)[0].cache_dir
         groups = {}
         for params in candidate_params:
             candidate = clone(self.estimator)
@@ -201,7 +202,6 @@ class FusedSearchMixin:
                 unfused[f"its params cannot be set ({error})"] += len(splits)
                 continue
             network, _ = _network_step(candidate)
-            store = _network_step(self.estimator)[0].cache_dir
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
             if reason is not None:

@@ -237,6 +237,7 @@ def test_non_finite_loss_fails_only_that_model(small_digits):
     [
         (ConvNetClassifier(image_shape=(8, 8)), "ConvNetClassifier builds a network fused training cannot stack"),
         (MLPClassifier(early_stopping=True), "early_stopping=True"),
+        (MLPClassifier(early_stopping=np.True_), "early_stopping=True"),
         (MLPClassifier(batch_size="max"), "batch_size='max'"),
         (MLPClassifier(batch_size_milestones=[2]), "batch_size_milestones"),
     ],
