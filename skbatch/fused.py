@@ -1,15 +1,22 @@
-"""Fused training: many MLPs of one shape trained at once, as one stacked model.
+"""Fused training: many networks of one shape trained at once, as one stacked model.
 
 For the small networks people tune in notebooks, a training step is mostly
 Python and kernel launches, not arithmetic. The fold models of a
 cross-validation share their architecture, batch size and epochs, so they
 can take their steps together. Each model's weights are one row of a
-stacked tensor; each step multiplies a batch of every model's own rows by
-that model's own weights (``torch.baddbmm``); the loss is the sum of each
-model's mean loss over its own batch, so each model gets exactly the
-gradient it would get alone; and the optimizer updates each row with that
-model's own learning rate, weight decay and state. Models that differ only
-in the scalars of :data:`PER_MODEL_PARAMS` share a stack.
+stacked tensor; each step runs every model on a batch of its own rows with
+its own weights; the loss is the sum of each model's mean loss over its own
+batch, so each model gets exactly the gradient it would get alone; and the
+optimizer updates each row with that model's own learning rate, weight
+decay and state. Models that differ only in the scalars of
+:data:`PER_MODEL_PARAMS` share a stack.
+
+MLPClassifier's and MLPRegressor's networks stack as batched matrix
+products (``torch.baddbmm``), with dropout at each model's own rate. Other
+networks (ConvNetClassifier's, custom modules) stack through
+``torch.func.functional_call`` under ``vmap``, when their module has no
+buffers and ``vmap`` can run it; otherwise their fits are left to train
+alone.
 
 Each model starts from the weights its own fit would draw and visits its
 rows in the order its own fit would (the same seed, the same generators),
@@ -18,6 +25,8 @@ rounding, except for dropout masks, which come from another random stream.
 :mod:`skbatch.fused_search` uses this to pre-train the fits of a search.
 """
 
+import copy
+import fnmatch
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,14 +38,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batching import n_updates_per_epoch, resolve_batch_size, to_tensor
-from .estimator import _seeded_torch
+from .estimator import BaseTorchEstimator, _seeded_torch
 from .faults import _stable, non_finite_loss_error, remember_fitted_batch_size
 from .lr_scaling import scaled_lr
 from .memory import track_peak_memory
 from .mlp import MLPClassifier, MLPRegressor
-from .modules import MLPModule
 
-__all__ = ["PER_MODEL_PARAMS", "FusedMember", "stack_key", "train_fused", "unstackable_reason"]
+__all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "train_fused", "unstackable_reason"]
 
 # Params that may differ between the models of one stack: each model's
 # optimizer, dropout and seed take their own value.
@@ -55,13 +63,27 @@ _ACTIVATIONS = {
     "gelu": F.gelu,
 }
 
-# The modules fused training knows how to stack: what each of these
-# estimators builds is an MLPModule.
-_STACKABLE = (MLPClassifier, MLPRegressor)
+# Estimators whose network is an MLPModule: they stack as batched matrix
+# products, with dropout as a per-model rate. Other networks stack through
+# torch.func, with the dropout their module has.
+_MLP_ESTIMATORS = (MLPClassifier, MLPRegressor)
+
+
+class UnstackableError(ValueError):
+    """A fit that fused training cannot stack, and why; it trains on its own instead."""
+
+
+def _is_mlp(estimator):
+    builders = {cls._build_module for cls in _MLP_ESTIMATORS}
+    return isinstance(estimator, _MLP_ESTIMATORS) and type(estimator)._build_module in builders
 
 
 def unstackable_reason(estimator):
     """Why ``estimator``, with its params as set, cannot train in a stack; None if it can.
+
+    Whether its module can run under ``torch.func.vmap`` is only known once
+    it is built; :func:`train_fused` tries that, and reports it as an
+    :class:`UnstackableError`.
 
     Parameters
     ----------
@@ -73,10 +95,8 @@ def unstackable_reason(estimator):
     str or None
         One sentence, for verbose output and ``unfused_fits_``.
     """
-    name = type(estimator).__name__
-    builders = {cls._build_module for cls in _STACKABLE}
-    if not isinstance(estimator, _STACKABLE) or type(estimator)._build_module not in builders:
-        return f"{name} builds a network fused training cannot stack (MLPClassifier's and MLPRegressor's can)"
+    if not isinstance(estimator, BaseTorchEstimator):
+        return f"{type(estimator).__name__} is not an skbatch estimator"
     if estimator.early_stopping:
         return "early_stopping=True holds out a validation split in each fit"
     if isinstance(estimator.batch_size, str) and estimator.batch_size == "max":
@@ -89,18 +109,23 @@ def unstackable_reason(estimator):
 def stack_key(estimator):
     """Hashable summary of the params that models of one stack must share.
 
+    Every param but :data:`PER_MODEL_PARAMS`; for networks other than
+    MLPClassifier's and MLPRegressor's, ``dropout`` too, since it is part
+    of the module they stack.
+
     Parameters
     ----------
-    estimator : MLPClassifier or MLPRegressor
+    estimator : BaseTorchEstimator
 
     Returns
     -------
     str
     """
+    per_model = PER_MODEL_PARAMS if _is_mlp(estimator) else PER_MODEL_PARAMS - {"dropout"}
     shared = {
         name: _stable(value)
         for name, value in estimator.get_params(deep=False).items()
-        if name not in PER_MODEL_PARAMS | _UNTRAINED_PARAMS
+        if name not in per_model | _UNTRAINED_PARAMS
     }
     return joblib.hash((type(estimator).__module__, type(estimator).__qualname__, shared))
 
@@ -119,8 +144,9 @@ class FusedMember:
         Members with the same ``block`` have the same ``X`` and ``y`` (the
         same fold), which a stack then holds once.
     error : Exception or None
-        Set by :func:`train_fused` when this member could not be fused, or
-        its training failed; it is then not fitted.
+        Set by :func:`train_fused` when this member could not be fused
+        (:class:`UnstackableError` when its network cannot stack), or its
+        training failed; the estimator is then left unfitted.
     stack_size : int or None
         Set by :func:`train_fused`: how many models trained in its stack.
     """
@@ -166,7 +192,7 @@ def train_fused(members, placement):
         try:
             _prepare(member, placement)
         except Exception as error:
-            member.error = error
+            _fail(member, error)
             continue
         estimator = member.estimator
         # Members of one block validated the same data the same way: keep
@@ -182,7 +208,45 @@ def train_fused(members, placement):
             member.n_batches,
         )
         groups.setdefault(key, []).append(member)
-    return [_train_stack(group, placement) for group in groups.values()]
+    stacks = []
+    for group in groups.values():
+        reason = _functional_reason(group, placement.device)
+        if reason is not None:
+            for member in group:
+                _fail(member, UnstackableError(reason))
+            continue
+        stacks.append(_train_stack(group, placement))
+    return stacks
+
+
+def _functional_reason(members, device):
+    """Why the networks of ``members`` cannot run stacked under ``torch.func.vmap``; None if they can.
+
+    MLP networks always can. Others are tried for one step on two rows per
+    model, on copies, before anything trains.
+    """
+    estimator = members[0].estimator
+    if _is_mlp(estimator):
+        return None
+    module = estimator.net_.module_
+    name = type(module).__name__
+    if any(True for _ in module.buffers()):
+        return f"its module {name} has buffers (such as BatchNorm's running statistics), which a stack cannot keep per model"
+    probe = members[:2]
+    try:
+        stack = _FunctionalStack([copy.deepcopy(m.estimator.net_.module_) for m in probe], device)
+        X = to_tensor(np.stack([m.X_prepared[:2] for m in probe]), device=device)
+        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+            stack.gradient(stack.forward(X).float().sum())
+    except Exception as error:
+        return f"its module {name} cannot run stacked under torch.func.vmap ({type(error).__name__}: {error})"
+    return None
+
+
+def _fail(member, error):
+    # What preparing began (the network) goes, so the estimator reads as unfitted.
+    member.error = error
+    member.estimator.__dict__.pop("net_", None)
 
 
 def _prepare(member, placement):
@@ -209,19 +273,22 @@ def _prepare(member, placement):
     member.n_batches = n_updates_per_epoch(len(X), batch_size, estimator.drop_last)
 
 
-class _Stack:
+class _MLPStack:
     """The weights of K MLPs of one shape, as one ``(K, n_params)`` tensor, ``flat``.
 
     Each layer's weight and bias are views of it, so the optimizer updates
-    every model with a handful of operations whatever the depth.
+    every model with a handful of operations whatever the depth. Layers are
+    batched matrix products, and dropout takes each model's own rate.
     """
+
+    per_model_dropout = True
 
     def __init__(self, modules, activation, device):
         self.layers = []  # (weight slice, bias slice, fan_in, fan_out)
         rows = [[] for _ in modules]
         offset = 0
         decays = []
-        linears = [[layer for layer in module.layers if isinstance(layer, nn.Linear)] for module in modules]
+        linears = [_linears(module) for module in modules]
         for depth, first in enumerate(linears[0]):
             fan_in, fan_out = first.in_features, first.out_features
             weight = slice(offset, offset + fan_in * fan_out)
@@ -270,21 +337,88 @@ class _Stack:
 
     def gradient(self, loss):
         """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
-        grads = torch.autograd.grad(loss, self.leaves)
-        return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
+        return _flat_gradient(loss, self.leaves)
 
     def select(self, index):
         self.flat = self.flat[index]
         self._make_leaves()
 
-    def copy_into(self, row, module):
-        """Write model ``row``'s weights into ``module`` (an MLPModule)."""
-        linears = [layer for layer in module.layers if isinstance(layer, nn.Linear)]
-        values = self.flat[row]
-        with torch.no_grad():
-            for layer, (weight, bias, fan_in, fan_out) in zip(linears, self.layers):
-                layer.weight.copy_(values[weight].view(fan_in, fan_out).T)
-                layer.bias.copy_(values[bias])
+    def unstack(self, tensor, row, module):
+        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        for layer, (weight, bias, fan_in, fan_out) in zip(_linears(module), self.layers):
+            yield layer.weight, tensor[row, weight].view(fan_in, fan_out).T
+            yield layer.bias, tensor[row, bias]
+
+
+class _FunctionalStack:
+    """K copies of any module without buffers, stacked with ``torch.func``.
+
+    The same ``(K, n_params)`` layout as :class:`_MLPStack`, one slice per
+    named parameter; the forward pass is the module's own, run once per
+    model under ``vmap`` (``randomness='different'``, so each model draws its
+    own dropout masks at the rate its module has).
+    """
+
+    per_model_dropout = False
+
+    def __init__(self, modules, device):
+        self.module = copy.deepcopy(modules[0]).to(device).train()
+        self.parts = []  # (name, slice, shape)
+        offset, decays = 0, []
+        for name, param in modules[0].named_parameters():
+            part = slice(offset, offset + param.numel())
+            offset = part.stop
+            self.parts.append((name, part, param.shape))
+            # skorch's param group ("*bias", no weight decay) of the unfused optimizer.
+            decays += [0.0 if fnmatch.fnmatch(name, "*bias") else 1.0] * param.numel()
+        rows = [torch.cat([param.detach().reshape(-1) for param in module.parameters()]) for module in modules]
+        self.flat = torch.stack(rows).to(device)
+        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
+        self._call = torch.func.vmap(self._functional, randomness="different")
+        self._make_leaves()
+
+    def _functional(self, params, X):
+        return torch.func.functional_call(self.module, params, (X,))
+
+    def _make_leaves(self):
+        n_models = self.flat.shape[0]
+        self.leaves = {
+            name: self.flat[:, part].view(n_models, *shape).requires_grad_() for name, part, shape in self.parts
+        }
+
+    def forward(self, X, keep=None, generator=None):
+        """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""
+        return self._call(self.leaves, X)
+
+    def gradient(self, loss):
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
+        return _flat_gradient(loss, list(self.leaves.values()))
+
+    def select(self, index):
+        self.flat = self.flat[index]
+        self._make_leaves()
+
+    def unstack(self, tensor, row, module):
+        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        params = dict(module.named_parameters())
+        for name, part, shape in self.parts:
+            yield params[name], tensor[row, part].view(shape)
+
+
+def _linears(module):
+    return [layer for layer in module.layers if isinstance(layer, nn.Linear)]
+
+
+def _flat_gradient(loss, leaves):
+    grads = torch.autograd.grad(loss, leaves)
+    return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
+
+
+def _copy_into(stack, row, module):
+    """Write model ``row``'s weights into ``module``."""
+    with torch.no_grad():
+        for param, value in stack.unstack(stack.flat, row, module):
+            param.copy_(value)
 
 
 def _column(values, device):
@@ -400,26 +534,22 @@ class _StackedOptimizer:
         schedule would have left.
         """
         optimizer = estimator.net_.optimizer_
-        linears = [layer for layer in estimator.net_.module_.layers if isinstance(layer, nn.Linear)]
+        module = estimator.net_.module_
         for group in optimizer.param_groups:
             group["lr"] = lr
-        for layer, (weight, bias, fan_in, fan_out) in zip(linears, stack.layers):
-            for param, part, shape in ((layer.weight, weight, (fan_in, fan_out)), (layer.bias, bias, (fan_out,))):
-
-                def own(tensor, part=part, shape=shape):
-                    value = tensor[row, part].reshape(shape)
-                    return (value.T if len(shape) == 2 else value).clone().to(param.device)
-
-                if self.solver == "sgd":
-                    momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
-                    if self.buffer is not None and momentum > 0:
-                        optimizer.state[param] = {"momentum_buffer": own(self.buffer)}
-                elif self.exp_avg is not None:
-                    optimizer.state[param] = {
-                        "step": torch.tensor(float(self.step_count)),
-                        "exp_avg": own(self.exp_avg),
-                        "exp_avg_sq": own(self.exp_avg_sq),
-                    }
+        if self.solver == "sgd":
+            momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
+            if self.buffer is not None and momentum > 0:
+                for param, value in stack.unstack(self.buffer, row, module):
+                    optimizer.state[param] = {"momentum_buffer": value.clone().to(param.device)}
+        elif self.exp_avg is not None:
+            pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
+            for (param, exp_avg), (_, exp_avg_sq) in pairs:
+                optimizer.state[param] = {
+                    "step": torch.tensor(float(self.step_count)),
+                    "exp_avg": exp_avg.clone().to(param.device),
+                    "exp_avg_sq": exp_avg_sq.clone().to(param.device),
+                }
 
 
 class _Plateau:
@@ -507,7 +637,11 @@ class _StackTraining:
         self.max_epochs = first.max_epochs
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
-        self.stack = _Stack([e.net_.module_ for e in estimators], first.activation, device)
+        modules = [e.net_.module_ for e in estimators]
+        if _is_mlp(first):
+            self.stack = _MLPStack(modules, first.activation, device)
+        else:
+            self.stack = _FunctionalStack(modules, device)
         self.optimizer = _StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
         self.rules = [_Plateau(e) for e in estimators]
@@ -518,11 +652,13 @@ class _StackTraining:
     def run(self):
         """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
         epoch = 0
-        while self.active and epoch < self.max_epochs:
-            start = time.perf_counter()
-            losses, counts = self._epoch()
-            self._end_epoch(epoch, losses, counts, time.perf_counter() - start)
-            epoch += 1
+        # A functional stack's dropout draws from torch's global stream: seeded, and the caller's left as it was.
+        with _seeded_torch(self.members[0].seed, self.device):
+            while self.active and epoch < self.max_epochs:
+                start = time.perf_counter()
+                losses, counts = self._epoch()
+                self._end_epoch(epoch, losses, counts, time.perf_counter() - start)
+                epoch += 1
         for row, i in enumerate(self.active):
             self._finish(i, row)
         return epoch
@@ -531,7 +667,7 @@ class _StackTraining:
         """One pass of every active model over its rows; return its batch losses and batch sizes."""
         rows = [self.members[i] for i in self.active]
         keep = None
-        if any(member.estimator.dropout > 0 for member in rows):
+        if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in rows):
             keep = (1 - _column([member.estimator.dropout for member in rows], self.device)).unsqueeze(2)
         offsets = [self.offsets[i] for i in self.active]
         index, last_weights, counts = _epoch_index(rows, offsets, self.batch_size, self.n_batches)
@@ -581,8 +717,9 @@ class _StackTraining:
             self.histories[i].append(record)
             rule.best_loss = min(rule.best_loss, loss)
             if not math.isfinite(loss):
-                self.members[i].error = non_finite_loss_error(
-                    type(estimator).__name__, loss, epoch + 1, estimator.lr_, self.batch_size
+                _fail(
+                    self.members[i],
+                    non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, self.batch_size),
                 )
                 continue
             stop, self.lrs[i] = rule.end_epoch(epoch, loss, self.lrs[i])
@@ -600,7 +737,7 @@ class _StackTraining:
     def _finish(self, i, row):
         """Give member ``i`` (row ``row`` of the stack) its weights, optimizer state and history."""
         estimator = self.members[i].estimator
-        self.stack.copy_into(row, estimator.net_.module_)
+        _copy_into(self.stack, row, estimator.net_.module_)
         self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
         estimator.net_.history.extend(self.histories[i])
 

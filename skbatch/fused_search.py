@@ -31,7 +31,7 @@ from sklearn.utils.metaestimators import _safe_split
 from .cache import FitCache, data_fingerprint
 from .estimator import BaseTorchEstimator
 from .faults import _stable
-from .fused import FusedMember, stack_key, train_fused, unstackable_reason
+from .fused import FusedMember, UnstackableError, stack_key, train_fused, unstackable_reason
 from .placement import cpu_thread_share, place_fit
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
@@ -68,12 +68,14 @@ class FusedSearchMixin:
             pass
 
     The search's ``estimator`` must be an skbatch estimator or a Pipeline
-    ending in one. Fits of :class:`~skbatch.MLPClassifier` and
-    :class:`~skbatch.MLPRegressor` are fused, in stacks of the candidates
-    that share every param but the per-model ones (``lr``, ``alpha``,
+    ending in one. Its fits are fused, in stacks of the candidates that
+    share every param but the per-model ones (``lr``, ``alpha``,
     ``dropout``, ``momentum``, ``beta_1``, ``beta_2``, ``epsilon``,
-    ``power_t`` and ``random_state``). Other fits train one by one, as in
-    the parent class, and ``verbose >= 1`` says why.
+    ``power_t`` and ``random_state``; ``dropout`` is shared for networks
+    other than the MLPs). Fits that cannot be stacked (a module with
+    buffers, such as BatchNorm, or one ``torch.func.vmap`` cannot run;
+    ``early_stopping``; see the user guide) train one by one, as in the
+    parent class, and ``verbose >= 1`` says why.
 
     The stacks train in the search's ``n_jobs`` workers, each on a device
     its estimator's ``device`` param chooses, and land in the estimator's
@@ -293,6 +295,9 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
             return [], failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
     for member, (cache, key) in zip(members, keys):
+        if isinstance(member.error, UnstackableError):
+            failures.append(str(member.error))
+            continue
         if member.error is not None:
             # The fit trains alone, and fails there (or not) as it would anyway.
             failures.append(f"fused training raised {type(member.error).__name__}")
@@ -311,8 +316,7 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     Takes exactly :class:`sklearn.model_selection.GridSearchCV`'s params and
     gives its results: ``cv_results_``, ``best_params_``, ``best_score_``,
     ``best_estimator_`` and the rest come from GridSearchCV's own code. The
-    difference is speed: the fits of :class:`~skbatch.MLPClassifier` and
-    :class:`~skbatch.MLPRegressor` candidates that share an architecture
+    difference is speed: the fits of candidates that share an architecture
     and a batch size train as one stacked model (:mod:`skbatch.fused`),
     several times faster for small networks. Each stacked model gets its
     own fold's rows in its own order, its own gradient and its own

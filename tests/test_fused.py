@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from sklearn.base import clone
 from torch import nn
 
-from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, NonFiniteLossError
-from skbatch.fused import FusedMember, _Stack, stack_key, train_fused, unstackable_reason
+from sklearn.svm import LinearSVC
+
+from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, NonFiniteLossError, TorchClassifier
+from skbatch.fused import FusedMember, UnstackableError, _MLPStack, stack_key, train_fused, unstackable_reason
 from skbatch.modules import MLPModule
 from skbatch.placement import place_fit
 
@@ -26,7 +28,7 @@ def _flat_grads(module):
 def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
     torch.manual_seed(0)
     modules = [MLPModule(5, 3, hidden_layer_sizes=(6, 4), activation=activation) for _ in range(4)]
-    stack = _Stack(modules, activation, torch.device("cpu"))
+    stack = _MLPStack(modules, activation, torch.device("cpu"))
     X = torch.randn(4, 7, 5)  # each model its own rows
     y = torch.randint(0, 3, (4, 7))
     output = stack.forward(X)
@@ -43,7 +45,7 @@ def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
 def test_a_padded_last_batch_weighs_only_each_models_own_rows():
     torch.manual_seed(0)
     modules = [MLPModule(3, 2, hidden_layer_sizes=(4,)) for _ in range(2)]
-    stack = _Stack(modules, "relu", torch.device("cpu"))
+    stack = _MLPStack(modules, "relu", torch.device("cpu"))
     X, y = torch.randn(2, 5, 3), torch.randint(0, 2, (2, 5))
     # Model 0 has 5 real rows in this batch, model 1 only 3: the padding must not count.
     weights = torch.tensor([[0.2] * 5, [1 / 3] * 3 + [0.0] * 2])
@@ -229,13 +231,13 @@ def test_non_finite_loss_fails_only_that_model(small_digits):
     with pytest.raises(NonFiniteLossError) as alone:
         clone(members[2].estimator).fit(members[2].X, members[2].y)
     assert str(members[2].error) == str(alone.value)
-    assert not hasattr(members[2].estimator, "n_iter_")
+    assert not hasattr(members[2].estimator, "net_")
 
 
 @pytest.mark.parametrize(
     "estimator, reason",
     [
-        (ConvNetClassifier(image_shape=(8, 8)), "ConvNetClassifier builds a network fused training cannot stack"),
+        (LinearSVC(), "LinearSVC is not an skbatch estimator"),
         (MLPClassifier(early_stopping=True), "early_stopping=True"),
         (MLPClassifier(early_stopping=np.True_), "early_stopping=True"),
         (MLPClassifier(batch_size="max"), "batch_size='max'"),
@@ -258,6 +260,91 @@ def test_a_member_that_cannot_be_prepared_keeps_its_error(small_digits):
     assert "'lr' parameter of MLPClassifier" in str(members[0].error)
     assert "only one class" in str(members[1].error)
     assert members[2].error is None and [stack["n_models"] for stack in stacks] == [1]
+
+
+class TwoLayerNet(nn.Module):
+    """A custom module with dropout, for TorchClassifier."""
+
+    def __init__(self, n_features_in, n_classes, hidden=12, dropout=0.0):
+        super().__init__()
+        self.hidden = nn.Linear(n_features_in, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, n_classes)
+
+    def forward(self, X):
+        return self.out(self.dropout(torch.tanh(self.hidden(X))))
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_classes)
+        self.norm = nn.BatchNorm1d(n_classes)
+
+    def forward(self, X):
+        return self.norm(self.linear(X))
+
+
+class DataDependentNet(nn.Module):
+    """Branches on a value of the data: vmap cannot run it."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_classes)
+
+    def forward(self, X):
+        if X.sum() > 0:
+            return self.linear(X)
+        return -self.linear(X)
+
+
+def test_a_convnet_stacks_through_torch_func_and_ends_where_its_own_fit_does(small_digits):
+    X, y = small_digits
+    base = ConvNetClassifier(
+        image_shape=(8, 8), channels=(4,), dense_layer_sizes=(8,), max_epochs=2, batch_size=50, random_state=0, device="cpu"
+    )
+    members = _fold_members(base, X, y, [{"lr": 1e-3}, {"lr": 3e-3, "alpha": 1e-3}])
+    assert [stack["n_models"] for stack in _fit_fused(members)] == [6]
+    for member in members:
+        assert member.error is None
+        _assert_matches_own_fit(member)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_a_custom_module_stacks_and_ends_where_its_own_fit_does(small_digits, solver):
+    X, y = small_digits
+    base = TorchClassifier(module=TwoLayerNet, max_epochs=3, batch_size=40, solver=solver, lr=1e-2, random_state=0, device="cpu")
+    members = _fold_members(base, X, y, [{}, {"random_state": 1}])
+    _fit_fused(members)
+    for member in members:
+        _assert_matches_own_fit(member)
+
+
+def test_a_custom_modules_dropout_is_shared_by_its_stack(small_digits):
+    X, y = small_digits
+    base = TorchClassifier(module=TwoLayerNet, max_epochs=2, random_state=0, device="cpu")
+    variants = [{"module_kwargs": {"dropout": 0.0}}, {"module_kwargs": {"dropout": 0.5}}]
+    members = _fold_members(base, X, y, variants)
+    # The rate is part of the module, so each rate is its own stack.
+    assert sorted(stack["n_models"] for stack in _fit_fused(members)) == [3, 3]
+    assert all(member.error is None for member in members)
+
+
+@pytest.mark.parametrize(
+    "module, reason",
+    [
+        (BatchNormNet, "its module BatchNormNet has buffers"),
+        (DataDependentNet, "its module DataDependentNet cannot run stacked under torch.func.vmap"),
+    ],
+)
+def test_modules_that_cannot_be_stacked_are_left_unfitted_with_the_reason(small_digits, module, reason):
+    X, y = small_digits
+    members = _fold_members(TorchClassifier(module=module, max_epochs=1, random_state=0, device="cpu"), X, y, [{}])
+    assert _fit_fused(members) == []
+    for member in members:
+        assert isinstance(member.error, UnstackableError)
+        assert reason in str(member.error)
+        assert not hasattr(member.estimator, "net_")
 
 
 @pytest.mark.gpu

@@ -14,6 +14,7 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from torch import nn
 
 from skbatch import (
     ConvNetClassifier,
@@ -22,6 +23,7 @@ from skbatch import (
     FusedSearchMixin,
     MLPClassifier,
     MLPRegressor,
+    TorchClassifier,
     load_fit_records,
 )
 
@@ -144,17 +146,36 @@ def test_pipeline_fuses_the_network_after_fitting_preprocessing_per_fold(small_d
     assert fused.best_estimator_[-1].cache_dir is None
 
 
-def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
+def test_a_convnet_search_is_fused_too(small_digits):
     X, y = small_digits
     convnet = ConvNetClassifier(image_shape=(8, 8), channels=(4,), dense_layer_sizes=(), max_epochs=2, random_state=0, device="cpu")
     ordinary = GridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
-    fused = FusedGridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2, verbose=1).fit(X, y)
+    fused = FusedGridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
+    _assert_same_results(fused, ordinary, atol=1e-6)
+    assert fused.fused_stacks_["n_models"].tolist() == [4]
+
+
+class BatchNormNet(nn.Module):
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_classes)
+        self.norm = nn.BatchNorm1d(n_classes)
+
+    def forward(self, X):
+        return self.norm(self.linear(X))
+
+
+def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
+    X, y = small_digits
+    net = TorchClassifier(module=BatchNormNet, max_epochs=2, random_state=0, device="cpu")
+    ordinary = GridSearchCV(net, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
+    fused = FusedGridSearchCV(net, {"lr": [1e-3, 3e-3]}, cv=2, verbose=1).fit(X, y)
     _assert_same_results(fused, ordinary)
     assert len(fused.fused_stacks_) == 0
     (reason,) = fused.unfused_fits_
-    assert "ConvNetClassifier builds a network fused training cannot stack" in reason
+    assert reason.startswith("its module BatchNormNet has buffers")
     assert fused.unfused_fits_[reason] == 4
-    assert "4 fit(s) train one by one: ConvNetClassifier" in capsys.readouterr().out
+    assert "4 fit(s) train one by one: its module BatchNormNet has buffers" in capsys.readouterr().out
 
 
 def test_only_the_unstackable_candidates_fall_back(small_digits):
