@@ -1,4 +1,4 @@
-"""Torch modules that stand in for what CI lacks: a GPU that runs out of memory, a way to count fits.
+"""Torch modules the tests share: stand-ins for what CI lacks (a GPU that runs out of memory, a way to count fits) and modules with one property a test needs.
 
 Module level, so joblib's worker processes can unpickle them.
 """
@@ -80,3 +80,15 @@ class BrokenNet(nn.Module):
 
     def forward(self, X):
         raise ValueError("BrokenNet cannot run forward")
+
+
+class BatchNormNet(nn.Module):
+    """A linear layer, then BatchNorm: its running statistics are buffers, which fused training cannot stack."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.linear = nn.Linear(n_features_in, n_classes)
+        self.norm = nn.BatchNorm1d(n_classes)
+
+    def forward(self, X):
+        return self.norm(self.linear(X))

@@ -9,6 +9,7 @@ from torch import nn
 
 from sklearn.svm import LinearSVC
 
+from _seams import BatchNormNet
 from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, NonFiniteLossError, TorchClassifier
 from skbatch.fused import FusedMember, UnstackableError, _MLPStack, stack_key, train_fused, unstackable_reason
 from skbatch.modules import MLPModule
@@ -273,16 +274,6 @@ class TwoLayerNet(nn.Module):
 
     def forward(self, X):
         return self.out(self.dropout(torch.tanh(self.hidden(X))))
-
-
-class BatchNormNet(nn.Module):
-    def __init__(self, n_features_in, n_classes):
-        super().__init__()
-        self.linear = nn.Linear(n_features_in, n_classes)
-        self.norm = nn.BatchNorm1d(n_classes)
-
-    def forward(self, X):
-        return self.norm(self.linear(X))
 
 
 class DataDependentNet(nn.Module):

@@ -14,8 +14,8 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
+from _seams import BatchNormNet
 from skbatch import (
     ConvNetClassifier,
     FusedGridSearchCV,
@@ -153,16 +153,6 @@ def test_a_convnet_search_is_fused_too(small_digits):
     fused = FusedGridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
     assert fused.fused_stacks_["n_models"].tolist() == [4]
-
-
-class BatchNormNet(nn.Module):
-    def __init__(self, n_features_in, n_classes):
-        super().__init__()
-        self.linear = nn.Linear(n_features_in, n_classes)
-        self.norm = nn.BatchNorm1d(n_classes)
-
-    def forward(self, X):
-        return self.norm(self.linear(X))
 
 
 def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
