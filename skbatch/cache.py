@@ -84,13 +84,16 @@ def data_fingerprint(data):
     return joblib.hash((names, np.asarray(data)))
 
 
-def params_fingerprint(estimator):
+def params_fingerprint(estimator, *, ignore=frozenset()):
     """Hash of an estimator's class and the params that decide its fit.
 
     Parameters
     ----------
     estimator : BaseTorchClassifier
         Fitted or not: only ``get_params(deep=False)`` is read.
+    ignore : set of str, default=frozenset()
+        Params left out besides ``cache_dir`` and ``verbose`` (which change
+        no fit): fused training leaves out those each stacked model has its own.
 
     Returns
     -------
@@ -99,7 +102,7 @@ def params_fingerprint(estimator):
     params = {
         name: _stable(value)
         for name, value in estimator.get_params(deep=False).items()
-        if name not in _UNKEYED_PARAMS
+        if name not in _UNKEYED_PARAMS | ignore
     }
     return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
 

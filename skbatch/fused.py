@@ -31,15 +31,15 @@ import math
 import time
 from dataclasses import dataclass, field
 
-import joblib
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .batching import n_updates_per_epoch, resolve_batch_size, to_tensor
+from .cache import params_fingerprint
 from .estimator import BaseTorchEstimator, _seeded_torch
-from .faults import _stable, non_finite_loss_error, remember_fitted_batch_size
+from .faults import non_finite_loss_error, remember_fitted_batch_size
 from .lr_scaling import scaled_lr
 from .memory import track_peak_memory
 from .mlp import MLPClassifier, MLPRegressor
@@ -51,9 +51,6 @@ __all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "
 PER_MODEL_PARAMS = frozenset(
     {"lr", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t", "random_state"}
 )
-
-# Params that change nothing in training.
-_UNTRAINED_PARAMS = frozenset({"verbose", "cache_dir"})
 
 _ACTIVATIONS = {
     "identity": None,
@@ -109,9 +106,10 @@ def unstackable_reason(estimator):
 def stack_key(estimator):
     """Hashable summary of the params that models of one stack must share.
 
-    Every param but :data:`PER_MODEL_PARAMS`; for networks other than
-    MLPClassifier's and MLPRegressor's, ``dropout`` too, since it is part
-    of the module they stack.
+    Every param except :data:`PER_MODEL_PARAMS`, ``cache_dir`` and
+    ``verbose``; for networks other than MLPClassifier's and MLPRegressor's,
+    ``dropout`` must be shared as well, since it is part of the module they
+    stack.
 
     Parameters
     ----------
@@ -122,12 +120,7 @@ def stack_key(estimator):
     str
     """
     per_model = PER_MODEL_PARAMS if _is_mlp(estimator) else PER_MODEL_PARAMS - {"dropout"}
-    shared = {
-        name: _stable(value)
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in per_model | _UNTRAINED_PARAMS
-    }
-    return joblib.hash((type(estimator).__module__, type(estimator).__qualname__, shared))
+    return params_fingerprint(estimator, ignore=per_model)
 
 
 @dataclass

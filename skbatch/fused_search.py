@@ -130,7 +130,7 @@ class FusedSearchMixin:
             super().fit(X, y, **params)
         finally:
             if network is not None:
-                FitCache(_network_step(self.estimator)[0].cache_dir).drop_handoffs()
+                FitCache(network.cache_dir if store is None else store.name).drop_handoffs()
             self.estimator = original
             del self._fused_data
             self.__dict__.pop("_fused_routed", None)
