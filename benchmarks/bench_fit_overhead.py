@@ -23,7 +23,7 @@ from skorch import NeuralNetClassifier
 from sklearn.datasets import load_digits
 
 from skbatch import MLPClassifier
-from skbatch.modules import MLPModule
+from skbatch.training.modules import MLPModule
 
 TARGET_RATIO = 1.2
 

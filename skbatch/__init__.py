@@ -1,28 +1,25 @@
 """skbatch: PyTorch neural networks as scikit-learn estimators, with batch size made measurable."""
 
-from .batch_schedule import BatchSizeSchedule
-from .batching import TensorBatchIterator, n_updates_per_epoch, resolve_batch_size
-from .cache import load_fit_records
-from .convnet import ConvNetClassifier
-from .devices import resolve_device
-from .estimator import (
-    BaseTorchClassifier,
-    BaseTorchEstimator,
-    BaseTorchRegressor,
-    TorchClassifier,
-    TorchRegressor,
-)
-from .faults import DeviceOutOfMemoryError, NonFiniteLossError
-from .fused_search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
-from .lr_scaling import scaled_lr
-from .max_batch import MaxBatchSearch, find_max_batch_size
-from .mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
-from .modules import ConvNetModule, MLPModule
-from .placement import DevicePool
-from .plotting import plot_batch_size_study, plot_learning_curves
-from .progress import progress_bar
-from .report import plot_search, search_report
-from .study import batch_size_study
+from .batching.lr_scaling import scaled_lr
+from .batching.max_batch import MaxBatchSearch, find_max_batch_size
+from .batching.schedule import BatchSizeSchedule
+from .batching.sizes import n_updates_per_epoch, resolve_batch_size
+from .cache.store import load_fit_records
+from .devices.pool import DevicePool
+from .devices.resolve import resolve_device
+from .estimators.base import BaseTorchEstimator
+from .estimators.convnet import ConvNetClassifier
+from .estimators.custom import TorchClassifier, TorchRegressor
+from .estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
+from .estimators.targets import BaseTorchClassifier, BaseTorchRegressor
+from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
+from .inspection.plotting import plot_batch_size_study, plot_learning_curves
+from .inspection.progress import progress_bar
+from .inspection.report import plot_search, search_report
+from .inspection.study import batch_size_study
+from .training.faults import DeviceOutOfMemoryError, NonFiniteLossError
+from .training.iterator import TensorBatchIterator
+from .training.modules import ConvNetModule, MLPModule
 
 __version__ = "0.1.0.dev0"
 
@@ -66,7 +63,7 @@ __all__ = [
 def __getattr__(name):
     # FusedBayesSearchCV imports scikit-optimize, so it is built on first use.
     if name == "FusedBayesSearchCV":
-        from . import fused_search
+        from .fused import search as fused_search
 
         return fused_search.FusedBayesSearchCV
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,16 +23,16 @@ from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.multiclass import type_of_target
 
 from . import demo
-from ._atomic import atomic_write
-from .devices import resolve_device
-from .fused_search import FusedGridSearchCV, FusedRandomizedSearchCV
-from .mlp import MLPClassifier
-from .progress import progress_bar
-from .report import search_report
+from ._compat import InvalidParameterError
+from .cache.atomic import atomic_write
+from .devices.resolve import resolve_device
+from .estimators.mlp import MLPClassifier
+from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV
+from .inspection.progress import progress_bar
+from .inspection.report import search_report
 
 __all__ = ["main"]
 
@@ -175,7 +175,8 @@ def _random_distribution(spec):
 
 
 def _bayes_dimension(spec):
-    from skopt.space import Categorical, Integer, Real as RealDimension
+    from skopt.space import Categorical, Integer
+    from skopt.space import Real as RealDimension
 
     if not isinstance(spec, _Range):
         # Categorical keeps each value's own type, so [64, '128-64'] stays usable.
@@ -341,7 +342,7 @@ def _make_search(args, specs, fixed):
         search_class = FusedRandomizedSearchCV if args.fused else RandomizedSearchCV
         return search_class(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
     if args.fused:
-        from .fused_search import FusedBayesSearchCV as search_class
+        from .fused.search import FusedBayesSearchCV as search_class
     else:
         from skopt import BayesSearchCV as search_class
 

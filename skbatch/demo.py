@@ -12,8 +12,8 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .mlp import MLPClassifier
-from .report import search_report
+from .estimators.mlp import MLPClassifier
+from .inspection.report import search_report
 
 __all__ = ["run_demo", "results_table"]
 

@@ -6,14 +6,13 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from skorch.dataset import Dataset
 
 from skbatch import MLPClassifier, TensorBatchIterator, TorchClassifier
-from skbatch.batch_schedule import check_milestones, scheduled_batch_size
-
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
+from skbatch.batching.schedule import check_milestones, scheduled_batch_size
 
 # Simulated failures hold no memory; skip the garbage collection after each.
 pytestmark = pytest.mark.usefixtures("released")

@@ -4,7 +4,12 @@ import torch
 from skorch.dataset import Dataset
 from torch.utils.data import Subset
 
-from skbatch import MLPClassifier, TensorBatchIterator, n_updates_per_epoch, resolve_batch_size
+from skbatch import (
+    MLPClassifier,
+    TensorBatchIterator,
+    n_updates_per_epoch,
+    resolve_batch_size,
+)
 
 
 @pytest.mark.parametrize(
@@ -110,7 +115,7 @@ def test_batch_size_is_measured_on_the_rows_that_train(digits):
 
 
 def test_to_tensor_copies_read_only_arrays_and_shares_writable_ones():
-    from skbatch.batching import to_tensor
+    from skbatch.training.iterator import to_tensor
 
     writable = np.arange(6, dtype=np.float32)
     assert np.shares_memory(to_tensor(writable).numpy(), writable)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from skopt.space import Categorical, Integer, Real
 from sklearn.datasets import load_iris
+from skopt.space import Categorical, Integer, Real
 
 from skbatch import cli
 

@@ -3,7 +3,13 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, TorchClassifier, TorchRegressor
+from skbatch import (
+    ConvNetClassifier,
+    MLPClassifier,
+    MLPRegressor,
+    TorchClassifier,
+    TorchRegressor,
+)
 
 
 class TinyNet(nn.Module):

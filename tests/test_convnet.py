@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from skbatch import ConvNetClassifier, MLPClassifier
-from skbatch.modules import ConvNetModule
+from skbatch.training.modules import ConvNetModule
 
 
 def fast(**params):

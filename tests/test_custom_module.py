@@ -8,7 +8,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
-from skbatch import BaseTorchEstimator, TensorBatchIterator, TorchClassifier, TorchRegressor
+from skbatch import (
+    BaseTorchEstimator,
+    TensorBatchIterator,
+    TorchClassifier,
+    TorchRegressor,
+)
 from skbatch.demo import results_table
 
 

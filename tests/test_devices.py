@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from skbatch import MLPClassifier, resolve_device
-from skbatch import devices
+from skbatch.devices import resolve as devices
 
 
 @pytest.fixture

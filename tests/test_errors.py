@@ -5,7 +5,7 @@ import pytest
 from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier
-from skbatch import devices
+from skbatch.devices import resolve as devices
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from _seams import BrokenNet, MemoryHungryNet
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
 
-from _seams import BrokenNet, MemoryHungryNet
 from skbatch import (
     DeviceOutOfMemoryError,
     MLPClassifier,
@@ -17,8 +17,8 @@ from skbatch import (
     load_fit_records,
     search_report,
 )
-from skbatch import faults
-from skbatch.memory import is_out_of_memory
+from skbatch.devices.memory import is_out_of_memory
+from skbatch.training import faults
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 

@@ -4,16 +4,28 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from _seams import BatchNormNet
 from sklearn.base import clone
+from sklearn.svm import LinearSVC
 from torch import nn
 
-from sklearn.svm import LinearSVC
-
-from _seams import BatchNormNet
-from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, NonFiniteLossError, TorchClassifier
-from skbatch.fused import FusedMember, UnstackableError, _MLPStack, stack_key, train_fused, unstackable_reason
-from skbatch.modules import MLPModule
-from skbatch.placement import place_fit
+from skbatch import (
+    ConvNetClassifier,
+    MLPClassifier,
+    MLPRegressor,
+    NonFiniteLossError,
+    TorchClassifier,
+)
+from skbatch.devices.pool import place_fit
+from skbatch.fused.stacks import MLPStack
+from skbatch.fused.train import (
+    FusedMember,
+    UnstackableError,
+    stack_key,
+    train_fused,
+    unstackable_reason,
+)
+from skbatch.training.modules import MLPModule
 
 
 def _flat_grads(module):
@@ -29,7 +41,7 @@ def _flat_grads(module):
 def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
     torch.manual_seed(0)
     modules = [MLPModule(5, 3, hidden_layer_sizes=(6, 4), activation=activation) for _ in range(4)]
-    stack = _MLPStack(modules, activation, torch.device("cpu"))
+    stack = MLPStack(modules, activation, torch.device("cpu"))
     X = torch.randn(4, 7, 5)  # each model its own rows
     y = torch.randint(0, 3, (4, 7))
     output = stack.forward(X)
@@ -46,7 +58,7 @@ def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
 def test_a_padded_last_batch_weighs_only_each_models_own_rows():
     torch.manual_seed(0)
     modules = [MLPModule(3, 2, hidden_layer_sizes=(4,)) for _ in range(2)]
-    stack = _MLPStack(modules, "relu", torch.device("cpu"))
+    stack = MLPStack(modules, "relu", torch.device("cpu"))
     X, y = torch.randn(2, 5, 3), torch.randint(0, 2, (2, 5))
     # Model 0 has 5 real rows in this batch, model 1 only 3: the padding must not count.
     weights = torch.tensor([[0.2] * 5, [1 / 3] * 3 + [0.0] * 2])

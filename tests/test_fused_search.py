@@ -7,15 +7,21 @@ import sys
 
 import numpy as np
 import pytest
+from _seams import BatchNormNet
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, KFold, RandomizedSearchCV, StratifiedKFold
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    KFold,
+    RandomizedSearchCV,
+    StratifiedKFold,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from _seams import BatchNormNet
 from skbatch import (
     ConvNetClassifier,
     FusedGridSearchCV,
@@ -277,7 +283,7 @@ def test_fused_search_on_cuda(digits):
 def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_digits, monkeypatch):
     import pickle as pickle_module
 
-    from skbatch import cache
+    from skbatch.cache import store as cache
 
     X, y = small_digits
     loads = []

@@ -3,7 +3,7 @@
 import pytest
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skbatch.input_shapes import sample_shape
+from skbatch.estimators.input_shapes import sample_shape
 
 
 @pytest.mark.parametrize(

@@ -7,13 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from skbatch import MLPClassifier, TorchClassifier, find_max_batch_size
-from skbatch.max_batch import _search
-
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
+from skbatch.batching.max_batch import _search
 
 # Simulated failures hold no memory; skip the garbage collection after each.
 pytestmark = pytest.mark.usefixtures("released")

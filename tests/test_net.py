@@ -4,9 +4,9 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 
-from skbatch._net import LeanNeuralNetClassifier
-from skbatch.batching import TensorBatchIterator
-from skbatch.modules import MLPModule
+from skbatch.training.iterator import TensorBatchIterator
+from skbatch.training.modules import MLPModule
+from skbatch.training.net import LeanNeuralNetClassifier
 
 
 def _train(net_class, X, y, **extra):

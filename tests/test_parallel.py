@@ -5,9 +5,14 @@ import os
 import joblib
 import numpy as np
 import pytest
-from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.model_selection import GridSearchCV, HalvingGridSearchCV, HalvingRandomSearchCV, cross_validate
 from probes import intervals, overlapping_pairs, probe
+from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+from sklearn.model_selection import (
+    GridSearchCV,
+    HalvingGridSearchCV,
+    HalvingRandomSearchCV,
+    cross_validate,
+)
 
 from skbatch import DevicePool, MLPClassifier
 

@@ -1,6 +1,6 @@
 """Device placement: pool slots across threads and processes, GPUs by UUID, thread shares, fit records.
 
-No GPU is needed: the seam ``skbatch.placement._visible_gpus`` is replaced by
+No GPU is needed: the seam ``skbatch.devices.pool._visible_gpus`` is replaced by
 fake GPUs that train on the CPU, and ``'cpu'`` slots exercise the same locks
 in worker processes, where a monkeypatch does not reach.
 """
@@ -16,15 +16,15 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from probes import intervals, overlapping_pairs, probe
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import cross_validate
 from sklearn.utils._param_validation import InvalidParameterError
-from probes import intervals, overlapping_pairs, probe
 
 from skbatch import DevicePool, MLPClassifier
-from skbatch import placement as placement_module
-from skbatch.placement import _Device, _rebalance, cpu_thread_share, place_fit
+from skbatch.devices import pool as placement_module
+from skbatch.devices.pool import _Device, _rebalance, cpu_thread_share, place_fit
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sklearn.datasets import load_iris
 
 from skbatch import MLPClassifier, plot_batch_size_study, plot_learning_curves
-from skbatch.study import STUDY_COLUMNS
+from skbatch.inspection.study import STUDY_COLUMNS
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 

@@ -5,14 +5,14 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch import NeuralNetRegressor
 from sklearn.datasets import make_regression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
+from skorch import NeuralNetRegressor
 
 from skbatch import MLPClassifier, MLPRegressor
-from skbatch._net import LeanNeuralNetRegressor
-from skbatch.modules import MLPModule
+from skbatch.training.modules import MLPModule
+from skbatch.training.net import LeanNeuralNetRegressor
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,11 @@ import math
 
 import numpy as np
 import pytest
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_iris
 
 from skbatch import MLPClassifier, TorchClassifier, batch_size_study
-from skbatch.study import STUDY_COLUMNS
-
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
+from skbatch.inspection.study import STUDY_COLUMNS
 
 # Simulated failures hold no memory; skip the garbage collection after each.
 pytestmark = pytest.mark.usefixtures("released")

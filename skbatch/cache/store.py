@@ -41,19 +41,17 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import scipy.sparse
 
-from ._atomic import atomic_write
-from .faults import _stable, family_key
+from .atomic import atomic_write
+from .keys import (
+    _FORMAT,
+    _UNKEYED_PARAMS,
+    data_fingerprint,
+    family_key,
+    params_fingerprint,
+)
 
-__all__ = ["FitCache", "data_fingerprint", "params_fingerprint", "load_fit_records"]
-
-# Bump when the layout or the key changes, so old entries are never misread.
-# 2: entries are plain pickles (.pkl), no longer joblib files.
-_FORMAT = 2
-
-# Params that change nothing an entry holds.
-_UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
+__all__ = ["FitCache", "fit_cached", "load_fit_records"]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
@@ -61,50 +59,6 @@ _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
 # its own per-fold fits restore moments later; unpickling each (the net
 # through torch.load) would cost more than some of them took to train.
 _handoffs = {}
-
-
-def data_fingerprint(data):
-    """Hash of the values (and column names) of ``X`` or ``y``, independent of container details.
-
-    Parameters
-    ----------
-    data : array-like, DataFrame, Series or sparse matrix
-
-    Returns
-    -------
-    str
-        Equal for equal values of the same dtype and shape, whether they
-        come as a list, an array, a memory map or a pandas object (whose
-        row index is ignored: a fold's rows keep the index of the full data).
-    """
-    if scipy.sparse.issparse(data):
-        return joblib.hash(("sparse", data.tocsr()))
-    columns = getattr(data, "columns", None)
-    names = None if columns is None else [str(c) for c in columns]
-    return joblib.hash((names, np.asarray(data)))
-
-
-def params_fingerprint(estimator, *, ignore=frozenset()):
-    """Hash of an estimator's class and the params that decide its fit.
-
-    Parameters
-    ----------
-    estimator : BaseTorchClassifier
-        Fitted or not: only ``get_params(deep=False)`` is read.
-    ignore : set of str, default=frozenset()
-        Params left out besides ``cache_dir`` and ``verbose`` (which change
-        no fit): fused training leaves out those each stacked model has its own.
-
-    Returns
-    -------
-    str
-    """
-    params = {
-        name: _stable(value)
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in _UNKEYED_PARAMS | ignore
-    }
-    return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
 
 
 def _json_default(value):

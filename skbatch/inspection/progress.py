@@ -24,8 +24,9 @@ import contextlib
 import threading
 
 from joblib import Parallel
-from sklearn.model_selection._validation import _fit_and_score
 from tqdm.auto import tqdm
+
+from .._compat import fit_and_score
 
 __all__ = ["progress_bar"]
 
@@ -66,7 +67,7 @@ class _Tracker:
 def _is_fit_task(task):
     # sklearn.utils.parallel.delayed wraps the function in a _FuncWrapper.
     function = task[0] if isinstance(task, tuple) and task else None
-    return getattr(function, "function", function) is _fit_and_score
+    return getattr(function, "function", function) is fit_and_score
 
 
 def _counted_call(parallel, iterable):
@@ -146,7 +147,7 @@ def progress_bar(*, desc="fits", **tqdm_kwargs):
     Notes
     -----
     joblib is patched for the duration of the block (see
-    :mod:`skbatch.progress`) and restored when the last open bar closes,
+    :mod:`skbatch.inspection.progress`) and restored when the last open bar closes,
     whether the block ends normally or with an error. scikit-learn 1.9's
     experimental ``sklearn.callback.ProgressBar`` needs ``rich`` and is not
     supported by scikit-optimize's BayesSearchCV; this bar needs neither.

@@ -10,7 +10,8 @@ import math
 from numbers import Integral
 
 from skorch.callbacks import Callback
-from sklearn.utils._param_validation import InvalidParameterError
+
+from .._compat import InvalidParameterError
 
 __all__ = ["BatchSizeSchedule", "check_milestones", "scheduled_batch_size"]
 

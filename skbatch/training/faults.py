@@ -9,11 +9,12 @@ caused the failure and a setting that should not.
 import math
 import threading
 
-import joblib
 import torch
 from skorch.callbacks import Callback
 
-from .memory import is_out_of_memory
+from ..cache.keys import family_key
+from ..cache.store import FitCache
+from ..devices.memory import is_out_of_memory
 
 __all__ = ["NonFiniteLossError", "DeviceOutOfMemoryError"]
 
@@ -30,7 +31,7 @@ class DeviceOutOfMemoryError(torch.OutOfMemoryError):
     """The device ran out of memory while training; the message names the batch size.
 
     A subclass of :class:`torch.OutOfMemoryError`, so code that already
-    catches torch's error (and :func:`skbatch.memory.is_out_of_memory`)
+    catches torch's error (and :func:`skbatch.devices.memory.is_out_of_memory`)
     still recognises it. The original error is its ``__cause__``.
     """
 
@@ -69,32 +70,6 @@ def non_finite_loss_error(owner, loss, epoch, lr, batch_size):
 _fitted_sizes = {}
 _fitted_sizes_lock = threading.Lock()
 
-# Params that change neither the memory a training step needs nor the model.
-_FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})
-
-
-def family_key(estimator, n_features_in):
-    """Hash of what decides memory per sample: every param but batch size, and the input width."""
-    params = {
-        name: _stable(value)
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in _FAMILY_EXCLUDED_PARAMS
-    }
-    return joblib.hash((type(estimator).__qualname__, params, int(n_features_in)))
-
-
-def _stable(value):
-    # Classes and functions hash by import path: joblib would pickle them by
-    # reference anyway, but this also covers those pickle cannot reach.
-    if isinstance(value, type) or callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_stable(v) for v in value)
-    return value
-
-
 def remember_fitted_batch_size(estimator):
     """Note that ``estimator`` (just trained) fitted in memory at its ``batch_size_``."""
     key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
@@ -110,8 +85,6 @@ def largest_fitted_batch_size(estimator, below):
     sizes = list(_fitted_sizes.get((family, device_type), ()))
     cache_dir = getattr(estimator, "cache_dir", None)
     if cache_dir is not None:
-        from .cache import FitCache  # cache imports this module
-
         sizes += [
             record.get("batch_size")
             for record in FitCache(cache_dir).records()

@@ -2,12 +2,11 @@
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
-
-from .estimator import BaseTorchClassifier
+from .._compat import Interval, StrOptions
+from ..training.modules import ACTIVATIONS, POOLINGS, ConvNetModule
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 from .mlp import parse_hidden_layer_sizes
-from .modules import ACTIVATIONS, POOLINGS, ConvNetModule
+from .targets import BaseTorchClassifier
 
 __all__ = ["ConvNetClassifier"]
 
@@ -152,7 +151,7 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
         batch size, and the error if it failed) that
         :func:`skbatch.search_report` reads. A param, not a global setting,
         because a search's worker processes see only the estimator. None
-        caches nothing. See :mod:`skbatch.cache`.
+        caches nothing. See :mod:`skbatch.cache.store`.
 
     Attributes
     ----------
@@ -212,7 +211,7 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
     Notes
     -----
     Pixels are converted to float32; scale them (digits: divide by 16).
-    ``net_.module_`` is a :class:`skbatch.modules.ConvNetModule`.
+    ``net_.module_`` is a :class:`skbatch.training.modules.ConvNetModule`.
 
     Examples
     --------

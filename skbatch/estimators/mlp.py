@@ -2,10 +2,9 @@
 
 from numbers import Integral, Real
 
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
-
-from .estimator import BaseTorchClassifier, BaseTorchRegressor
-from .modules import ACTIVATIONS, MLPModule
+from .._compat import Interval, InvalidParameterError, StrOptions
+from ..training.modules import ACTIVATIONS, MLPModule
+from .targets import BaseTorchClassifier, BaseTorchRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
 
@@ -177,7 +176,7 @@ class MLPClassifier(BaseTorchClassifier):
         batch size, and the error if it failed) that
         :func:`skbatch.search_report` reads. A param, not a global setting,
         because a search's worker processes see only the estimator. None
-        caches nothing. See :mod:`skbatch.cache`.
+        caches nothing. See :mod:`skbatch.cache.store`.
 
     Attributes
     ----------
@@ -460,7 +459,7 @@ class MLPRegressor(BaseTorchRegressor):
         batch size, and the error if it failed) that
         :func:`skbatch.search_report` reads. A param, not a global setting,
         because a search's worker processes see only the estimator. None
-        caches nothing. See :mod:`skbatch.cache`.
+        caches nothing. See :mod:`skbatch.cache.store`.
 
     Attributes
     ----------

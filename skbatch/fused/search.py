@@ -4,8 +4,8 @@
 ``FusedBayesSearchCV`` are scikit-learn's and scikit-optimize's searches
 with one step added: each time the search is about to evaluate a batch of
 candidates, every (candidate, fold) fit whose network can be stacked is
-first trained together with the others (:mod:`skbatch.fused`) and written
-to the fit cache (:mod:`skbatch.cache`), keyed by its params and the
+first trained together with the others (:mod:`skbatch.fused.train`) and written
+to the fit cache (:mod:`skbatch.cache.store`), keyed by its params and the
 fingerprint of its training data. The search then runs exactly as the
 parent class does: each per-fold ``fit`` finds its trained weights in the
 cache and returns at once, and scoring, ``cv_results_``, ``refit`` and
@@ -26,13 +26,19 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
-from sklearn.utils.metaestimators import _safe_split
 
-from .cache import FitCache, data_fingerprint
-from .estimator import BaseTorchEstimator
-from .faults import _stable
-from .fused import FusedMember, UnstackableError, stack_key, train_fused, unstackable_reason
-from .placement import cpu_thread_share, place_fit
+from .._compat import safe_split
+from ..cache.keys import _stable, data_fingerprint
+from ..cache.store import FitCache
+from ..devices.pool import cpu_thread_share, place_fit
+from ..estimators.base import BaseTorchEstimator
+from .train import (
+    FusedMember,
+    UnstackableError,
+    stack_key,
+    train_fused,
+    unstackable_reason,
+)
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
@@ -268,7 +274,7 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     for params, fold in task:
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = _network_step(candidate)
-        X_train, y_train = _safe_split(candidate, X, y, splits[fold][0])
+        X_train, y_train = safe_split(candidate, X, y, splits[fold][0])
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
@@ -317,7 +323,7 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     gives its results: ``cv_results_``, ``best_params_``, ``best_score_``,
     ``best_estimator_`` and the rest come from GridSearchCV's own code. The
     difference is speed: the fits of candidates that share an architecture
-    and a batch size train as one stacked model (:mod:`skbatch.fused`),
+    and a batch size train as one stacked model (:mod:`skbatch.fused.train`),
     several times faster for small networks. Each stacked model gets its
     own fold's rows in its own order, its own gradient and its own
     optimizer state, so its scores match those of an ordinary fit up to

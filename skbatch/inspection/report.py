@@ -4,7 +4,7 @@ Both read ``cv_results_``, which every scikit-learn search and
 scikit-optimize's BayesSearchCV fill the same way. Which device each
 (candidate, split) fit used, how long it really trained and why a failed
 fit failed are not in ``cv_results_``: the estimators write them as records
-into their ``cache_dir`` (see :mod:`skbatch.cache`). A record is matched to
+into their ``cache_dir`` (see :mod:`skbatch.cache.store`). A record is matched to
 its (candidate, split) by the fingerprint of the candidate's params and of
 the fold's labels ``y[train]``: the labels reach the estimator unchanged
 even inside a Pipeline, where ``X`` has been transformed. So the report
@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import check_cv
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from .cache import FitCache, data_fingerprint, params_fingerprint
-from .estimator import BaseTorchClassifier
+from .._compat import safe_indexing
+from ..cache.keys import data_fingerprint, params_fingerprint
+from ..cache.store import FitCache
+from ..estimators.targets import BaseTorchClassifier
 
 __all__ = ["search_report", "plot_search"]
 
@@ -63,7 +64,7 @@ def _split_records(search, X, y, groups, records):
     """The record of each (candidate, split) fit: a list per candidate of one per split, None if unknown."""
     cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
     splits = list(cv.split(X, y, groups))
-    y_fps = [data_fingerprint(_safe_indexing(y, train)) for train, _ in splits]
+    y_fps = [data_fingerprint(safe_indexing(y, train)) for train, _ in splits]
     # The fold's X is the estimator's X only without a Pipeline in between;
     # it tells apart folds whose labels happen to be equal.
     torch_is_outer = isinstance(search.estimator, BaseTorchClassifier)
@@ -79,7 +80,7 @@ def _split_records(search, X, y, groups, records):
         for (train, _), y_fp in zip(splits, y_fps):
             found = by_key.get((params_fp, y_fp), [])
             if len(found) > 1 and torch_is_outer:
-                x_fp = data_fingerprint(_safe_indexing(X, train))
+                x_fp = data_fingerprint(safe_indexing(X, train))
                 found = [r for r in found if r.get("x_fingerprint") == x_fp]
             # Several fits with equal labels behind a Pipeline: not attributable.
             row.append(found[0] if len(found) == 1 else None)
@@ -141,7 +142,7 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
     See Also
     --------
     plot_search : Score against each searched param.
-    skbatch.cache.load_fit_records : Every record of a cache directory.
+    skbatch.cache.store.load_fit_records : Every record of a cache directory.
 
     Examples
     --------

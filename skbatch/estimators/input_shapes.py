@@ -2,7 +2,7 @@
 
 from numbers import Integral
 
-from sklearn.utils._param_validation import InvalidParameterError
+from .._compat import InvalidParameterError
 
 __all__ = ["IMAGE_SHAPE_CONSTRAINT", "ShapedInputMixin", "sample_shape"]
 

@@ -22,11 +22,10 @@ Each model starts from the weights its own fit would draw and visits its
 rows in the order its own fit would (the same seed, the same generators),
 so a fused model matches what its own ``fit`` trains up to floating-point
 rounding, except for dropout masks, which come from another random stream.
-:mod:`skbatch.fused_search` uses this to pre-train the fits of a search.
+:mod:`skbatch.fused.search` uses this to pre-train the fits of a search.
 """
 
 import copy
-import fnmatch
 import math
 import time
 from dataclasses import dataclass, field
@@ -34,15 +33,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from .batching import n_updates_per_epoch, resolve_batch_size, to_tensor
-from .cache import params_fingerprint
-from .estimator import BaseTorchEstimator, _seeded_torch
-from .faults import non_finite_loss_error, remember_fitted_batch_size
-from .lr_scaling import scaled_lr
-from .memory import track_peak_memory
-from .mlp import MLPClassifier, MLPRegressor
+from ..batching.lr_scaling import scaled_lr
+from ..batching.sizes import n_updates_per_epoch, resolve_batch_size
+from ..cache.keys import params_fingerprint
+from ..devices.memory import track_peak_memory
+from ..estimators.base import BaseTorchEstimator
+from ..estimators.mlp import MLPClassifier, MLPRegressor
+from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
+from ..training.iterator import to_tensor
+from ..training.seeding import seeded_torch
+from .optim import Plateau, StackedOptimizer
+from .stacks import FunctionalStack, MLPStack, column, copy_into
 
 __all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "train_fused", "unstackable_reason"]
 
@@ -52,16 +54,6 @@ PER_MODEL_PARAMS = frozenset(
     {"lr", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t", "random_state"}
 )
 
-_ACTIVATIONS = {
-    "identity": None,
-    "logistic": torch.sigmoid,
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "gelu": F.gelu,
-}
-
-# Estimators whose network is an MLPModule: they stack as batched matrix
-# products, with dropout as a per-model rate. Other networks stack through
 # torch.func, with the dropout their module has.
 _MLP_ESTIMATORS = (MLPClassifier, MLPRegressor)
 
@@ -172,7 +164,7 @@ def train_fused(members, placement):
     ----------
     members : list of FusedMember
     placement : Placement
-        Where the stacks train (from :func:`skbatch.placement.place_fit`).
+        Where the stacks train (from :func:`skbatch.devices.pool.place_fit`).
 
     Returns
     -------
@@ -227,7 +219,7 @@ def _functional_reason(members, device):
         return f"its module {name} has buffers (such as BatchNorm's running statistics), which a stack cannot keep per model"
     probe = members[:2]
     try:
-        stack = _FunctionalStack([copy.deepcopy(m.estimator.net_.module_) for m in probe], device)
+        stack = FunctionalStack([copy.deepcopy(m.estimator.net_.module_) for m in probe], device)
         X = to_tensor(np.stack([m.X_prepared[:2] for m in probe]), device=device)
         with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
             stack.gradient(stack.forward(X).float().sum())
@@ -255,7 +247,7 @@ def _prepare(member, placement):
     estimator.max_batch_search_ = None
     batch_size = resolve_batch_size(estimator.batch_size, len(X))
     estimator.lr_ = scaled_lr(estimator.lr, batch_size, estimator.lr_scaling, estimator.base_batch_size)
-    with _seeded_torch(seed, placement.device):
+    with seeded_torch(seed, placement.device):
         estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
     estimator._set_data_settings(batch_size, None)
     # The callbacks start their state (the stopping rule's, the lr
@@ -264,326 +256,6 @@ def _prepare(member, placement):
     member.X_prepared, member.y_prepared, member.seed = X, y, seed
     member.batch_size = batch_size
     member.n_batches = n_updates_per_epoch(len(X), batch_size, estimator.drop_last)
-
-
-class _MLPStack:
-    """The weights of K MLPs of one shape, as one ``(K, n_params)`` tensor, ``flat``.
-
-    Each layer's weight and bias are views of it, so the optimizer updates
-    every model with a handful of operations whatever the depth. Layers are
-    batched matrix products, and dropout takes each model's own rate.
-    """
-
-    per_model_dropout = True
-
-    def __init__(self, modules, activation, device):
-        self.layers = []  # (weight slice, bias slice, fan_in, fan_out)
-        rows = [[] for _ in modules]
-        offset = 0
-        decays = []
-        linears = [_linears(module) for module in modules]
-        for depth, first in enumerate(linears[0]):
-            fan_in, fan_out = first.in_features, first.out_features
-            weight = slice(offset, offset + fan_in * fan_out)
-            bias = slice(weight.stop, weight.stop + fan_out)
-            offset = bias.stop
-            self.layers.append((weight, bias, fan_in, fan_out))
-            decays += [1.0] * (fan_in * fan_out) + [0.0] * fan_out
-            for row, model_linears in zip(rows, linears):
-                layer = model_linears[depth]
-                # Stored as (fan_in, fan_out), the layout baddbmm multiplies by.
-                row += [layer.weight.detach().T.reshape(-1), layer.bias.detach()]
-        self.flat = torch.stack([torch.cat(row) for row in rows]).to(device)
-        # The L2 penalty applies to weights only, as in the unfused optimizer's param groups.
-        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
-        self.activation = _ACTIVATIONS[activation]
-        self._make_leaves()
-
-    def _make_leaves(self):
-        # One leaf per weight and bias, each a view of ``flat``: the optimizer
-        # updates ``flat`` in place, and the gradients come back as one
-        # ``(K, n_params)`` tensor by a single concatenation. (A leaf ``flat``
-        # sliced in the forward pass would cost a full-size zero tensor per
-        # slice in every backward pass.)
-        n_models = self.flat.shape[0]
-        self.leaves = []
-        for weight, bias, fan_in, fan_out in self.layers:
-            self.leaves.append(self.flat[:, weight].view(n_models, fan_in, fan_out).requires_grad_())
-            self.leaves.append(self.flat[:, bias].view(n_models, 1, fan_out).requires_grad_())
-
-    def forward(self, X, keep=None, generator=None):
-        """Outputs ``(K, B, n_outputs)`` for inputs ``(K, B, n_features)``.
-
-        ``keep`` is the ``(K, 1, 1)`` probability of keeping a hidden unit, or
-        None without dropout.
-        """
-        last = len(self.layers) - 1
-        for depth in range(len(self.layers)):
-            X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
-            if depth < last:
-                if self.activation is not None:
-                    X = self.activation(X)
-                if keep is not None:
-                    mask = torch.rand(X.shape, generator=generator, device=X.device) < keep
-                    X = X * mask / keep
-        return X
-
-    def gradient(self, loss):
-        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
-        return _flat_gradient(loss, self.leaves)
-
-    def select(self, index):
-        self.flat = self.flat[index]
-        self._make_leaves()
-
-    def unstack(self, tensor, row, module):
-        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
-        for layer, (weight, bias, fan_in, fan_out) in zip(_linears(module), self.layers):
-            yield layer.weight, tensor[row, weight].view(fan_in, fan_out).T
-            yield layer.bias, tensor[row, bias]
-
-
-class _FunctionalStack:
-    """K copies of any module without buffers, stacked with ``torch.func``.
-
-    The same ``(K, n_params)`` layout as :class:`_MLPStack`, one slice per
-    named parameter; the forward pass is the module's own, run once per
-    model under ``vmap`` (``randomness='different'``, so each model draws its
-    own dropout masks at the rate its module has).
-    """
-
-    per_model_dropout = False
-
-    def __init__(self, modules, device):
-        self.module = copy.deepcopy(modules[0]).to(device).train()
-        self.parts = []  # (name, slice, shape)
-        offset, decays = 0, []
-        for name, param in modules[0].named_parameters():
-            part = slice(offset, offset + param.numel())
-            offset = part.stop
-            self.parts.append((name, part, param.shape))
-            # skorch's param group ("*bias", no weight decay) of the unfused optimizer.
-            decays += [0.0 if fnmatch.fnmatch(name, "*bias") else 1.0] * param.numel()
-        rows = [torch.cat([param.detach().reshape(-1) for param in module.parameters()]) for module in modules]
-        self.flat = torch.stack(rows).to(device)
-        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
-        self._call = torch.func.vmap(self._functional, randomness="different")
-        self._make_leaves()
-
-    def _functional(self, params, X):
-        return torch.func.functional_call(self.module, params, (X,))
-
-    def _make_leaves(self):
-        n_models = self.flat.shape[0]
-        self.leaves = {
-            name: self.flat[:, part].view(n_models, *shape).requires_grad_() for name, part, shape in self.parts
-        }
-
-    def forward(self, X, keep=None, generator=None):
-        """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""
-        return self._call(self.leaves, X)
-
-    def gradient(self, loss):
-        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
-        return _flat_gradient(loss, list(self.leaves.values()))
-
-    def select(self, index):
-        self.flat = self.flat[index]
-        self._make_leaves()
-
-    def unstack(self, tensor, row, module):
-        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
-        params = dict(module.named_parameters())
-        for name, part, shape in self.parts:
-            yield params[name], tensor[row, part].view(shape)
-
-
-def _linears(module):
-    return [layer for layer in module.layers if isinstance(layer, nn.Linear)]
-
-
-def _flat_gradient(loss, leaves):
-    grads = torch.autograd.grad(loss, leaves)
-    return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
-
-
-def _copy_into(stack, row, module):
-    """Write model ``row``'s weights into ``module``."""
-    with torch.no_grad():
-        for param, value in stack.unstack(stack.flat, row, module):
-            param.copy_(value)
-
-
-def _column(values, device):
-    return torch.tensor(values, dtype=torch.float32, device=device).unsqueeze(1)
-
-
-def _per_model(values, n_params, device):
-    """A float when every model has the same value (the common case, and fewer operations), else ``(K, n_params)``.
-
-    Full rows rather than a ``(K, 1)`` column: torch's CPU kernels are
-    several times slower when one operand is broadcast along the fast axis.
-    """
-    values = [float(value) for value in values]
-    if all(value == values[0] for value in values):
-        return values[0]
-    return _column(values, device).expand(-1, n_params).contiguous()
-
-
-class _StackedOptimizer:
-    """Adam, AdamW or SGD over a stack, each model with its own hyperparameters.
-
-    Follows ``torch.optim``'s single-tensor update formulas, so a model gets
-    the update its own optimizer would give it. A hyperparameter is a float
-    when all models share it, else a tensor of the stack's shape.
-    """
-
-    def __init__(self, solver, estimators, decay_mask, device):
-        self.solver = solver
-        self.device = device
-        self.shape = (len(estimators), decay_mask.shape[1])
-        n_params = self.shape[1]
-        alphas = [e.alpha for e in estimators]
-        # The L2 penalty of each model, on its weights only.
-        self.decay = _column(alphas, device) * decay_mask if any(alphas) else None
-        self.step_count = 0
-        if solver == "sgd":
-            self.momentum = _per_model([e.momentum for e in estimators], n_params, device)
-            nesterov = [e.nesterovs_momentum and e.momentum > 0 for e in estimators]
-            self.nesterov = all(nesterov) or (any(nesterov) and _per_model(nesterov, n_params, device).bool())
-            self.buffer = None
-        else:
-            self.beta_1 = _per_model([e.beta_1 for e in estimators], n_params, device)
-            self.beta_2 = _per_model([e.beta_2 for e in estimators], n_params, device)
-            self.eps = _per_model([e.epsilon for e in estimators], n_params, device)
-            self.exp_avg = self.exp_avg_sq = None
-        self.set_lr([e.lr_ for e in estimators])
-
-    def set_lr(self, lrs):
-        """Each model's learning rate from now on."""
-        self.lr = _per_model(lrs, self.shape[1], self.device)
-
-    def select(self, index):
-        """Keep the models at ``index`` (rows of the stack), in that order."""
-        n_models = self.shape[0]
-        for name, value in list(vars(self).items()):
-            if isinstance(value, torch.Tensor) and value.shape[0] == n_models:
-                setattr(self, name, value[index])
-        self.shape = (len(index), self.shape[1])
-
-    @torch.no_grad()
-    def step(self, params, grad):
-        """Update ``params`` in place from ``grad``, which the step may overwrite."""
-        self.step_count += 1
-        if self.solver == "sgd":
-            self._sgd(params, grad)
-        else:
-            self._adam(params, grad)
-
-    def _sgd(self, params, grad):
-        if self.decay is not None:
-            grad.addcmul_(params, self.decay)
-        if self.buffer is None:
-            self.buffer = grad.clone()
-        else:
-            self.buffer.mul_(self.momentum).add_(grad)
-        # Nesterov: grad + momentum * buffer; otherwise the buffer itself
-        # (which is grad where momentum is 0, as torch's SGD without momentum).
-        if self.nesterov is False:
-            update = self.buffer
-        else:
-            nesterov_update = grad.add_(self.buffer * self.momentum)
-            update = nesterov_update if self.nesterov is True else torch.where(self.nesterov, nesterov_update, self.buffer)
-        params.sub_(update * self.lr)
-
-    def _adam(self, params, grad):
-        if self.decay is not None:
-            if self.solver == "adamw":
-                params.mul_(1 - self.lr * self.decay)
-            else:
-                grad.addcmul_(params, self.decay)
-        if self.exp_avg is None:
-            self.exp_avg = torch.zeros_like(params)
-            self.exp_avg_sq = torch.zeros_like(params)
-        self.exp_avg.lerp_(grad, 1 - self.beta_1)
-        self.exp_avg_sq.mul_(self.beta_2)
-        if isinstance(self.beta_2, float):
-            self.exp_avg_sq.addcmul_(grad, grad, value=1 - self.beta_2)
-        else:
-            self.exp_avg_sq.addcmul_(grad, grad * (1 - self.beta_2))
-        bias_correction_1 = 1 - self.beta_1**self.step_count
-        bias_correction_2 = 1 - self.beta_2**self.step_count
-        # torch's Adam: params -= lr / bc1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(bc2) + eps)
-        denom = self.exp_avg_sq.sqrt().div_(bias_correction_2**0.5).add_(self.eps)
-        if isinstance(self.lr, float) and isinstance(bias_correction_1, float):
-            params.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction_1)
-        else:
-            params.addcdiv_(self.exp_avg, denom.mul_(bias_correction_1).div_(self.lr), value=-1.0)
-
-    def state_into(self, row, estimator, stack, lr):
-        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
-
-        ``lr`` is the model's current rate, as the Python float its own
-        schedule would have left.
-        """
-        optimizer = estimator.net_.optimizer_
-        module = estimator.net_.module_
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        if self.solver == "sgd":
-            momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
-            if self.buffer is not None and momentum > 0:
-                for param, value in stack.unstack(self.buffer, row, module):
-                    optimizer.state[param] = {"momentum_buffer": value.clone().to(param.device)}
-        elif self.exp_avg is not None:
-            pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
-            for (param, exp_avg), (_, exp_avg_sq) in pairs:
-                optimizer.state[param] = {
-                    "step": torch.tensor(float(self.step_count)),
-                    "exp_avg": exp_avg.clone().to(param.device),
-                    "exp_avg_sq": exp_avg_sq.clone().to(param.device),
-                }
-
-
-class _Plateau:
-    """The unfused fit's epoch-end rules for one model: stopping and the ``lr`` schedule.
-
-    The same rules as the skorch callbacks of a fit (``_StopOnPlateau`` on
-    the training loss, ``LambdaLR`` for ``'invscaling'``, ``ReduceLROnPlateau``
-    for ``'adaptive'``), kept per model.
-    """
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-        self.misses = 0
-        self.threshold = math.inf
-        self.best_loss = math.inf
-        self.plateau_best = math.inf
-        self.bad_epochs = 0
-
-    def end_epoch(self, epoch, loss, lr):
-        """Return ``(stop, lr for the next epoch)`` after epoch ``epoch`` (0-based)."""
-        estimator = self.estimator
-        if loss < self.threshold:
-            self.misses = 0
-            self.threshold = loss - estimator.tol
-        else:
-            self.misses += 1
-        if self.misses == estimator.n_iter_no_change:
-            return True, lr
-        if estimator.learning_rate == "invscaling":
-            lr = estimator.lr_ / (epoch + 2) ** estimator.power_t
-        elif estimator.learning_rate == "adaptive":
-            if loss < self.plateau_best - estimator.tol:
-                self.plateau_best, self.bad_epochs = loss, 0
-            else:
-                self.bad_epochs += 1
-            if self.bad_epochs > 1:
-                reduced = lr * 0.2
-                if lr - reduced > 1e-8:
-                    lr = reduced
-                self.bad_epochs = 0
-        return False, lr
 
 
 def _train_stack(members, placement):
@@ -632,12 +304,12 @@ class _StackTraining:
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
         if _is_mlp(first):
-            self.stack = _MLPStack(modules, first.activation, device)
+            self.stack = MLPStack(modules, first.activation, device)
         else:
-            self.stack = _FunctionalStack(modules, device)
-        self.optimizer = _StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
+            self.stack = FunctionalStack(modules, device)
+        self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
-        self.rules = [_Plateau(e) for e in estimators]
+        self.rules = [Plateau(e) for e in estimators]
         self.lrs = [e.lr_ for e in estimators]
         self.histories = [[] for _ in members]
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
@@ -646,7 +318,7 @@ class _StackTraining:
         """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
         epoch = 0
         # A functional stack's dropout draws from torch's global stream: seeded, and the caller's left as it was.
-        with _seeded_torch(self.members[0].seed, self.device):
+        with seeded_torch(self.members[0].seed, self.device):
             while self.active and epoch < self.max_epochs:
                 start = time.perf_counter()
                 losses, counts = self._epoch()
@@ -661,7 +333,7 @@ class _StackTraining:
         rows = [self.members[i] for i in self.active]
         keep = None
         if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in rows):
-            keep = (1 - _column([member.estimator.dropout for member in rows], self.device)).unsqueeze(2)
+            keep = (1 - column([member.estimator.dropout for member in rows], self.device)).unsqueeze(2)
         offsets = [self.offsets[i] for i in self.active]
         index, last_weights, counts = _epoch_index(rows, offsets, self.batch_size, self.n_batches)
         index = index.to(self.device)
@@ -730,7 +402,7 @@ class _StackTraining:
     def _finish(self, i, row):
         """Give member ``i`` (row ``row`` of the stack) its weights, optimizer state and history."""
         estimator = self.members[i].estimator
-        _copy_into(self.stack, row, estimator.net_.module_)
+        copy_into(self.stack, row, estimator.net_.module_)
         self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
         estimator.net_.history.extend(self.histories[i])
 

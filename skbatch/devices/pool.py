@@ -21,9 +21,9 @@ from pathlib import Path
 import filelock
 import torch
 from skorch.callbacks import Callback
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 
-from .devices import _CUDA_PATTERN, _no_cuda_reason, resolve_device
+from .._compat import Interval, StrOptions, validate_parameter_constraints
+from .resolve import _CUDA_PATTERN, _no_cuda_reason, resolve_device
 
 __all__ = ["DevicePool", "Placement", "place_fit", "cpu_thread_share", "ThreadShareRebalance"]
 

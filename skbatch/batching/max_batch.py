@@ -14,12 +14,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, validate_parameter_constraints
 from sklearn.utils.validation import check_array, column_or_1d
 
-from .batching import to_tensor
-from .devices import resolve_device
-from .memory import is_out_of_memory, release_device_memory
+from .._compat import Interval, validate_parameter_constraints
+from ..devices.memory import is_out_of_memory, release_device_memory
+from ..devices.resolve import resolve_device
+from ..training.iterator import to_tensor
+from ..training.optim import SOLVERS
 
 __all__ = ["find_max_batch_size", "MaxBatchSearch"]
 
@@ -135,8 +136,6 @@ class _TrainStepProbe:
 
 def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
     """Search with the estimator's network and optimizer; X and y are validated arrays."""
-    from .estimator import SOLVERS
-
     module = estimator._build_module(X.shape[1], n_classes).to(device)
     optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
     # Rows as the module takes them: images for an estimator with image_shape.

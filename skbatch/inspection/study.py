@@ -7,8 +7,8 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import cross_validate
-from sklearn.utils._param_validation import InvalidParameterError
 
+from .._compat import InvalidParameterError
 
 __all__ = ["batch_size_study", "STUDY_COLUMNS"]
 

@@ -1,0 +1,56 @@
+"""Every private scikit-learn, skorch and joblib name skbatch relies on, behind one door.
+
+These names carry no promise of stability upstream, so each is imported
+here and nowhere else: an upgrade that moves or changes one breaks this
+module alone, and the pins in ``pyproject.toml`` bound the versions tested.
+Public equivalents are used wherever they exist (``net.module_``,
+``net.optimizer_``, ``sklearn.utils.validation.validate_data``).
+
+What is reached here, and why:
+
+- ``sklearn.utils._param_validation``: the constraint objects
+  (``Interval``, ``StrOptions``, ``Options``) and ``InvalidParameterError``,
+  so skbatch's params validate and fail exactly as scikit-learn's do;
+- ``sklearn.utils.metaestimators._safe_split``: the rows of one fold as
+  scikit-learn's own ``_fit_and_score`` cuts them (pairwise kernels too);
+- ``sklearn.utils._safe_indexing``: rows of arrays, frames and lists alike;
+- ``sklearn.model_selection._validation._fit_and_score``: recognising a
+  search's fit tasks, which the progress bar counts;
+- skorch's ``_modules``, ``_criteria`` and ``_optimizers``: the names of a
+  net's parts, to move them between devices together;
+- joblib's ``Parallel.__call__`` and ``Parallel.print_progress`` (patched
+  by :mod:`skbatch.inspection.progress`), with ``n_completed_tasks`` and
+  ``return_generator``.
+"""
+
+from sklearn.model_selection._validation import _fit_and_score as fit_and_score
+from sklearn.utils import _safe_indexing as safe_indexing
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+from sklearn.utils.metaestimators import _safe_split as safe_split
+
+__all__ = [
+    "Interval",
+    "InvalidParameterError",
+    "Options",
+    "StrOptions",
+    "fit_and_score",
+    "net_part_names",
+    "safe_indexing",
+    "safe_split",
+    "validate_parameter_constraints",
+]
+
+
+def net_part_names(net):
+    """Names of an initialized skorch net's modules, criteria and optimizers, as ``(modules, optimizers)``.
+
+    The modules list includes the criteria, which hold tensors too. Each
+    name ``n`` is reached as ``getattr(net, n + '_')``.
+    """
+    return [*net._modules, *net._criteria], list(net._optimizers)

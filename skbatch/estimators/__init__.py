@@ -1,0 +1,1 @@
+"""The scikit-learn face: estimator bases, the built-in networks' estimators and the custom-module contract."""

@@ -1,0 +1,169 @@
+"""The stacked optimizer and stopping rules: each model of a stack keeps its own settings and state.
+
+A hand-written Adam/AdamW/SGD that follows ``torch.optim``'s formulas row by
+row, and the plateau rule of a fit's skorch callbacks, judged per model.
+"""
+
+import math
+
+import torch
+
+from .stacks import column, per_model
+
+__all__ = ["Plateau", "StackedOptimizer"]
+
+
+class StackedOptimizer:
+    """Adam, AdamW or SGD over a stack, each model with its own hyperparameters.
+
+    Follows ``torch.optim``'s single-tensor update formulas, so a model gets
+    the update its own optimizer would give it. A hyperparameter is a float
+    when all models share it, else a tensor of the stack's shape.
+    """
+
+    def __init__(self, solver, estimators, decay_mask, device):
+        self.solver = solver
+        self.device = device
+        self.shape = (len(estimators), decay_mask.shape[1])
+        n_params = self.shape[1]
+        alphas = [e.alpha for e in estimators]
+        # The L2 penalty of each model, on its weights only.
+        self.decay = column(alphas, device) * decay_mask if any(alphas) else None
+        self.step_count = 0
+        if solver == "sgd":
+            self.momentum = per_model([e.momentum for e in estimators], n_params, device)
+            nesterov = [e.nesterovs_momentum and e.momentum > 0 for e in estimators]
+            self.nesterov = all(nesterov) or (any(nesterov) and per_model(nesterov, n_params, device).bool())
+            self.buffer = None
+        else:
+            self.beta_1 = per_model([e.beta_1 for e in estimators], n_params, device)
+            self.beta_2 = per_model([e.beta_2 for e in estimators], n_params, device)
+            self.eps = per_model([e.epsilon for e in estimators], n_params, device)
+            self.exp_avg = self.exp_avg_sq = None
+        self.set_lr([e.lr_ for e in estimators])
+
+    def set_lr(self, lrs):
+        """Each model's learning rate from now on."""
+        self.lr = per_model(lrs, self.shape[1], self.device)
+
+    def select(self, index):
+        """Keep the models at ``index`` (rows of the stack), in that order."""
+        n_models = self.shape[0]
+        for name, value in list(vars(self).items()):
+            if isinstance(value, torch.Tensor) and value.shape[0] == n_models:
+                setattr(self, name, value[index])
+        self.shape = (len(index), self.shape[1])
+
+    @torch.no_grad()
+    def step(self, params, grad):
+        """Update ``params`` in place from ``grad``, which the step may overwrite."""
+        self.step_count += 1
+        if self.solver == "sgd":
+            self._sgd(params, grad)
+        else:
+            self._adam(params, grad)
+
+    def _sgd(self, params, grad):
+        if self.decay is not None:
+            grad.addcmul_(params, self.decay)
+        if self.buffer is None:
+            self.buffer = grad.clone()
+        else:
+            self.buffer.mul_(self.momentum).add_(grad)
+        # Nesterov: grad + momentum * buffer; otherwise the buffer itself
+        # (which is grad where momentum is 0, as torch's SGD without momentum).
+        if self.nesterov is False:
+            update = self.buffer
+        else:
+            nesterov_update = grad.add_(self.buffer * self.momentum)
+            update = nesterov_update if self.nesterov is True else torch.where(self.nesterov, nesterov_update, self.buffer)
+        params.sub_(update * self.lr)
+
+    def _adam(self, params, grad):
+        if self.decay is not None:
+            if self.solver == "adamw":
+                params.mul_(1 - self.lr * self.decay)
+            else:
+                grad.addcmul_(params, self.decay)
+        if self.exp_avg is None:
+            self.exp_avg = torch.zeros_like(params)
+            self.exp_avg_sq = torch.zeros_like(params)
+        self.exp_avg.lerp_(grad, 1 - self.beta_1)
+        self.exp_avg_sq.mul_(self.beta_2)
+        if isinstance(self.beta_2, float):
+            self.exp_avg_sq.addcmul_(grad, grad, value=1 - self.beta_2)
+        else:
+            self.exp_avg_sq.addcmul_(grad, grad * (1 - self.beta_2))
+        bias_correction_1 = 1 - self.beta_1**self.step_count
+        bias_correction_2 = 1 - self.beta_2**self.step_count
+        # torch's Adam: params -= lr / bc1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(bc2) + eps)
+        denom = self.exp_avg_sq.sqrt().div_(bias_correction_2**0.5).add_(self.eps)
+        if isinstance(self.lr, float) and isinstance(bias_correction_1, float):
+            params.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction_1)
+        else:
+            params.addcdiv_(self.exp_avg, denom.mul_(bias_correction_1).div_(self.lr), value=-1.0)
+
+    def state_into(self, row, estimator, stack, lr):
+        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
+
+        ``lr`` is the model's current rate, as the Python float its own
+        schedule would have left.
+        """
+        optimizer = estimator.net_.optimizer_
+        module = estimator.net_.module_
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        if self.solver == "sgd":
+            momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
+            if self.buffer is not None and momentum > 0:
+                for param, value in stack.unstack(self.buffer, row, module):
+                    optimizer.state[param] = {"momentum_buffer": value.clone().to(param.device)}
+        elif self.exp_avg is not None:
+            pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
+            for (param, exp_avg), (_, exp_avg_sq) in pairs:
+                optimizer.state[param] = {
+                    "step": torch.tensor(float(self.step_count)),
+                    "exp_avg": exp_avg.clone().to(param.device),
+                    "exp_avg_sq": exp_avg_sq.clone().to(param.device),
+                }
+
+
+class Plateau:
+    """The unfused fit's epoch-end rules for one model: stopping and the ``lr`` schedule.
+
+    The same rules as the skorch callbacks of a fit (``_StopOnPlateau`` on
+    the training loss, ``LambdaLR`` for ``'invscaling'``, ``ReduceLROnPlateau``
+    for ``'adaptive'``), kept per model.
+    """
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.misses = 0
+        self.threshold = math.inf
+        self.best_loss = math.inf
+        self.plateau_best = math.inf
+        self.bad_epochs = 0
+
+    def end_epoch(self, epoch, loss, lr):
+        """Return ``(stop, lr for the next epoch)`` after epoch ``epoch`` (0-based)."""
+        estimator = self.estimator
+        if loss < self.threshold:
+            self.misses = 0
+            self.threshold = loss - estimator.tol
+        else:
+            self.misses += 1
+        if self.misses == estimator.n_iter_no_change:
+            return True, lr
+        if estimator.learning_rate == "invscaling":
+            lr = estimator.lr_ / (epoch + 2) ** estimator.power_t
+        elif estimator.learning_rate == "adaptive":
+            if loss < self.plateau_best - estimator.tol:
+                self.plateau_best, self.bad_epochs = loss, 0
+            else:
+                self.bad_epochs += 1
+            if self.bad_epochs > 1:
+                reduced = lr * 0.2
+                if lr - reduced > 1e-8:
+                    lr = reduced
+                self.bad_epochs = 0
+        return False, lr

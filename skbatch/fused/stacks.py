@@ -1,0 +1,189 @@
+"""Stacked networks: the weights of K models as rows of one tensor, run as one forward pass.
+
+MLPs run as one batched matrix product per layer (``baddbmm``), with each
+model's own dropout rate; any other module runs its own forward pass under
+``torch.func.vmap``.
+"""
+
+import copy
+import fnmatch
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["FunctionalStack", "MLPStack", "column", "copy_into", "per_model"]
+
+_ACTIVATIONS = {
+    "identity": None,
+    "logistic": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "gelu": F.gelu,
+}
+
+# Estimators whose network is an MLPModule: they stack as batched matrix
+
+
+class MLPStack:
+    """The weights of K MLPs of one shape, as one ``(K, n_params)`` tensor, ``flat``.
+
+    Each layer's weight and bias are views of it, so the optimizer updates
+    every model with a handful of operations whatever the depth. Layers are
+    batched matrix products, and dropout takes each model's own rate.
+    """
+
+    per_model_dropout = True
+
+    def __init__(self, modules, activation, device):
+        self.layers = []  # (weight slice, bias slice, fan_in, fan_out)
+        rows = [[] for _ in modules]
+        offset = 0
+        decays = []
+        linears = [_linears(module) for module in modules]
+        for depth, first in enumerate(linears[0]):
+            fan_in, fan_out = first.in_features, first.out_features
+            weight = slice(offset, offset + fan_in * fan_out)
+            bias = slice(weight.stop, weight.stop + fan_out)
+            offset = bias.stop
+            self.layers.append((weight, bias, fan_in, fan_out))
+            decays += [1.0] * (fan_in * fan_out) + [0.0] * fan_out
+            for row, model_linears in zip(rows, linears):
+                layer = model_linears[depth]
+                # Stored as (fan_in, fan_out), the layout baddbmm multiplies by.
+                row += [layer.weight.detach().T.reshape(-1), layer.bias.detach()]
+        self.flat = torch.stack([torch.cat(row) for row in rows]).to(device)
+        # The L2 penalty applies to weights only, as in the unfused optimizer's param groups.
+        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
+        self.activation = _ACTIVATIONS[activation]
+        self._make_leaves()
+
+    def _make_leaves(self):
+        # One leaf per weight and bias, each a view of ``flat``: the optimizer
+        # updates ``flat`` in place, and the gradients come back as one
+        # ``(K, n_params)`` tensor by a single concatenation. (A leaf ``flat``
+        # sliced in the forward pass would cost a full-size zero tensor per
+        # slice in every backward pass.)
+        n_models = self.flat.shape[0]
+        self.leaves = []
+        for weight, bias, fan_in, fan_out in self.layers:
+            self.leaves.append(self.flat[:, weight].view(n_models, fan_in, fan_out).requires_grad_())
+            self.leaves.append(self.flat[:, bias].view(n_models, 1, fan_out).requires_grad_())
+
+    def forward(self, X, keep=None, generator=None):
+        """Outputs ``(K, B, n_outputs)`` for inputs ``(K, B, n_features)``.
+
+        ``keep`` is the ``(K, 1, 1)`` probability of keeping a hidden unit, or
+        None without dropout.
+        """
+        last = len(self.layers) - 1
+        for depth in range(len(self.layers)):
+            X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
+            if depth < last:
+                if self.activation is not None:
+                    X = self.activation(X)
+                if keep is not None:
+                    mask = torch.rand(X.shape, generator=generator, device=X.device) < keep
+                    X = X * mask / keep
+        return X
+
+    def gradient(self, loss):
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
+        return _flat_gradient(loss, self.leaves)
+
+    def select(self, index):
+        self.flat = self.flat[index]
+        self._make_leaves()
+
+    def unstack(self, tensor, row, module):
+        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        for layer, (weight, bias, fan_in, fan_out) in zip(_linears(module), self.layers):
+            yield layer.weight, tensor[row, weight].view(fan_in, fan_out).T
+            yield layer.bias, tensor[row, bias]
+
+
+class FunctionalStack:
+    """K copies of any module without buffers, stacked with ``torch.func``.
+
+    The same ``(K, n_params)`` layout as :class:`MLPStack`, one slice per
+    named parameter; the forward pass is the module's own, run once per
+    model under ``vmap`` (``randomness='different'``, so each model draws its
+    own dropout masks at the rate its module has).
+    """
+
+    per_model_dropout = False
+
+    def __init__(self, modules, device):
+        self.module = copy.deepcopy(modules[0]).to(device).train()
+        self.parts = []  # (name, slice, shape)
+        offset, decays = 0, []
+        for name, param in modules[0].named_parameters():
+            part = slice(offset, offset + param.numel())
+            offset = part.stop
+            self.parts.append((name, part, param.shape))
+            # skorch's param group ("*bias", no weight decay) of the unfused optimizer.
+            decays += [0.0 if fnmatch.fnmatch(name, "*bias") else 1.0] * param.numel()
+        rows = [torch.cat([param.detach().reshape(-1) for param in module.parameters()]) for module in modules]
+        self.flat = torch.stack(rows).to(device)
+        self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
+        self._call = torch.func.vmap(self._functional, randomness="different")
+        self._make_leaves()
+
+    def _functional(self, params, X):
+        return torch.func.functional_call(self.module, params, (X,))
+
+    def _make_leaves(self):
+        n_models = self.flat.shape[0]
+        self.leaves = {
+            name: self.flat[:, part].view(n_models, *shape).requires_grad_() for name, part, shape in self.parts
+        }
+
+    def forward(self, X, keep=None, generator=None):
+        """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""
+        return self._call(self.leaves, X)
+
+    def gradient(self, loss):
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
+        return _flat_gradient(loss, list(self.leaves.values()))
+
+    def select(self, index):
+        self.flat = self.flat[index]
+        self._make_leaves()
+
+    def unstack(self, tensor, row, module):
+        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        params = dict(module.named_parameters())
+        for name, part, shape in self.parts:
+            yield params[name], tensor[row, part].view(shape)
+
+
+def _linears(module):
+    return [layer for layer in module.layers if isinstance(layer, nn.Linear)]
+
+
+def _flat_gradient(loss, leaves):
+    grads = torch.autograd.grad(loss, leaves)
+    return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
+
+
+def copy_into(stack, row, module):
+    """Write model ``row``'s weights into ``module``."""
+    with torch.no_grad():
+        for param, value in stack.unstack(stack.flat, row, module):
+            param.copy_(value)
+
+
+def column(values, device):
+    return torch.tensor(values, dtype=torch.float32, device=device).unsqueeze(1)
+
+
+def per_model(values, n_params, device):
+    """A float when every model has the same value (the common case, and fewer operations), else ``(K, n_params)``.
+
+    Full rows rather than a ``(K, 1)`` column: torch's CPU kernels are
+    several times slower when one operand is broadcast along the fast axis.
+    """
+    values = [float(value) for value in values]
+    if all(value == values[0] for value in values):
+        return values[0]
+    return column(values, device).expand(-1, n_params).contiguous()

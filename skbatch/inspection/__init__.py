@@ -1,0 +1,1 @@
+"""Looking at results: search reports, batch-size studies, plots and progress bars."""

@@ -1,0 +1,1 @@
+"""How one fit runs on skorch: the lean net, the batch iterator, modules, callbacks, optimizers and errors."""

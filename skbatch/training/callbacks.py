@@ -1,0 +1,86 @@
+"""The callbacks of one fit: the stopping rule and the learning-rate schedules shared with the fused path."""
+
+import functools
+
+from skorch.callbacks import EarlyStopping, LRScheduler
+
+from ..devices.pool import ThreadShareRebalance
+from .faults import StopOnNonFiniteLoss
+
+__all__ = ["ConvergenceReached", "training_callbacks"]
+
+
+class ConvergenceReached(Exception):
+    """Raised by the stopping rule; kept apart from KeyboardInterrupt so Ctrl-C still stops a search."""
+
+
+class _StopOnPlateau(EarlyStopping):
+    """skorch's EarlyStopping, made safe for Ctrl-C and for calls without validation data.
+
+    skorch's EarlyStopping signals a stop with KeyboardInterrupt, which skorch
+    then swallows, so a user's Ctrl-C would end training silently and the
+    half-trained model would be scored as if it had converged. An epoch that
+    lacks the monitored score (``partial_fit`` holds out no validation data)
+    is not judged.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor not in net.history[-1]:
+            return
+        try:
+            super().on_epoch_end(net, **kwargs)
+        except KeyboardInterrupt:
+            raise ConvergenceReached from None
+
+
+def _invscaling_factor(epoch, power_t):
+    # Module level, not a lambda, so that a fitted estimator pickles.
+    return 1.0 / (epoch + 1) ** power_t
+
+
+def training_callbacks(estimator):
+    """The skorch callbacks of one fit: thread share, scoring, non-finite loss, stopping rule, lr schedule."""
+    # Scoring callbacks come first: the stopping rule reads their score
+    # from the same epoch.
+    callbacks = [("thread_share", ThreadShareRebalance())]
+    if estimator.early_stopping:
+        callbacks += estimator._scoring_callbacks()
+    # Before the stopping rule, which would read a NaN loss as a plateau.
+    callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
+    callbacks.append(
+        (
+            "stopping",
+            _StopOnPlateau(
+                monitor=estimator._validation_score if estimator.early_stopping else "train_loss",
+                lower_is_better=not estimator.early_stopping,
+                patience=estimator.n_iter_no_change,
+                threshold=estimator.tol,
+                threshold_mode="abs",
+                load_best=estimator.early_stopping,
+                sink=print if estimator.verbose else _silent,
+            ),
+        )
+    )
+    if estimator.learning_rate == "invscaling":
+        factor = functools.partial(_invscaling_factor, power_t=estimator.power_t)
+        callbacks.append(("lr_schedule", LRScheduler(policy="LambdaLR", lr_lambda=factor)))
+    elif estimator.learning_rate == "adaptive":
+        # scikit-learn's rule: divide by 5 after two epochs without a gain of tol.
+        callbacks.append(
+            (
+                "lr_schedule",
+                LRScheduler(
+                    policy="ReduceLROnPlateau",
+                    monitor="train_loss",
+                    factor=0.2,
+                    patience=1,
+                    threshold=estimator.tol,
+                    threshold_mode="abs",
+                ),
+            )
+        )
+    return callbacks
+
+
+def _silent(*args, **kwargs):
+    pass

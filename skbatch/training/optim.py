@@ -1,0 +1,34 @@
+"""Optimizers: the solvers an estimator can name and the settings each takes from its params."""
+
+import torch
+
+__all__ = ["SOLVERS", "optimizer_params"]
+
+SOLVERS = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+}
+
+# Prediction and validation need no gradients, so they run in larger batches
+
+
+def optimizer_params(estimator):
+    """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and L2 penalty."""
+    params = {}
+    if estimator.alpha > 0:
+        # The L2 penalty applies to weights only, as in scikit-learn's MLP.
+        # A second param group costs a second optimizer pass per step, so
+        # it exists only when there is a penalty to leave out.
+        params["optimizer__weight_decay"] = estimator.alpha
+        params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
+    else:
+        # alpha=0 means no penalty; AdamW's own default would be 0.01.
+        params["optimizer__weight_decay"] = 0.0
+    if estimator.solver == "sgd":
+        params["optimizer__momentum"] = estimator.momentum
+        params["optimizer__nesterov"] = estimator.nesterovs_momentum and estimator.momentum > 0
+    else:
+        params["optimizer__betas"] = (estimator.beta_1, estimator.beta_2)
+        params["optimizer__eps"] = estimator.epsilon
+    return params
