@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 
 from .._compat import safe_split
+from .._optional import import_optional
 from ..cache.keys import _stable, data_fingerprint
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
@@ -393,7 +394,7 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
 
 
 def _make_bayes_search():
-    from skopt import BayesSearchCV
+    BayesSearchCV = import_optional("skopt", needed_by="FusedBayesSearchCV").BayesSearchCV
 
     class FusedBayesSearchCV(FusedSearchMixin, BayesSearchCV):
         """scikit-optimize's BayesSearchCV, with the fold models of each candidate trained fused.

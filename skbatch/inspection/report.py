@@ -22,6 +22,7 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import safe_indexing
+from .._optional import import_optional
 from ..cache.keys import data_fingerprint, params_fingerprint
 from ..cache.store import FitCache
 from ..estimators.network_step import network_step
@@ -272,8 +273,7 @@ def plot_search(search, params=None, *, ax=None):
     >>> fig.axes[0].get_xscale()
     'log'
     """
-    import matplotlib.pyplot as plt
-
+    plt = import_optional("matplotlib.pyplot", needed_by="plot_search")
     check_is_fitted(search, "cv_results_")
     results = search.cv_results_
     metric = _main_metric(search)
