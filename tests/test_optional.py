@@ -31,6 +31,7 @@ def without_skopt(monkeypatch):
     monkeypatch.delitem(vars(fused_search), "FusedBayesSearchCV", raising=False)
 
 
+@pytest.mark.slow  # a fresh interpreter importing torch: about 5 s of CPU
 def test_import_skbatch_loads_neither_skopt_nor_matplotlib():
     code = (
         "import sys, skbatch; "
@@ -42,9 +43,8 @@ def test_import_skbatch_loads_neither_skopt_nor_matplotlib():
 
 
 def test_plot_search_without_matplotlib_names_the_extra(without_matplotlib):
-    X, y = load_iris(return_X_y=True)
-    net = MLPClassifier(hidden_layer_sizes=(4,), max_epochs=1, device="cpu")
-    search = GridSearchCV(net, {"lr": [1e-3, 1e-2]}, cv=2).fit(X, y)
+    # Said before anything else: no search can be plotted without it.
+    search = GridSearchCV(MLPClassifier(), {"lr": [1e-3, 1e-2]})
     with pytest.raises(ModuleNotFoundError, match=f"plot_search needs matplotlib, which is not installed. {PLOT_FIX}"):
         plot_search(search)
 
@@ -60,7 +60,8 @@ def test_study_and_learning_curve_plots_without_matplotlib_name_the_extra(withou
 
 
 def test_fused_bayes_search_without_skopt_names_the_extra(without_skopt):
-    with pytest.raises(ImportError, match=f"FusedBayesSearchCV needs scikit-optimize, which is not installed. {BAYES_FIX}"):
+    message = f"FusedBayesSearchCV needs scikit-optimize, which is not installed. {BAYES_FIX}"
+    with pytest.raises(ImportError, match=message):
         skbatch.FusedBayesSearchCV  # noqa: B018 (the attribute access is what builds the class)
 
 
