@@ -27,6 +27,7 @@ from sklearn.utils.multiclass import type_of_target
 
 from . import demo
 from ._compat import InvalidParameterError
+from ._optional import import_optional
 from .cache.atomic import atomic_write
 from .devices.resolve import resolve_device
 from .estimators.mlp import MLPClassifier
@@ -174,9 +175,19 @@ def _random_distribution(spec):
     return scipy.stats.uniform(spec.low, spec.high - spec.low)
 
 
+def _skopt(module):
+    """scikit-optimize's ``module``; without it, a one-line error naming the extra."""
+    try:
+        return import_optional(module, needed_by="--search bayes")
+    except ModuleNotFoundError as error:
+        if error.name != "skopt":
+            raise
+        raise CommandLineError(str(error)) from error
+
+
 def _bayes_dimension(spec):
-    from skopt.space import Categorical, Integer
-    from skopt.space import Real as RealDimension
+    space = _skopt("skopt.space")
+    Categorical, Integer, RealDimension = space.Categorical, space.Integer, space.Real
 
     if not isinstance(spec, _Range):
         # Categorical keeps each value's own type, so [64, '128-64'] stays usable.
@@ -344,7 +355,7 @@ def _make_search(args, specs, fixed):
     if args.fused:
         from .fused.search import FusedBayesSearchCV as search_class
     else:
-        from skopt import BayesSearchCV as search_class
+        search_class = _skopt("skopt").BayesSearchCV
 
     return search_class(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
 
-from skbatch import MLPClassifier, TorchClassifier, find_max_batch_size
+from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, TorchClassifier, find_max_batch_size
 from skbatch.batching.max_batch import _search
 
 # Simulated failures hold no memory; skip the garbage collection after each.
@@ -133,6 +133,54 @@ def test_find_max_batch_size_rejects_bad_values(kwargs, match):
 def test_find_max_batch_size_checks_the_estimator_params_first():
     with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be a str among"):
         find_max_batch_size(MLPClassifier(solver="lbfgs", device="cpu"), X_IRIS, Y_IRIS)
+
+
+def _spy_on_modules(monkeypatch, estimator_class):
+    """The modules ``estimator_class`` builds, in order."""
+    built = []
+    build = estimator_class._build_module
+
+    def spy(self, n_features_in, n_outputs):
+        built.append(build(self, n_features_in, n_outputs))
+        return built[-1]
+
+    monkeypatch.setattr(estimator_class, "_build_module", spy)
+    return built
+
+
+def test_find_max_batch_size_on_a_regressor_builds_one_output_per_target(monkeypatch):
+    # y once went through class encoding: one output per distinct target
+    # value, and a loss that could not take the network's output.
+    X, y = load_diabetes(return_X_y=True)
+    built = _spy_on_modules(monkeypatch, MLPRegressor)
+    reg = MLPRegressor(hidden_layer_sizes=(8,), device="cpu")
+    search = find_max_batch_size(reg, X, y)
+    assert search.batch_size == len(X)
+    (module,) = built
+    assert [layer.out_features for layer in module.modules() if isinstance(layer, torch.nn.Linear)][-1] == 1
+    assert not hasattr(reg, "n_outputs_")
+
+
+def test_find_max_batch_size_takes_the_3d_input_that_fit_takes(monkeypatch):
+    X, y = load_digits(return_X_y=True)
+    X = X.reshape(-1, 8, 8)[:200] / 16
+    y = y[:200]
+    built = _spy_on_modules(monkeypatch, ConvNetClassifier)
+    clf = ConvNetClassifier(channels=(4,), dense_layer_sizes=(), device="cpu")
+    search = find_max_batch_size(clf, X, y)
+    assert search.batch_size == len(X)
+    (module,) = built
+    convolutions = [layer for layer in module.modules() if isinstance(layer, torch.nn.Conv2d)]
+    assert convolutions[0].in_channels == 1
+    assert not hasattr(clf, "input_shape_")
+
+
+def test_find_max_batch_size_checks_the_input_as_fit_does():
+    X, y = load_digits(return_X_y=True)
+    with pytest.raises(ValueError, match="image_shape=\\(7, 7\\) holds 49 values, but X has 64 features"):
+        find_max_batch_size(ConvNetClassifier(image_shape=(7, 7), device="cpu"), X, y)
+    with pytest.raises(ValueError, match="Found array with dim 3"):
+        find_max_batch_size(MLPClassifier(device="cpu"), X.reshape(-1, 8, 8), y)
 
 
 def test_batch_size_max_in_fit_records_the_size_and_trains():

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
-from sklearn.datasets import load_iris
+from sklearn.datasets import load_diabetes, load_iris
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import (
     GridSearchCV,
@@ -19,7 +19,7 @@ from sklearn.model_selection import (
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skbatch import MLPClassifier, plot_search, search_report
+from skbatch import MLPClassifier, MLPRegressor, plot_search, search_report
 from skbatch.demo import results_table
 
 X_IRIS, Y_IRIS = load_iris(return_X_y=True)
@@ -74,6 +74,26 @@ def test_pipeline_params_lose_their_prefix_and_splits_still_match(tmp_path):
     report = search_report(search, X_IRIS, Y_IRIS)
     assert {"lr", "batch_size"} <= set(report.columns)
     assert report[[f"split{k}_device" for k in range(3)]].notna().all().all()
+
+
+def test_regressor_search_gets_per_split_devices_and_fit_times(tmp_path):
+    # The report once looked for classifiers only, so a regressor search lost these columns.
+    X, y = load_diabetes(return_X_y=True)
+    X, y = X[:120], y[:120]
+
+    def regressor(cache):
+        return MLPRegressor(hidden_layer_sizes=(8,), max_epochs=2, device="cpu", random_state=0, cache_dir=cache)
+
+    for estimator, grid in [
+        (regressor(tmp_path / "plain"), {"lr": [1e-3, 1e-2]}),
+        (make_pipeline(StandardScaler(), regressor(tmp_path / "pipeline")), {"mlpregressor__lr": [1e-3, 1e-2]}),
+    ]:
+        search = GridSearchCV(estimator, grid, cv=KFold(2)).fit(X, y)
+        report = search_report(search, X, y)
+        for k in range(2):
+            assert (report[f"split{k}_device"] == "cpu").all()
+            assert (report[f"split{k}_fit_time"] > 0).all()
+        assert (report["devices"] == "cpu").all()
 
 
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")

@@ -12,9 +12,8 @@ import math
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 
-import numpy as np
 import torch
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.base import clone
 
 from .._compat import Interval, validate_parameter_constraints
 from ..devices.memory import is_out_of_memory, release_device_memory
@@ -134,16 +133,20 @@ class _TrainStepProbe:
             torch.cuda.synchronize(self.device)
 
 
-def _search_estimator(estimator, X, y, n_classes, device, *, start, rtol):
-    """Search with the estimator's network and optimizer; X and y are validated arrays."""
-    module = estimator._build_module(X.shape[1], n_classes).to(device)
+def _search_estimator(estimator, X, y, n_outputs, device, *, start, rtol):
+    """Search with the estimator's network and optimizer.
+
+    ``X`` and ``y`` are as the estimator's fit prepares them
+    (``_prepare_data``): ``X`` shaped as the module takes it, ``y`` encoded
+    for its loss (class indices, or float targets of shape ``(n, n_outputs)``),
+    and the estimator holds what that learned (``n_features_in_``,
+    ``input_shape_``).
+    """
+    module = estimator._build_module(estimator.n_features_in_, n_outputs).to(device)
     optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
-    # Rows as the module takes them: images for an estimator with image_shape.
-    X = X.reshape(len(X), *estimator._module_input_shape(X.shape[1]))
-    X_dev = to_tensor(X, dtype=torch.float32, device=device)
-    # Class indices for a classifier, float32 targets for a regressor: the
-    # estimator's own loss decides.
-    y_dev = to_tensor(y, dtype=torch.long if estimator._criterion is torch.nn.CrossEntropyLoss else torch.float32, device=device)
+    # The same tensors fit trains on: no dtype or shape chosen here.
+    X_dev = to_tensor(X, device=device)
+    y_dev = to_tensor(y, device=device)
     probe = _TrainStepProbe(module, optimizer, X_dev, y_dev, device, loss_fn=estimator._criterion())
     module.train()
     try:
@@ -175,13 +178,16 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
 
     Parameters
     ----------
-    estimator : BaseTorchClassifier
-        An skbatch classifier, fitted or not; it is not modified. Its
-        network, ``solver`` and ``device`` are used.
-    X : array-like of shape (n_samples, n_features)
-        Training data, as it would be passed to ``fit``.
-    y : array-like of shape (n_samples,)
-        Class labels.
+    estimator : BaseTorchEstimator
+        An skbatch classifier or regressor, fitted or not; it is not
+        modified. Its network, ``solver`` and ``device`` are used, and
+        ``X`` and ``y`` are checked and encoded as its ``fit`` does.
+    X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+        Training data, as it would be passed to ``fit``: 3 or more
+        dimensions where the estimator takes them (ConvNetClassifier,
+        TorchClassifier).
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels for a classifier, targets for a regressor.
     start : int, default=256
         First size tried. Halved while it does not fit.
     rtol : float, default=1/32
@@ -227,10 +233,11 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     validate_parameter_constraints(
         _CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size"
     )
-    estimator._validate_params()
-    estimator._check_params()
-    X = check_array(X, dtype=np.float32)
-    y = column_or_1d(y, warn=True)
-    classes, y_encoded = np.unique(y, return_inverse=True)
+    # X and y go through the estimator's own fit preparation (param checks,
+    # input dimensions and shape, target encoding), on a clone so that the
+    # estimator is not modified. Called by name rather than imported: the
+    # estimators import this module.
+    prepared = clone(estimator)
+    X, y, _, _ = prepared._prepare_data(X, y, incremental=False)
     device = resolve_device(estimator.device if device is None else device)
-    return _search_estimator(estimator, X, y_encoded, len(classes), device, start=start, rtol=rtol)
+    return _search_estimator(prepared, X, y, prepared._n_module_outputs(), device, start=start, rtol=rtol)

@@ -28,10 +28,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 
 from .._compat import safe_split
+from .._optional import import_optional
 from ..cache.keys import _stable, data_fingerprint
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
-from ..estimators.base import BaseTorchEstimator
+from ..estimators.network_step import network_step
 from .train import (
     FusedMember,
     UnstackableError,
@@ -43,21 +44,6 @@ from .train import (
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
 _STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device"]
-
-
-def _network_step(estimator):
-    """The skbatch estimator that trains in ``estimator``, and the prefix of its params.
-
-    ``(estimator, '')`` for an skbatch estimator, ``(last step, 'name__')``
-    for a Pipeline ending in one, ``(None, None)`` otherwise.
-    """
-    if isinstance(estimator, BaseTorchEstimator):
-        return estimator, ""
-    if isinstance(estimator, Pipeline) and estimator.steps:
-        name, last = estimator.steps[-1]
-        if isinstance(last, BaseTorchEstimator):
-            return last, f"{name}__"
-    return None, None
 
 
 class FusedSearchMixin:
@@ -118,7 +104,7 @@ class FusedSearchMixin:
         self : object
             The fitted search.
         """
-        network, prefix = _network_step(self.estimator)
+        network, prefix = network_step(self.estimator)
         self.fused_stacks_ = []
         self.unfused_fits_ = Counter()
         original = self.estimator
@@ -144,7 +130,7 @@ class FusedSearchMixin:
                 store.cleanup()
         if store is not None and hasattr(self, "best_estimator_"):
             # Only fit reads cache_dir; give back the user's value.
-            best_network, best_prefix = _network_step(self.best_estimator_)
+            best_network, best_prefix = network_step(self.best_estimator_)
             if best_network is not None:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
@@ -190,7 +176,7 @@ class FusedSearchMixin:
         splits = list(cv.split(X, y, **routed.splitter.split))
         n_fits = len(candidate_params) * len(splits)
         reason = None
-        if _network_step(self.estimator)[0] is None:
+        if network_step(self.estimator)[0] is None:
             reason = "the estimator is not an skbatch estimator or a Pipeline ending in one"
         elif routed.estimator.fit:
             reason = f"fit params ({', '.join(sorted(routed.estimator.fit))}) go to each fit"
@@ -200,7 +186,7 @@ class FusedSearchMixin:
             unfused[reason] += n_fits
             return
 
-        store = _network_step(self.estimator)[0].cache_dir
+        store = network_step(self.estimator)[0].cache_dir
         groups = {}
         for params in candidate_params:
             candidate = clone(self.estimator)
@@ -209,7 +195,7 @@ class FusedSearchMixin:
             except ValueError as error:
                 unfused[f"its params cannot be set ({error})"] += len(splits)
                 continue
-            network, _ = _network_step(candidate)
+            network, _ = network_step(candidate)
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
             if reason is not None:
@@ -273,7 +259,7 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     transformed, fingerprints = {}, {}
     for params, fold in task:
         candidate = clone(estimator).set_params(**clone(params, safe=False))
-        network, _ = _network_step(candidate)
+        network, _ = network_step(candidate)
         X_train, y_train = safe_split(candidate, X, y, splits[fold][0])
         block = (fold,)
         if isinstance(candidate, Pipeline):
@@ -408,7 +394,7 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
 
 
 def _make_bayes_search():
-    from skopt import BayesSearchCV
+    BayesSearchCV = import_optional("skopt", needed_by="FusedBayesSearchCV").BayesSearchCV
 
     class FusedBayesSearchCV(FusedSearchMixin, BayesSearchCV):
         """scikit-optimize's BayesSearchCV, with the fold models of each candidate trained fused.

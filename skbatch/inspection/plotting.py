@@ -1,15 +1,15 @@
 """Figures for batch-size trade-offs and learning curves (matplotlib, imported on first use)."""
 
+from .._optional import import_optional
+
 __all__ = ["plot_batch_size_study", "plot_learning_curves"]
 
 _STUDY_NEEDS = ("batch_size_used", "samples_per_second", "peak_memory_mib", "train_score", "cv_score")
 
 
-def _pyplot():
-    # Deferred: importing skbatch should not pay for matplotlib.
-    import matplotlib.pyplot as plt
-
-    return plt
+def _pyplot(needed_by):
+    # Deferred: importing skbatch should not pay for matplotlib, nor need it.
+    return import_optional("matplotlib.pyplot", needed_by=needed_by)
 
 
 def plot_batch_size_study(study, *, title=None):
@@ -45,7 +45,7 @@ def plot_batch_size_study(study, *, title=None):
             f"study lacks the columns {missing}; pass the DataFrame that "
             "skbatch.batch_size_study returns."
         )
-    plt = _pyplot()
+    plt = _pyplot("plot_batch_size_study")
     data = study.sort_values("batch_size_used")
     sizes = data["batch_size_used"].to_numpy()
     fig, (ax_speed, ax_memory, ax_score) = plt.subplots(1, 3, figsize=(13, 4), sharex=True)
@@ -111,7 +111,7 @@ def plot_learning_curves(estimators, *, title=None):
     unfitted = [label for label, est in estimators.items() if not hasattr(est, "net_")]
     if unfitted:
         raise ValueError(f"The estimators {unfitted} are not fitted; call fit before plotting their curves.")
-    plt = _pyplot()
+    plt = _pyplot("plot_learning_curves")
     fig, (ax_loss, ax_score) = plt.subplots(1, 2, figsize=(11, 4))
     any_score = False
     for label, est in estimators.items():

@@ -22,21 +22,12 @@ from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import safe_indexing
+from .._optional import import_optional
 from ..cache.keys import data_fingerprint, params_fingerprint
 from ..cache.store import FitCache
-from ..estimators.targets import BaseTorchClassifier
+from ..estimators.network_step import network_step
 
 __all__ = ["search_report", "plot_search"]
-
-
-def _torch_estimator(estimator):
-    """The skbatch estimator in ``estimator`` (itself, or a step of a Pipeline or other meta-estimator)."""
-    if isinstance(estimator, BaseTorchClassifier):
-        return estimator
-    for value in estimator.get_params(deep=True).values():
-        if isinstance(value, BaseTorchClassifier):
-            return value
-    return None
 
 
 def _short_names(names):
@@ -67,14 +58,14 @@ def _split_records(search, X, y, groups, records):
     y_fps = [data_fingerprint(safe_indexing(y, train)) for train, _ in splits]
     # The fold's X is the estimator's X only without a Pipeline in between;
     # it tells apart folds whose labels happen to be equal.
-    torch_is_outer = isinstance(search.estimator, BaseTorchClassifier)
+    torch_is_outer = network_step(search.estimator)[1] == ""
     by_key = {}
     for record in records:
         by_key.setdefault((record.get("params_fingerprint"), record.get("y_fingerprint")), []).append(record)
 
     table = []
     for params in search.cv_results_["params"]:
-        candidate = _torch_estimator(clone(search.estimator).set_params(**params))
+        candidate, _ = network_step(clone(search.estimator).set_params(**params), nested=True)
         params_fp = params_fingerprint(candidate)
         row = []
         for (train, _), y_fp in zip(splits, y_fps):
@@ -182,7 +173,7 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
         table[test_key.format(k)] = np.asarray(results[test_key.format(k)])
 
     records = None
-    torch_estimator = _torch_estimator(search.estimator)
+    torch_estimator, _ = network_step(search.estimator, nested=True)
     if cache_dir is None and torch_estimator is not None:
         cache_dir = torch_estimator.cache_dir
     if cache_dir is not None and X is not None and y is not None and torch_estimator is not None:
@@ -282,8 +273,7 @@ def plot_search(search, params=None, *, ax=None):
     >>> fig.axes[0].get_xscale()
     'log'
     """
-    import matplotlib.pyplot as plt
-
+    plt = import_optional("matplotlib.pyplot", needed_by="plot_search")
     check_is_fitted(search, "cv_results_")
     results = search.cv_results_
     metric = _main_metric(search)
