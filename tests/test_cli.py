@@ -236,6 +236,8 @@ def test_grid_search_on_parquet_writes_results(iris, tmp_path, capsys):
     assert status == 0, err
     assert "grid search on" in err and "150 rows, 4 features, 3 classes; 2-fold CV" in err
     assert "best_params_: {'batch_size': " in out
+    # With a cache, the table shows what each fit took to train, not only its call in this run.
+    assert "mean_training_time" in out
 
     table = pd.read_csv(out_dir / "report.csv")
     assert len(table) == 4
