@@ -8,13 +8,16 @@ import argparse
 import contextlib
 import difflib
 import json
+import math
 import re
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from numbers import Integral, Real
 from pathlib import Path
 
+import joblib
 import numpy as np
 import pandas as pd
 import scipy.stats
@@ -22,30 +25,25 @@ from sklearn.base import clone
 from sklearn.metrics import get_scorer_names
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.utils.multiclass import type_of_target
 
 from . import demo
-from ._compat import InvalidParameterError
+from ._compat import Interval, InvalidParameterError
 from ._optional import import_optional
 from .cache.atomic import atomic_write
+from .cli_data import CommandLineError, categorical_columns, make_preprocessing, read_table, split_target
 from .devices.resolve import resolve_device
 from .estimators.mlp import MLPClassifier
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV
 from .inspection.progress import progress_bar
 from .inspection.report import search_report
+from .model_file import save_model
 
 __all__ = ["main"]
 
-# The estimator sits behind a StandardScaler, so its params carry this prefix
+# The estimator sits behind the preprocessing, so its params carry this prefix
 # inside the search and lose it again in everything the user reads.
 _STEP = "mlpclassifier"
-_PARQUET_SUFFIXES = {".parquet", ".pq"}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
-
-class CommandLineError(Exception):
-    """A problem with the command line or its input, reported to the user as one line."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +195,27 @@ def _bayes_dimension(spec):
     return dimension(spec.low, spec.high, prior=prior)
 
 
+def _integers_only(estimator, name):
+    """Whether ``name``'s constraints take ints and no other numbers (``batch_size``), or say nothing of numbers.
+
+    A range is typed by the param it is for, not by how its ends are
+    written: ``lr=10:100`` must draw floats, since ``lr`` is real-valued.
+    """
+    numeric = [
+        c for c in type(estimator)._parameter_constraints.get(name, [])
+        if isinstance(c, Interval) or (isinstance(c, type) and issubclass(c, Real))
+    ]
+    if not numeric:
+        return True
+    return all((c.type if isinstance(c, Interval) else c) is Integral or c is int for c in numeric)
+
+
+def _typed_range(estimator, name, spec):
+    if spec.is_integer and not _integers_only(estimator, name):
+        return _Range(float(spec.low), float(spec.high), log=spec.log)
+    return spec
+
+
 def _check_params_against(estimator, specs, fixed):
     """Fail before any training when a name or value cannot work, rather than after hours of NaN scores."""
     valid = estimator.get_params(deep=False)
@@ -220,77 +239,11 @@ def _validate(estimator, option):
     try:
         estimator._validate_params()
         estimator._check_params()
-    except InvalidParameterError as exc:
+        # The constraints take any str as a device; only resolving it tells 'gpu' from 'cuda'.
+        if isinstance(estimator.device, str):
+            resolve_device(estimator.device)
+    except (InvalidParameterError, ValueError) as exc:
         raise CommandLineError(f"{option}: {exc}") from None
-
-
-def read_table(path):
-    """Read a CSV file, or a Parquet file (``.parquet``, ``.pq``; needs pyarrow), into a DataFrame.
-
-    Raises
-    ------
-    CommandLineError
-        If the file is missing, empty, unreadable, or Parquet without pyarrow.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CommandLineError(f"data file {str(path)!r} does not exist or is not a file")
-    parquet = path.suffix.lower() in _PARQUET_SUFFIXES
-    kind = "Parquet" if parquet else "CSV"
-    try:
-        table = pd.read_parquet(path) if parquet else pd.read_csv(path)
-    except ImportError:
-        raise CommandLineError(
-            f"reading the Parquet file {str(path)!r} needs pyarrow, which is not installed: "
-            "pip install 'skbatch[parquet]' (or save the data as CSV)"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise CommandLineError(f"data file {str(path)!r} is empty") from None
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors.
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CommandLineError(f"cannot read {str(path)!r} as {kind}: {reason}") from None
-    if table.empty:
-        raise CommandLineError(f"data file {str(path)!r} has no rows")
-    return table
-
-
-def split_target(table, target, source="the data"):
-    """Return ``(X, y)``: the numeric feature columns and the class labels in ``target``.
-
-    Raises
-    ------
-    CommandLineError
-        If the target column is missing or not class labels, or a feature
-        column is not numeric or has missing values.
-    """
-    if target not in table.columns:
-        columns = ", ".join(map(str, table.columns[:20])) + (", ..." if len(table.columns) > 20 else "")
-        raise CommandLineError(f"target column {target!r} is not in {source}; its columns are: {columns}")
-    y = table[target]
-    X = table.drop(columns=[target])
-    if X.shape[1] == 0:
-        raise CommandLineError(f"{source} has no feature columns besides the target {target!r}")
-    if y.isna().any():
-        raise CommandLineError(
-            f"target column {target!r} has {int(y.isna().sum())} missing values; drop those rows first"
-        )
-    if type_of_target(y.to_numpy()) not in {"binary", "multiclass"}:
-        raise CommandLineError(
-            f"target column {target!r} does not hold class labels (found {type_of_target(y.to_numpy())} "
-            "values); skbatch search trains classifiers"
-        )
-    text = [str(c) for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
-    if text:
-        raise CommandLineError(
-            f"feature columns must be numeric; not numeric: {', '.join(text[:10])}; encode or drop them first"
-        )
-    missing = [str(c) for c in X.columns if X[c].isna().any()]
-    if missing:
-        raise CommandLineError(
-            f"feature columns have missing values: {', '.join(missing[:10])}; impute or drop them first"
-        )
-    return X, y
 
 
 def _to_builtin(value):
@@ -313,18 +266,34 @@ def write_atomic(path, text):
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
+def _json_safe(value):
+    """``value`` with NaN and infinities as None: JSON has no NaN, and ``json.dumps`` would write it anyway."""
+    value = _to_builtin(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(v) for key, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def write_results(report, output_dir, summary):
-    """Write ``report.csv`` (the search report, best first) and ``results.json`` (summary and candidates)."""
+    """Write ``report.csv`` (the search report, best first) and ``results.json`` (summary and candidates).
+
+    ``results.json`` is strict JSON: a NaN score (a failed fit) is ``null``.
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = output_dir / "report.csv", output_dir / "results.json"
     write_atomic(csv_path, report.to_csv(index=False))
     candidates = json.loads(report.to_json(orient="records"))
-    write_atomic(json_path, json.dumps({**summary, "candidates": candidates}, indent=2, default=_to_builtin) + "\n")
+    document = _json_safe({**summary, "candidates": candidates})
+    write_atomic(json_path, json.dumps(document, indent=2, default=str, allow_nan=False) + "\n")
     return csv_path, json_path
 
 
-def _make_search(args, specs, fixed):
+def _make_estimator(args, specs, fixed):
     try:
         # Checked here as well as in each fit so that a typo fails now, not as a NaN score per fit.
         resolve_device(args.device)
@@ -335,12 +304,14 @@ def _make_search(args, specs, fixed):
         estimator.set_params(max_epochs=args.max_epochs)
     _check_params_against(estimator, specs, fixed)
     estimator.set_params(**fixed)
-    space = _search_space(specs, args.search)
-    pipeline = make_pipeline(StandardScaler(), estimator)
     if args.scoring is not None and args.scoring not in get_scorer_names():
         close = difflib.get_close_matches(args.scoring, get_scorer_names(), n=3)
         hint = f"did you mean {' or '.join(close)}?" if close else "see sklearn.metrics.get_scorer_names()"
         raise CommandLineError(f"--scoring {args.scoring} is not a scikit-learn scorer name; {hint}")
+    return estimator
+
+
+def _make_search(args, pipeline, space):
     common = dict(
         cv=StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state),
         scoring=args.scoring,
@@ -360,6 +331,71 @@ def _make_search(args, specs, fixed):
     return search_class(pipeline, space, n_iter=args.n_iter, random_state=args.random_state, **common)
 
 
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Run each fit with ``n_threads`` torch threads: in this process, and in the search's worker processes.
+
+    In this process torch's own count is set (and put back after); a fit
+    takes its share of it (:func:`skbatch.devices.pool.cpu_thread_share`).
+    Worker processes started by joblib's loky backend get
+    ``OMP_NUM_THREADS`` and the like set to ``n_threads`` before torch
+    loads there (``joblib.parallel_config(inner_max_num_threads=...)``).
+    ``None`` changes nothing: torch then uses every core of the machine,
+    which on a shared node can make each fit many times slower.
+    """
+    if n_threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        # joblib takes the thread limit only with a backend named; loky is the default one.
+        with joblib.parallel_config(backend="loky", inner_max_num_threads=n_threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _last_line(text, limit=300):
+    """The line of a traceback or multi-line message that says what went wrong, cut to ``limit`` characters."""
+    lines = [line.strip() for line in str(text).strip().splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def _fit(search, X, y, args):
+    """Fit the search; return one line per distinct warning, so that the log stays greppable."""
+    with warnings.catch_warnings(record=True) as caught, torch_threads(args.threads):
+        warnings.simplefilter("always")
+        with progress_bar() if args.progress else contextlib.nullcontext():
+            try:
+                search.fit(X, y)
+            except ValueError as exc:
+                if "fits failed" not in str(exc):
+                    raise
+                # scikit-learn's message holds a traceback per kind of failure: keep the error itself.
+                raise CommandLineError(f"every fit failed: {_last_line(exc)}") from None
+    lines = dict.fromkeys(
+        f"{w.category.__name__}: {'scoring failed: ' if 'Scoring failed' in str(w.message) else ''}"
+        f"{_last_line(w.message)}"
+        for w in caught
+    )
+    return list(lines)
+
+
+def _check_scores(search, args, warned):
+    scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
+    if np.isnan(scores).all():
+        reasons = [line for line in warned if "scoring failed: " in line or line.startswith("FitFailedWarning")]
+        reason = reasons[0] if reasons else "see the warnings above"
+        scoring = args.scoring or "accuracy"
+        raise CommandLineError(
+            f"every candidate scored NaN with --scoring {scoring}, so there is no best one ({reason})"
+        )
+
+
 def _run_search(args):
     specs, fixed = {}, {}
     for text in args.param:
@@ -376,20 +412,44 @@ def _run_search(args):
         raise CommandLineError(f"--cv must be at least 2, got {args.cv}")
     if args.n_iter < 1:
         raise CommandLineError(f"--n-iter must be at least 1, got {args.n_iter}")
-    search = _make_search(args, specs, fixed)
-    X, y = split_target(read_table(args.data), args.target, source=str(args.data))
+    if args.save_model is not None:
+        try:
+            import skops.io  # noqa: F401
+        except ImportError:
+            raise CommandLineError(
+                "--save-model needs skops, which is not installed: pip install 'skbatch[cli]'"
+            ) from None
+    if args.threads is not None and args.threads < 1:
+        raise CommandLineError(f"--threads must be at least 1, got {args.threads}")
+    estimator = MLPClassifier()
+    specs = {n: _typed_range(estimator, n, s) if isinstance(s, _Range) else s for n, s in specs.items()}
+    estimator = _make_estimator(args, specs, fixed)
+    space = _search_space(specs, args.search)
+
+    def say(line):
+        print(f"skbatch: {line}", file=sys.stderr)
+
+    X, y = split_target(read_table(args.data, say=say), args.target, source=str(args.data))
     # Made now, so that an unusable output directory fails before the search, not after it.
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    if args.save_model is not None:
+        args.save_model.parent.mkdir(parents=True, exist_ok=True)
+    pipeline = make_pipeline(make_preprocessing(X), estimator)
+    search = _make_search(args, pipeline, space)
 
-    print(
-        f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features, "
-        f"{y.nunique()} classes; {args.cv}-fold CV",
-        file=sys.stderr,
+    categorical = categorical_columns(X)
+    encoded = f" ({len(categorical)} one-hot encoded)" if categorical else ""
+    say(
+        f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features{encoded}, "
+        f"{y.nunique()} classes; {args.cv}-fold CV"
     )
     start = time.perf_counter()
-    with progress_bar() if args.progress else contextlib.nullcontext():
-        search.fit(X, y)
+    warned = _fit(search, X, y, args)
     elapsed = time.perf_counter() - start
+    # Checked first: a search with no usable score ends in one line, not in its warnings.
+    _check_scores(search, args, warned)
+    for line in warned[:5]:
+        say(f"warning: {line}")
     report = search_report(search, X, y)
 
     best_params = _unprefixed(search.best_params_)
@@ -398,7 +458,10 @@ def _run_search(args):
     print(f"best CV {scoring}: {search.best_score_:.4f}")
     print(f"search time: {elapsed:.1f} s\n")
     columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
-               "mean_fit_time", "n_failed_fits"]
+               "mean_fit_time", "n_failed_fits", "n_failed_scores"]
+    if "mean_training_time" in report:
+        # With --cache-dir: what each fit took when it trained, also if this run restored it.
+        columns.insert(columns.index("mean_fit_time") + 1, "mean_training_time")
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(report[columns].to_string(float_format=lambda v: f"{v:.4f}"))
     summary = {
@@ -410,14 +473,22 @@ def _run_search(args):
         "n_candidates": len(search.cv_results_["params"]),
         "fixed_params": {**fixed, "max_epochs": search.estimator[-1].max_epochs},
         "n_failed_fits": int(report["n_failed_fits"].sum()),
+        "n_failed_scores": int(report["n_failed_scores"].sum()),
         "data": str(args.data),
         "target": args.target,
         "n_samples": len(X),
         "n_features": X.shape[1],
+        "categorical_features": [str(c) for c in categorical],
+        "threads": args.threads,
         "search_time_s": elapsed,
     }
+    if args.save_model is not None:
+        save_model(search.best_estimator_, args.save_model)
+        summary["model"] = str(args.save_model)
     paths = write_results(report, args.output_dir, summary)
     print(f"\nresults written to {paths[0]} and {paths[1]}")
+    if args.save_model is not None:
+        print(f"best model (refitted on all rows) saved to {args.save_model}")
     return 0
 
 
@@ -435,8 +506,9 @@ def _build_parser():
         "search",
         help="cross-validated search over an MLPClassifier's params on a CSV or Parquet file",
         description=(
-            "Search MLPClassifier params (behind a StandardScaler) with cross-validation, print "
-            "best_params_ and the report, and write report.csv and results.json. "
+            "Search MLPClassifier params (behind a StandardScaler for numeric columns and a "
+            "OneHotEncoder for text columns) with cross-validation, print best_params_ and the "
+            "report, and write report.csv and results.json. "
             "--param forms: name=low:high[:log] (a range: ints if both ends are ints), "
             "name=a,b,c (a list), name=value (fixed)."
         ),
@@ -470,6 +542,16 @@ def _build_parser():
         "--cache-dir", default=None,
         help="keep every finished fit here; run the same command again after an interruption "
         "and only the missing fits train (default: no cache)",
+    )
+    search.add_argument(
+        "--save-model", type=Path, default=None, metavar="PATH",
+        help="save the best candidate, refitted on all rows, to PATH (a .skops file that loads "
+        "without running code: see skbatch.model_file.load_model)",
+    )
+    search.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch threads per fit, in this process and in --n-jobs workers; on a shared node "
+        "set it to the cores you were given divided by --n-jobs (default: torch's, every core)",
     )
     search.add_argument(
         "--fused", action="store_true",

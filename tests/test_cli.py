@@ -167,7 +167,14 @@ def test_split_target(iris):
     "change, match",
     [
         (lambda t: t, r"target column 'label' is not in the data; its columns are: sepal length \(cm\), "),
-        (lambda t: t.rename(columns={"species": "label"}).assign(color="red"), r"not numeric: color; encode or drop"),
+        (
+            lambda t: t.rename(columns={"species": "label"}).assign(**{"petal width (cm)": np.inf}),
+            r"feature columns have infinite values: petal width \(cm\); replace or drop",
+        ),
+        (
+            lambda t: t.rename(columns={"species": "label"}).assign(label="setosa"),
+            r"^target column 'label' holds a single class \('setosa'\); a classifier needs two or more$",
+        ),
         (
             lambda t: t.rename(columns={"species": "label"}).assign(**{"petal width (cm)": np.nan}),
             r"feature columns have missing values: petal width \(cm\); impute or drop",
@@ -229,6 +236,8 @@ def test_grid_search_on_parquet_writes_results(iris, tmp_path, capsys):
     assert status == 0, err
     assert "grid search on" in err and "150 rows, 4 features, 3 classes; 2-fold CV" in err
     assert "best_params_: {'batch_size': " in out
+    # With a cache, the table shows what each fit took to train, not only its call in this run.
+    assert "mean_training_time" in out
 
     table = pd.read_csv(out_dir / "report.csv")
     assert len(table) == 4
@@ -380,3 +389,162 @@ def test_fused_search_gives_the_same_report(iris_csv, tmp_path, capsys):
     assert "8 of 8 fits trained fused, in 2 stack(s)" in out
     columns = ["lr", "batch_size", "mean_test_score", "rank_test_score"]
     pd.testing.assert_frame_equal(reports[True][columns], reports[False][columns], atol=1e-6)
+
+
+# --- issue 16: what a first hour with the command ran into ------------------
+
+
+def test_duplicated_and_unnamed_columns(iris, tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("x,label,label\n1,a,b\n2,b,a\n")
+    # pandas would read the second one as 'label.1' and train on it.
+    with pytest.raises(cli.CommandLineError, match=r"has duplicated column names: label; give each column its own name"):
+        cli.read_table(path)
+    path.write_text("x,,label\n1,2,a\n2,3,b\n")
+    with pytest.raises(cli.CommandLineError, match=r"has columns without a name \(columns 2\); name them or drop them"):
+        cli.read_table(path)
+
+
+def test_an_unnamed_first_column_is_read_as_the_index(iris, tmp_path):
+    path = tmp_path / "with_index.csv"
+    iris.to_csv(path)  # index=True by default: a first column with no name
+    said = []
+    table = cli.read_table(path, say=said.append)
+    assert list(table.columns) == list(iris.columns)
+    assert said == ["the first column of with_index.csv has no name: read as the row index and not used as a feature"]
+
+
+def test_text_columns_are_one_hot_encoded_inside_each_fold(iris):
+    table = iris.assign(color=np.where(iris["sepal length (cm)"] > 5.8, "red", "blue"), big=iris["petal length (cm)"] > 4)
+    X, y = cli.split_target(table, "species")
+    preprocessing = cli.make_preprocessing(X)
+    assert [(name, type(t).__name__, list(cols)) for name, t, cols in preprocessing.transformers] == [
+        ("numeric", "StandardScaler", list(iris.columns[:4])),
+        ("categorical", "OneHotEncoder", ["color", "big"]),
+    ]
+    assert preprocessing.transformers[1][1].handle_unknown == "ignore"
+    out = preprocessing.fit_transform(X.iloc[:100])
+    assert out.shape == (100, 4 + 2 + 2) and isinstance(out, np.ndarray)
+    # A category no training row had becomes zeros, not an error.
+    unseen = X.iloc[:1].assign(color="green")
+    np.testing.assert_array_equal(preprocessing.transform(unseen)[0, 4:6], [0, 0])
+
+
+def test_a_float_params_range_draws_floats():
+    estimator = cli.MLPClassifier()
+    lr = cli._typed_range(estimator, "lr", cli.parse_param("lr=10:100")[1])
+    batch_size = cli._typed_range(estimator, "batch_size", cli.parse_param("batch_size=10:100")[1])
+    assert lr == cli._Range(10.0, 100.0, log=False) and not lr.is_integer
+    assert batch_size.is_integer
+    space = cli._search_space({"lr": lr, "momentum": cli._typed_range(estimator, "momentum", cli._Range(0, 1, False))}, "random")
+    draws = [space["mlpclassifier__lr"].rvs(random_state=seed) for seed in range(20)]
+    assert all(10 <= d <= 100 for d in draws) and any(d != int(d) for d in draws)
+    assert space["mlpclassifier__momentum"].support() == (0.0, 1.0)
+    assert isinstance(cli._search_space({"lr": lr}, "bayes")["mlpclassifier__lr"], Real)
+
+
+def test_results_json_is_strict_json(tmp_path):
+    report = pd.DataFrame({"lr": [0.1, 0.01], "mean_test_score": [0.5, np.nan]})
+    cli.write_results(report, tmp_path, {"best_score": 0.5, "scores": [np.float64("nan"), np.inf], "n": np.int64(3)})
+
+    def refuse(constant):
+        raise AssertionError(f"results.json holds {constant}, which is not JSON")
+
+    summary = json.loads((tmp_path / "results.json").read_text(), parse_constant=refuse)
+    assert summary["scores"] == [None, None] and summary["n"] == 3
+    assert summary["candidates"][1]["mean_test_score"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--param", "device=gpu,cpu"], r"^skbatch: error: --param device: The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'\. Got 'gpu' instead\.$"),
+        (["--param", "lr=1e-3,1e-2", "--threads", "0"], r"^skbatch: error: --threads must be at least 1, got 0$"),
+    ],
+)
+def test_more_errors_before_training(iris_csv, tmp_path, capsys, argv, match):
+    status, out, err = run_main(["search", iris_csv, "--target", "species", "--output-dir", tmp_path / "out", *FAST, *argv], capsys)
+    assert status == 1
+    assert err.count("\n") == 1 and re.search(match, err), err
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("x,label,label\n1,a,b\n2,b,a\n3,a,b\n4,b,a\n", r"duplicated column names: label"),
+        ("x,label\n1,a\ninf,b\n3,a\n4,b\n", r"feature columns have infinite values: x"),
+        ("x,label\n1,a\n2,a\n3,a\n4,a\n", r"target column 'label' holds a single class \('a'\)"),
+    ],
+)
+def test_bad_data_is_one_short_line(tmp_path, capsys, text, match):
+    (tmp_path / "data.csv").write_text(text)
+    status, out, err = run_main(
+        ["search", tmp_path / "data.csv", "--target", "label", "--param", "lr=1e-3,1e-2", "--output-dir", tmp_path / "out", *FAST],
+        capsys,
+    )
+    assert status == 1
+    assert err.count("\n") == 1 and len(err) < 200 and re.search(match, err), err
+    assert not (tmp_path / "out").exists()
+
+
+def test_all_nan_scores_end_in_one_line_and_a_non_zero_exit(iris_csv, tmp_path, capsys):
+    # roc_auc takes two classes; iris has three: every score is NaN.
+    status, out, err = run_main(
+        ["search", iris_csv, "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
+         "--scoring", "roc_auc", "--output-dir", tmp_path / "out", *FAST],
+        capsys,
+    )
+    assert status == 1
+    lines = err.splitlines()
+    assert lines[0].startswith("skbatch: grid search on") and len(lines) == 2, err
+    assert re.fullmatch(
+        r"skbatch: error: every candidate scored NaN with --scoring roc_auc, so there is no best one "
+        r"\(UserWarning: scoring failed: ValueError: .*multi_class.*\)",
+        lines[1],
+    ), err
+    assert "best_params_" not in out and not (tmp_path / "out" / "results.json").exists()
+
+
+def _omp_threads():
+    # A function of this module, not os.environ.get: that would pickle this process's environment along.
+    return os.environ.get("OMP_NUM_THREADS")
+
+
+def test_torch_threads_reach_this_process_and_the_workers():
+    import torch
+    from joblib import Parallel, delayed
+
+    before = torch.get_num_threads()
+    with cli.torch_threads(1):
+        assert torch.get_num_threads() == 1
+        # As a search calls it: no backend of its own, so the configured one and its limit apply.
+        in_workers = Parallel(n_jobs=2)(delayed(_omp_threads)() for _ in range(2))
+    assert in_workers == ["1", "1"]
+    assert torch.get_num_threads() == before
+
+
+def test_categorical_columns_threads_and_saved_model(iris, tmp_path, capsys):
+    skops_io = pytest.importorskip("skops.io")
+    from skbatch.model_file import load_model
+
+    table = iris.assign(color=np.where(iris["sepal length (cm)"] > 5.8, "red", "blue"))
+    table.to_csv(tmp_path / "colors.csv", index=False)
+    model_path = tmp_path / "model" / "best.skops"
+    status, out, err = run_main(
+        ["search", tmp_path / "colors.csv", "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
+         "--threads", "1", "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
+        capsys,
+    )
+    assert status == 0, err
+    assert "150 rows, 5 features (1 one-hot encoded), 3 classes" in err
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["categorical_features"] == ["color"] and summary["threads"] == 1
+    assert summary["model"] == str(model_path)
+    # Nothing in the file needs trusting beyond skops' defaults: it loads as data, without running code.
+    assert skops_io.get_untrusted_types(file=model_path) == []
+    content = skops_io.load(model_path, trusted=[])
+    assert content["estimator"] == "MLPClassifier" and content["params"]["lr"] == summary["best_params"]["lr"]
+    model = load_model(model_path)
+    X, y = table.drop(columns="species"), table["species"]
+    assert list(model.named_steps) == ["columntransformer", "mlpclassifier"]
+    assert set(model.predict(X)) <= set(y)

@@ -174,3 +174,47 @@ def test_demo_results_table_still_works(grid_search):
     ]
     assert len(table) == 2 and table["rank_test_score"].iloc[0] == 1
     assert isinstance(table, pd.DataFrame)
+
+
+@pytest.mark.filterwarnings("ignore:Scoring failed", "ignore:One or more of the test scores are non-finite")
+def test_a_failed_scoring_is_not_reported_as_a_failed_fit(tmp_path):
+    # roc_auc needs two classes: every fit trains, every score is NaN.
+    search = GridSearchCV(net(cache_dir=tmp_path), {"lr": [1e-3]}, cv=KFold(2, shuffle=True, random_state=0),
+                          scoring="roc_auc").fit(X_IRIS, Y_IRIS)
+    report = search_report(search, X_IRIS, Y_IRIS)
+    assert report.loc[0, "n_failed_fits"] == 0
+    assert report.loc[0, "n_failed_scores"] == 2
+    assert report.loc[0, "errors"] == (
+        "split 0: scoring failed (the fit trained; its score is NaN); "
+        "split 1: scoring failed (the fit trained; its score is NaN)"
+    )
+    assert (report[["split0_fit_time", "split1_fit_time"]] > 0).all().all()
+
+
+def test_a_fused_fits_time_is_its_share_of_the_stack(tmp_path):
+    from skbatch import FusedGridSearchCV
+
+    grid = {"lr": [1e-3, 1e-2], "alpha": [1e-4, 1e-3]}
+    search = FusedGridSearchCV(net(cache_dir=tmp_path, max_epochs=20), grid, cv=StratifiedKFold(2)).fit(X_IRIS, Y_IRIS)
+    report = search_report(search, X_IRIS, Y_IRIS)
+    # One stack of 4 candidates x 2 folds; each fit's record holds a share of it.
+    assert search.fused_stacks_["n_models"].tolist() == [8]
+    share = search.fused_stacks_["seconds"].iloc[0] / 8
+    np.testing.assert_allclose(report["split0_fit_time"], share)
+    np.testing.assert_allclose(report["mean_training_time"], share)
+    # cv_results_ adds it to the restore time that each fit's own call took.
+    assert (report["mean_fit_time"] >= share).all()
+    assert (report["mean_fit_time"] < share + 0.5).all()
+    np.testing.assert_allclose(search.cv_results_["mean_fit_time"].sum() * 2, share * 8, rtol=0.5)
+
+
+def test_a_rerun_over_cached_fits_says_they_came_from_the_cache(tmp_path, capsys):
+    from skbatch import FusedGridSearchCV
+
+    grid = {"lr": [1e-3, 1e-2]}
+    FusedGridSearchCV(net(cache_dir=tmp_path), grid, cv=StratifiedKFold(2), verbose=1).fit(X_IRIS, Y_IRIS)
+    assert "4 of 4 fits trained fused, in 1 stack(s)" in capsys.readouterr().out
+    FusedGridSearchCV(net(cache_dir=tmp_path), grid, cv=StratifiedKFold(2), verbose=1).fit(X_IRIS, Y_IRIS)
+    out = capsys.readouterr().out
+    assert "4 of 4 fits restored from the cache, none trained" in out
+    assert "0 of 4 fits trained fused" not in out

@@ -14,6 +14,7 @@ for whatever reason, simply trains on its own.
 """
 
 import inspect
+import re
 import tempfile
 import time
 from collections import Counter
@@ -83,6 +84,16 @@ class FusedSearchMixin:
         models ran), ``seconds`` and ``device``.
     unfused_fits_ : dict of str to int
         Why fits were left to train one by one, and how many.
+
+    Notes
+    -----
+    A fused fit's own ``fit`` call only restores its weights, so
+    ``cv_results_['mean_fit_time']`` adds to that restore time the fit's
+    share of its stack's training (the stack's seconds divided by its
+    models): the fit times add up to the time the search spent training.
+    ``std_fit_time`` is exact when a candidate's folds have equal shares
+    (they trained in one stack, or stacks of one size and time). Fits
+    restored from an earlier run's cache count their restore time only.
     """
 
     def fit(self, X, y=None, **params):
@@ -118,13 +129,17 @@ class FusedSearchMixin:
             store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
             self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
         self._fused_data = indexable(X, y)
+        self._fused_shares = []
         try:
             super().fit(X, y, **params)
+            if hasattr(self, "cv_results_"):
+                _add_training_shares(self.cv_results_, self._fused_shares)
         finally:
             if network is not None:
                 FitCache(network.cache_dir if store is None else store.name).drop_handoffs()
             self.estimator = original
             del self._fused_data
+            self.__dict__.pop("_fused_shares", None)
             self.__dict__.pop("_fused_routed", None)
             if store is not None:
                 store.cleanup()
@@ -163,14 +178,17 @@ class FusedSearchMixin:
     def _pretrain(self, candidate_params, cv):
         """Train every stackable (candidate, fold) fit of this batch fused, into the cache."""
         unfused = Counter()
+        # One dict per candidate, in cv_results_ order: fold -> seconds of stack training.
+        shares = [{} for _ in candidate_params]
+        self._fused_shares += shares
         try:
-            self._pretrain_batch(candidate_params, cv, unfused)
+            self._pretrain_batch(candidate_params, cv, unfused, shares)
         finally:
             for reason, count in unfused.items():
                 self.unfused_fits_[reason] += count
                 self._say(f"{count} fit(s) train one by one: {reason}")
 
-    def _pretrain_batch(self, candidate_params, cv, unfused):
+    def _pretrain_batch(self, candidate_params, cv, unfused, shares):
         X, y = self._fused_data
         routed = self._fused_routed
         splits = list(cv.split(X, y, **routed.splitter.split))
@@ -215,16 +233,63 @@ class FusedSearchMixin:
         results = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(
             delayed(_train_task)(self.estimator, X, y, splits, task, handoff=handoff) for task in tasks
         )
-        stacks = []
-        for task_stacks, failures in results:
+        stacks, n_cached = [], 0
+        index = {id(params): i for i, params in enumerate(candidate_params)}
+        for task, (task_stacks, failures, task_shares, task_cached) in zip(tasks, results):
             stacks += task_stacks
             unfused.update(failures)
+            n_cached += task_cached
+            for position, seconds in task_shares:
+                params, fold = task[position]
+                shares[index[id(params)]][fold] = seconds
         self.fused_stacks_ += stacks
-        n_fused = sum(stack["n_models"] for stack in stacks)
-        self._say(
-            f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), "
-            f"in {time.perf_counter() - start:.1f} s"
-        )
+        self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start))
+
+
+def _pretrain_summary(stacks, n_fits, n_cached, seconds):
+    """What one fused pass did, in words: restored fits are not failures to fuse."""
+    n_fused = sum(stack["n_models"] for stack in stacks)
+    parts = []
+    if n_cached:
+        parts.append(f"{n_cached} of {n_fits} fits restored from the cache")
+    if n_fused or not n_cached:
+        parts.append(f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), in {seconds:.1f} s")
+    else:
+        parts.append("none trained")
+    rest = n_fits - n_cached - n_fused
+    if rest and (n_fused or n_cached):
+        parts.append(f"{rest} left to train one by one")
+    return ", ".join(parts)
+
+
+def _add_training_shares(results, shares):
+    """Count each fused fit's share of its stack's training in ``results``' fit times.
+
+    A fused fit's own ``fit`` only restores its trained weights from the
+    cache, so scikit-learn's ``mean_fit_time`` would be that restore time.
+    Each fit gets its stack's seconds divided by the stack's models, added
+    to the restore time: ``mean_fit_time`` is then exact (the mean of the
+    sums), and so is ``std_fit_time`` when a candidate's folds trained in
+    stacks of equal shares (the usual case); otherwise the spread of the
+    shares is added to it as if independent of the restore times. Fits
+    restored from an earlier run's cache keep their restore time here; the
+    time they first took is in :func:`skbatch.search_report`'s
+    ``split{k}_fit_time``.
+    """
+    if len(shares) != len(results["params"]) or not any(shares):
+        return
+    folds_seen = [re.fullmatch(r"split(\d+)_test_.+", key) for key in results]
+    n_splits = max((int(m.group(1)) + 1 for m in folds_seen if m), default=None)
+    mean = np.asarray(results["mean_fit_time"], dtype=float).copy()
+    std = np.asarray(results["std_fit_time"], dtype=float).copy()
+    for i, folds in enumerate(shares):
+        if not folds:
+            continue
+        n = n_splits or len(folds)
+        values = np.array([folds.get(k, 0.0) for k in range(n)])
+        mean[i] += values.mean()
+        std[i] = np.sqrt(std[i] ** 2 + values.var())
+    results["mean_fit_time"], results["std_fit_time"] = mean, std
 
 
 def _same_splits(splits, again):
@@ -251,13 +316,15 @@ def _split_for_workers(groups, n_workers):
 def _train_task(estimator, X, y, splits, task, *, handoff=False):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
 
-    Returns the stacks trained and, for each fit that could not be fused,
-    why. A fit already in the cache (a rerun with the same ``cache_dir``)
-    is not trained again.
+    Returns the stacks trained; for each fit that could not be fused, why;
+    ``(position in task, seconds)``, the share of its stack's training
+    time, for each fit trained; and how many fits were already in the cache
+    (a rerun with the same ``cache_dir``), which are not trained again.
     """
-    members, keys, failures = [], [], []
+    members, keys, failures, positions = [], [], [], []
+    n_cached = 0
     transformed, fingerprints = {}, {}
-    for params, fold in task:
+    for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
         X_train, y_train = safe_split(candidate, X, y, splits[fold][0])
@@ -275,18 +342,22 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
         key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
         if cache.has_fit(key):
+            n_cached += 1
             continue
         members.append(FusedMember(network, X_train, y_train, block=block))
         keys.append((cache, key))
+        positions.append(position)
     if not members:
-        return [], failures
+        return [], failures, [], n_cached
 
     with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
         try:
             stacks = train_fused(members, placement)
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
-            return [], failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
-    for member, (cache, key) in zip(members, keys):
+            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
+            return [], failures, [], n_cached
+    shares = []
+    for member, (cache, key), position in zip(members, keys, positions):
         if isinstance(member.error, UnstackableError):
             failures.append(str(member.error))
             continue
@@ -297,7 +368,8 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         record = cache.make_record(member.estimator, key, status="ok")
         record["fused_stack_size"] = member.stack_size
         cache.store(member.estimator, key, record, handoff=handoff)
-    return stacks, failures
+        shares.append((position, member.estimator.fit_time_))
+    return stacks, failures, shares, n_cached
 
 
 

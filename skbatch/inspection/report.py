@@ -111,12 +111,16 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
           ``mean_fit_time``, ``std_fit_time``, ``mean_score_time``, and
           ``mean_train_score`` where the search computed it;
         - ``split{k}_test_score`` for each split k;
-        - ``n_failed_fits`` and ``errors`` (the messages of the failed
-          fits, prefixed by their split, or empty);
+        - ``n_failed_fits``, ``n_failed_scores`` (fits that trained, by
+          their record, but whose score is NaN: the scorer failed, e.g.
+          ``roc_auc`` on three classes) and ``errors`` (the messages of the
+          failed fits and scores, prefixed by their split, or empty);
         - with records: ``split{k}_device``, ``split{k}_fit_time`` (the
           training time recorded when the fit first ran, also when the
-          search restored it from the cache) and ``devices`` (the distinct
-          devices of the candidate's fits).
+          search restored it from the cache; for a fit trained fused, its
+          share of the stack's time: the stack's seconds divided by its
+          models), ``mean_training_time`` (their mean, over the splits with a record) and ``devices``
+          (the distinct devices of the candidate's fits).
 
         ``report.attrs["param_columns"]`` lists the param columns.
 
@@ -129,6 +133,16 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
     shows NaN in its device and fit-time columns.
     Without records a failed fit is recognised only when ``error_score``
     is NaN (scikit-learn's default); with records, whatever its value.
+    A failed scoring is told from a failed fit by the record alone (a NaN
+    score behind an 'ok' record), so only with records and a NaN
+    ``error_score``; without records a NaN score is reported as "fit or
+    scoring failed".
+
+    ``mean_fit_time`` is ``cv_results_``'s: the time of each fit's call in
+    this search, which for a fit restored from the cache is the restore
+    time. The fused searches add each fused fit's share of its stack's
+    training to it (see :class:`skbatch.FusedSearchMixin`); what a fit
+    first took, in this search or an earlier one, is ``mean_training_time``.
 
     See Also
     --------
@@ -187,18 +201,25 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
         unexplained = "pass X and y to search_report to read why from the records"
     scores = np.column_stack([np.asarray(results[test_key.format(k)], dtype=float) for k in range(n_splits)])
     failed_by_score = np.isnan(scores) if _error_score_is_nan(search) else np.zeros_like(scores, dtype=bool)
-    n_failed, errors = [], []
+    n_failed, n_unscored, errors = [], [], []
     for i in range(n_candidates):
-        messages = []
+        messages, unscored = [], 0
         for k in range(n_splits):
             record = records[i][k] if records is not None else None
-            if record is not None and record.get("status") == "failed":
+            status = None if record is None else record.get("status")
+            if status == "failed":
                 messages.append(f"split {k}: {record.get('error')}")
+            elif status == "ok" and failed_by_score[i, k]:
+                # The record says the network trained: it was the scorer that failed.
+                unscored += 1
+                messages.append(f"split {k}: scoring failed (the fit trained; its score is NaN)")
             elif failed_by_score[i, k]:
-                messages.append(f"split {k}: failed ({unexplained})")
-        n_failed.append(len(messages))
+                messages.append(f"split {k}: fit or scoring failed ({unexplained})")
+        n_failed.append(len(messages) - unscored)
+        n_unscored.append(unscored)
         errors.append("; ".join(messages))
     table["n_failed_fits"] = n_failed
+    table["n_failed_scores"] = n_unscored
     table["errors"] = errors
 
     if records is not None:
@@ -207,6 +228,7 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
             table[f"split{k}_fit_time"] = [
                 _field(records[i][k], "fit_time", float) for i in range(n_candidates)
             ]
+        table["mean_training_time"] = table[[f"split{k}_fit_time" for k in range(n_splits)]].mean(axis=1)
         table["devices"] = [
             ", ".join(sorted({r["device"] for r in row if r is not None and r.get("device")}))
             for row in records
