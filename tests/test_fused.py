@@ -90,6 +90,8 @@ def _assert_matches_own_fit(member, atol=1e-4):
     assert fused.n_iter_ == alone.n_iter_
     assert fused.n_updates_per_epoch_ == alone.n_updates_per_epoch_
     assert fused.batch_size_curve_ == alone.batch_size_curve_
+    assert fused.net_.batch_plan == alone.net_.batch_plan
+    assert fused.batch_size_ == alone.batch_size_ and fused.lr_ == alone.lr_
     np.testing.assert_allclose(fused.loss_curve_, alone.loss_curve_, rtol=1e-4)
     for ours, theirs in zip(fused.net_.module_.parameters(), alone.net_.module_.parameters()):
         torch.testing.assert_close(ours, theirs, atol=atol, rtol=1e-3)

@@ -52,7 +52,10 @@ def test_every_param_round_trips_through_set_params_and_fit(small_digits, tmp_pa
     assert clf.get_params() == params
     clf.fit(*small_digits)
     assert clf.get_params() == params, "fit must not change params"
-    assert clf.batch_size_ == 17
+    # The first epoch ran at the batch_size asked for; batch_size_ is the last
+    # epoch's, which batch_size_milestones grew.
+    assert clf.batch_size_curve_[0] == 17
+    assert clf.batch_size_ == clf.batch_size_curve_[-1] == 26
 
 
 def test_clone_of_fitted_estimator_is_unfitted(small_digits):

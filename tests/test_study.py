@@ -5,9 +5,11 @@ import math
 import numpy as np
 import pytest
 from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 
 from skbatch import MLPClassifier, TorchClassifier, batch_size_study
+from skbatch._compat import InvalidParameterError
 from skbatch.inspection.study import STUDY_COLUMNS
 
 # Simulated failures hold no memory; skip the garbage collection after each.
@@ -64,7 +66,21 @@ def test_max_is_resolved_by_the_search():
     assert 38 <= table.loc[0, "batch_size_used"] <= 40
 
 
-@pytest.mark.parametrize("batch_sizes", [[], [0], [16, -5], ["huge"], 16, "max", [True]])
-def test_bad_batch_sizes_are_rejected(batch_sizes):
+@pytest.mark.parametrize("batch_sizes", [[], 16, "max"])
+def test_batch_sizes_must_be_a_non_empty_list(batch_sizes):
     with pytest.raises(ValueError, match="'batch_sizes' parameter of batch_size_study must be a non-empty list"):
         batch_size_study(MLPClassifier(device="cpu"), X_IRIS, Y_IRIS, batch_sizes=batch_sizes)
+
+
+@pytest.mark.parametrize("batch_sizes, position, value", [([0], 0, 0), ([16, -5], 1, -5), ([16, "huge"], 1, "huge")])
+def test_each_batch_size_is_checked_by_the_estimators_own_constraint(batch_sizes, position, value):
+    clf = MLPClassifier(device="cpu")
+    # The message fit itself gives for that batch size, word for word.
+    with pytest.raises(InvalidParameterError) as by_fit:
+        clone(clf).set_params(batch_size=value).fit(X_IRIS, Y_IRIS)
+    with pytest.raises(InvalidParameterError) as by_study:
+        batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=batch_sizes)
+    assert str(by_study.value) == (
+        f"batch_sizes[{position}] of batch_size_study is not a batch size MLPClassifier accepts. {by_fit.value}"
+    )
+    assert str(by_fit.value).startswith("The 'batch_size' parameter of MLPClassifier must be")

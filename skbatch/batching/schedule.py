@@ -6,7 +6,6 @@ schedule would divide the learning rate by it reaches the same accuracy with
 fewer, larger updates.
 """
 
-import math
 from numbers import Integral
 
 from skorch.callbacks import Callback
@@ -83,42 +82,31 @@ class BatchSizeSchedule(Callback):
     skorch builds the training iterator once per call to ``fit_loop``, so
     the iterator reads its batch size from this object, called with no
     arguments, at the start of every pass (see
-    :class:`~skbatch.TensorBatchIterator`). Epochs count across warm starts
-    and ``partial_fit`` calls, from the net's history.
+    :class:`~skbatch.TensorBatchIterator`). The sizes come from the net's
+    batch plan (``net.batch_plan``, a :class:`~skbatch.batching.plan.BatchPlan`
+    the estimator sets at every fit), so a warm start or ``partial_fit`` on
+    new data follows that fit's plan. Epochs count across warm starts and
+    ``partial_fit`` calls, from the net's history.
 
-    Parameters
-    ----------
-    base : int
-        Batch size of the first epoch.
-    growth : float
-        Factor applied at each milestone.
-    milestones : int or tuple of int
-        Period, or epochs after which the batch grows.
-    n_samples : int
-        Cap on the batch size.
-    slice_size : int or None, default=None
-        Largest batch a single forward pass may take (the memory limit found
-        by ``batch_size='max'``); larger batches are accumulated over
-        slices of at most this size. None: no limit.
+    Each epoch also sets the net's ``accumulation_steps`` from the plan:
+    with ``batch_size='max'``, batches grown past the memory limit are
+    accumulated over slices that fit.
     """
 
-    def __init__(self, base, growth, milestones, n_samples, slice_size=None):
-        self.base = base
-        self.growth = growth
-        self.milestones = milestones
-        self.n_samples = n_samples
-        self.slice_size = slice_size
-        self.current_ = base
+    def __init__(self):
+        self.current_ = None
+
+    def on_train_begin(self, net, **kwargs):
+        # Anything that sizes the iterator before the first epoch opens sees that epoch's size.
+        self.current_ = net.batch_plan.batch_size_at(len(net.history))
 
     def on_epoch_begin(self, net, **kwargs):
         # skorch's own on_epoch_begin has already opened this epoch's row.
         epoch = len(net.history) - 1
-        self.current_ = scheduled_batch_size(
-            self.base, epoch, growth=self.growth, milestones=self.milestones, n_samples=self.n_samples
-        )
+        plan = net.batch_plan
+        self.current_ = plan.batch_size_at(epoch)
         net.history.record("batch_size", self.current_)
-        if self.slice_size is not None:
-            net.accumulation_steps = max(net.accumulation_steps, math.ceil(self.current_ / self.slice_size))
+        net.accumulation_steps = plan.accumulation_steps_at(epoch)
 
     def __call__(self):
         return self.current_

@@ -42,6 +42,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
+from ..batching.plan import running_batch_size
 from .atomic import atomic_write
 from .keys import (
     _FORMAT,
@@ -180,7 +181,7 @@ class FitCache:
             n_iter, batch_size = getattr(estimator, "n_iter_", None), getattr(estimator, "batch_size_", None)
         else:  # the epochs run before the failure, and the batch size it failed at
             n_iter = None if net is None else len(net.history)
-            batch_size = getattr(net, "batch_size", None)
+            batch_size = running_batch_size(net)
         return {
             **key,
             "format": _FORMAT,

@@ -19,10 +19,9 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from .._compat import Interval, Options, StrOptions, net_part_names
-from ..batching.lr_scaling import scaled_lr
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
-from ..batching.schedule import BatchSizeSchedule, check_milestones
-from ..batching.sizes import resolve_batch_size
+from ..batching.plan import PLAN_PARAMS, plan_batches
+from ..batching.schedule import BatchSizeSchedule
 from ..devices.memory import release_device_memory, track_peak_memory
 from ..devices.pool import DevicePool, cpu_thread_share, place_fit
 from ..training.callbacks import ConvergenceReached, training_callbacks
@@ -52,8 +51,10 @@ class BaseTorchEstimator(BaseEstimator):
     - a training param: ``_parameter_constraints`` and ``__init__`` here,
       and the ``__init__`` and docstring of every concrete estimator;
     - per-fit work: ``_fit`` (validation, device placement, timing,
-      memory) and ``_train_on_device`` (validation split, batch size,
-      schedules, building and training the net);
+      memory) and ``_train_on_device`` (validation split, the batch plan,
+      building and training the net);
+    - what a batch size means: :func:`skbatch.batching.plan.plan_batches`,
+      through ``_plan_batches``; everything else reads the plan it returns;
     - the skorch net class and loss: ``_net_class`` and ``_criterion`` on
       the classifier and regressor bases, used by ``_make_net``;
     - the network: ``_build_module`` on the concrete estimator.
@@ -221,7 +222,7 @@ class BaseTorchEstimator(BaseEstimator):
             try:
                 with track_peak_memory(self.device_) as peak:
                     start = time.perf_counter()
-                    batch_size = self._train_on_device(X, y, resume=resume, incremental=incremental, seed=seed)
+                    self._train_on_device(X, y, resume=resume, incremental=incremental, seed=seed)
                     self.fit_time_ = time.perf_counter() - start
                 self.peak_memory_ = peak.bytes
                 # The slot goes back to the pool: the network must leave its device.
@@ -231,7 +232,7 @@ class BaseTorchEstimator(BaseEstimator):
                 # collection costs more than a small fit.
                 if self.device_.type != "cpu":
                     release_device_memory(self.device_)
-        self._record_training(batch_size)
+        self._record_training()
         return self
 
     def _prepare_data(self, X, y, *, incremental, classes=None):
@@ -268,33 +269,36 @@ class BaseTorchEstimator(BaseEstimator):
                 random_state=seed,
             )
             valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
-        batch_size, slice_size = self._resolve_batch_size(X_train, y_train, resume=resume, seed=seed)
-        schedule = self._batch_size_schedule(batch_size, len(X_train), slice_size)
+        plan = self._plan_batches(X_train, y_train, resume=resume, seed=seed)
         if not resume:
-            self.lr_ = scaled_lr(self.lr, batch_size, self.lr_scaling, self.base_batch_size)
+            # A warm start keeps the rate its optimizer already has.
+            self.lr_ = plan.lr
 
         # Continue the random stream where the last call left it, so partial_fit
         # epochs do not replay the same dropout masks.
         epochs_done = len(self.net_.history) if resume else 0
         with seeded_torch(seed + epochs_done, self.device_):
             if not resume:
-                self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, schedule=schedule)
-            elif schedule is not None:
-                self._update_schedule(schedule)
-            self._set_data_settings(batch_size, valid)
+                self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, scheduled=plan.scheduled)
+            else:
+                self._check_schedule(plan)
+            self._set_data_settings(plan, valid)
             self._train(
                 self._to_device(X_train),
                 self._to_device(y_train),
                 epochs=1 if incremental else self.max_epochs,
             )
-        return batch_size
 
-    def _set_data_settings(self, batch_size, valid):
-        # Data-dependent settings, read by skorch at each epoch. Plain
-        # attributes: skorch's set_params would re-initialize the module.
-        self.net_.batch_size = batch_size
-        self.net_.accumulation_steps = self.accumulation_steps
-        self.net_.iterator_valid__batch_size = max(batch_size, _MIN_INFERENCE_BATCH_SIZE)
+    def _set_data_settings(self, plan, valid):
+        # Data-dependent settings, read by skorch and the schedule at each
+        # epoch. Plain attributes: skorch's set_params would re-initialize
+        # the module. The plan travels on the net, so that whatever sees
+        # the net (the schedule, the error messages, the records) reads
+        # the sizes from it.
+        self.net_.batch_plan = plan
+        self.net_.batch_size = plan.batch_size
+        self.net_.accumulation_steps = plan.accumulation_steps
+        self.net_.iterator_valid__batch_size = max(plan.batch_size, _MIN_INFERENCE_BATCH_SIZE)
         self.net_.train_split = None if valid is None else predefined_split(valid)
 
     def _release_training_state(self, *, to_cpu):
@@ -321,43 +325,36 @@ class BaseTorchEstimator(BaseEstimator):
         # A plain attribute: skorch's set_params would re-initialize the module.
         net.device = str(device)
 
-    def _resolve_batch_size(self, X, y, *, resume, seed):
-        """Return ``(batch_size, slice_size)``: slice_size is the limit 'max' found, else None."""
-        if self.batch_size != "max":
+    def _plan_batches(self, X, y, *, resume, seed):
+        """The :class:`~skbatch.batching.plan.BatchPlan` of training on ``X``; runs 'max''s search if needed."""
+        max_batch_size = None
+        if isinstance(self.batch_size, str) and self.batch_size == "max":
+            if not (resume and getattr(self, "max_batch_search_", None) is not None):
+                # The probes draw their own initial weights; forking keeps the
+                # fit's random stream the same as with an int batch size.
+                with seeded_torch(seed, self.device_):
+                    self.max_batch_search_ = _search_estimator(
+                        self, X, y, self._n_module_outputs(), self.device_, start=DEFAULT_START, rtol=DEFAULT_RTOL
+                    )
+            max_batch_size = self.max_batch_search_.batch_size
+        else:
             self.max_batch_search_ = None
-            return resolve_batch_size(self.batch_size, len(X)), None
-        if not (resume and getattr(self, "max_batch_search_", None) is not None):
-            # The probes draw their own initial weights; forking keeps the
-            # fit's random stream the same as with an int batch size.
-            with seeded_torch(seed, self.device_):
-                self.max_batch_search_ = _search_estimator(
-                    self, X, y, self._n_module_outputs(), self.device_, start=DEFAULT_START, rtol=DEFAULT_RTOL
-                )
-        slice_size = min(self.max_batch_search_.batch_size, len(X))
-        return min(len(X), slice_size * self.accumulation_steps), slice_size
+        return self._batch_plan(len(X), max_batch_size=max_batch_size)
 
-    def _batch_size_schedule(self, batch_size, n_samples, slice_size):
-        if self.batch_size_milestones is None:
-            return None
-        return BatchSizeSchedule(
-            base=batch_size,
-            growth=self.batch_size_growth,
-            milestones=check_milestones(self.batch_size_milestones, type(self).__name__),
-            n_samples=n_samples,
-            slice_size=slice_size,
-        )
+    def _batch_plan(self, n_samples, *, max_batch_size=None):
+        """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
+        params = {name: getattr(self, name) for name in PLAN_PARAMS}
+        return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
 
-    def _update_schedule(self, schedule):
-        # A warm start keeps the net and its callbacks; the schedule follows the new data.
-        current = dict(self.net_.callbacks_).get("batch_size_schedule")
-        if current is None:
+    def _check_schedule(self, plan):
+        # A warm start keeps the net and its callbacks: a schedule can only
+        # follow the new plan if the net was built with one.
+        if plan.scheduled and "batch_size_schedule" not in dict(self.net_.callbacks_):
             raise ValueError(
                 "batch_size_milestones was set after the network was built, so this "
                 "warm start or partial_fit cannot follow it. Set it before the first "
                 "fit, or set warm_start=False to train from scratch."
             )
-        for name in ("base", "growth", "milestones", "n_samples", "slice_size"):
-            setattr(current, name, getattr(schedule, name))
 
     def _shape_input(self, X, *, reset):
         """Reshape validated ``X`` to ``(n_samples, *input_shape_)``; learn or check the shape."""
@@ -383,10 +380,10 @@ class BaseTorchEstimator(BaseEstimator):
     def _to_device(self, array):
         return to_tensor(array, device=self.device_)
 
-    def _make_net(self, n_features_in, n_outputs, seed, schedule=None):
-        scheduled = {}
-        if schedule is not None:
-            scheduled = {"iterator_train__batch_size": schedule}
+    def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False):
+        # The schedule reads the sizes from the plan _set_data_settings puts on the net.
+        schedule = BatchSizeSchedule() if scheduled else None
+        iterator_batch_size = {} if schedule is None else {"iterator_train__batch_size": schedule}
         return self._net_class(
             module=self._build_module(n_features_in, n_outputs),
             criterion=self._criterion,
@@ -404,7 +401,7 @@ class BaseTorchEstimator(BaseEstimator):
             verbose=self.verbose,
             **optimizer_params(self),
             **self._logging_params(),
-            **scheduled,
+            **iterator_batch_size,
         ).initialize()
 
     def _logging_params(self):
@@ -414,25 +411,27 @@ class BaseTorchEstimator(BaseEstimator):
     def _train(self, X, y, *, epochs):
         # skorch's partial_fit, minus its catch of KeyboardInterrupt.
         net = self.net_
+        first_epoch = len(net.history)
         net.notify("on_train_begin", X=X, y=y)
         try:
             net.fit_loop(X, y, epochs=epochs)
         except ConvergenceReached:
             pass
         except Exception as error:
-            explained = explain_training_error(self, error)
+            explained = explain_training_error(self, error, first_epoch=first_epoch)
             if explained is None:
                 raise
             raise explained from error
         net.notify("on_train_end", X=X, y=y)
-        remember_fitted_batch_size(self)
+        remember_fitted_batch_size(self, first_epoch=first_epoch)
 
-    def _record_training(self, batch_size):
+    def _record_training(self):
         history = self.net_.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
-        self.batch_size_ = batch_size
+        # The size that ran last: with batch_size_milestones, not the first epoch's.
+        self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
         self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
         if self.early_stopping:

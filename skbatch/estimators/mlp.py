@@ -204,7 +204,7 @@ class MLPClassifier(BaseTorchClassifier):
         Most device memory, in bytes, that torch allocated during the last
         call; None on the CPU, where torch keeps no such count.
     batch_size_ : int
-        Batch size used in the last call to ``fit`` or ``partial_fit``.
+        Batch size of the last epoch trained, ``batch_size_curve_[-1]``.
     n_updates_per_epoch_ : int
         Optimizer steps in the last epoch.
     n_iter_ : int
@@ -487,7 +487,7 @@ class MLPRegressor(BaseTorchRegressor):
         Most device memory, in bytes, that torch allocated during the last
         call; None on the CPU, where torch keeps no such count.
     batch_size_ : int
-        Batch size used in the last call to ``fit`` or ``partial_fit``.
+        Batch size of the last epoch trained, ``batch_size_curve_[-1]``.
     n_updates_per_epoch_ : int
         Optimizer steps in the last epoch.
     n_iter_ : int

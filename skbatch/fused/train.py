@@ -34,8 +34,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..batching.lr_scaling import scaled_lr
-from ..batching.sizes import n_updates_per_epoch, resolve_batch_size
 from ..cache.keys import params_fingerprint
 from ..devices.memory import track_peak_memory
 from ..estimators.base import BaseTorchEstimator
@@ -145,9 +143,20 @@ class FusedMember:
     X_prepared: np.ndarray = field(default=None, repr=False)
     y_prepared: np.ndarray = field(default=None, repr=False)
     seed: int = None
-    batch_size: int = None
-    n_batches: int = None
+    plan: object = field(default=None, repr=False)  # its BatchPlan, as its own fit would make it
     stack_size: int = None
+
+    # A stack needs one batch size all through training, so a member's
+    # plan never grows it (unstackable_reason leaves schedules out).
+    @property
+    def batch_size(self):
+        """Rows per update, from the plan."""
+        return self.plan.batch_size
+
+    @property
+    def n_batches(self):
+        """Updates per epoch, from the plan."""
+        return self.plan.updates_per_epoch()
 
 
 def train_fused(members, placement):
@@ -245,17 +254,17 @@ def _prepare(member, placement):
     estimator.device_uuid_ = placement.uuid
     estimator.device_slot_ = placement.slot
     estimator.max_batch_search_ = None
-    batch_size = resolve_batch_size(estimator.batch_size, len(X))
-    estimator.lr_ = scaled_lr(estimator.lr, batch_size, estimator.lr_scaling, estimator.base_batch_size)
+    # The plan the model's own fit would make: the same sizes, updates and lr_.
+    plan = estimator._batch_plan(len(X))
+    estimator.lr_ = plan.lr
     with seeded_torch(seed, placement.device):
         estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
-    estimator._set_data_settings(batch_size, None)
+    estimator._set_data_settings(plan, None)
     # The callbacks start their state (the stopping rule's, the lr
     # schedule's) as at the start of the model's own training.
     estimator.net_.notify("on_train_begin", X=None, y=None)
     member.X_prepared, member.y_prepared, member.seed = X, y, seed
-    member.batch_size = batch_size
-    member.n_batches = n_updates_per_epoch(len(X), batch_size, estimator.drop_last)
+    member.plan = plan
 
 
 def _train_stack(members, placement):
@@ -273,7 +282,7 @@ def _train_stack(members, placement):
         # search still add up to the time it spent training.
         estimator.fit_time_ = seconds / len(members)
         estimator.peak_memory_ = peak.bytes
-        estimator._record_training(member.batch_size)
+        estimator._record_training()
         estimator._release_training_state(to_cpu=placement.slot is not None)
         remember_fitted_batch_size(estimator)
     return {
@@ -382,10 +391,9 @@ class _StackTraining:
             self.histories[i].append(record)
             rule.best_loss = min(rule.best_loss, loss)
             if not math.isfinite(loss):
-                _fail(
-                    self.members[i],
-                    non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, self.batch_size),
-                )
+                batch_size = self.members[i].plan.batch_size_at(epoch)
+                error = non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, batch_size)
+                _fail(self.members[i], error)
                 continue
             stop, self.lrs[i] = rule.end_epoch(epoch, loss, self.lrs[i])
             if stop:

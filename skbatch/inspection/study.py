@@ -8,7 +8,7 @@ from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import cross_validate
 
-from .._compat import InvalidParameterError
+from .._compat import InvalidParameterError, validate_parameter_constraints
 
 __all__ = ["batch_size_study", "STUDY_COLUMNS"]
 
@@ -28,19 +28,30 @@ STUDY_COLUMNS = [
 ]
 
 
-def _check_batch_sizes(batch_sizes):
+def _check_batch_sizes(estimator, batch_sizes):
+    """Return ``batch_sizes`` as a list, each checked against the estimator's own ``batch_size`` constraint.
+
+    The estimator's constraint table is the one owner of what a batch size
+    may be, so the study accepts exactly what ``fit`` would, and refuses
+    the rest before any training, with scikit-learn's message.
+    """
     sizes = list(batch_sizes) if not isinstance(batch_sizes, (str, Integral)) else None
-    valid = bool(sizes) and all(
-        (isinstance(b, Integral) and not isinstance(b, bool) and (b >= 1 or b == -1))
-        or b in ("auto", "full", "max")
-        for b in sizes
-    )
-    if not valid:
+    if not sizes:
         raise InvalidParameterError(
             "The 'batch_sizes' parameter of batch_size_study must be a non-empty list "
-            "of batch sizes, each an int >= 1 (or -1), 'auto', 'full' or 'max', "
-            f"such as [16, 64, 256]. Got {batch_sizes!r} instead."
+            f"of batch sizes, such as [16, 64, 256]. Got {batch_sizes!r} instead."
         )
+    constraint = getattr(estimator, "_parameter_constraints", {}).get("batch_size")
+    if constraint is None:  # not a table scikit-learn can check: the estimator's fit decides
+        return sizes
+    name = type(estimator).__name__
+    for position, batch_size in enumerate(sizes):
+        try:
+            validate_parameter_constraints({"batch_size": constraint}, {"batch_size": batch_size}, caller_name=name)
+        except InvalidParameterError as error:
+            raise InvalidParameterError(
+                f"batch_sizes[{position}] of batch_size_study is not a batch size {name} accepts. {error}"
+            ) from None
     return sizes
 
 
@@ -79,8 +90,10 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         One row per batch size, with columns:
 
         - ``batch_size``: the param as given;
-        - ``batch_size_used``: the batch size of the first epoch
-          (``batch_size_``, where ``'auto'`` and ``'max'`` are resolved);
+        - ``batch_size_used``: the batch size of the first epoch, where
+          ``'auto'`` and ``'max'`` are resolved (``batch_size_curve_[0]``;
+          ``batch_size_`` is the last epoch's, which
+          ``batch_size_milestones`` may have grown);
         - ``updates_per_epoch``: optimizer steps in the last epoch;
         - ``epochs``: epochs trained (stopping may end training early);
         - ``seconds_per_epoch`` and ``samples_per_second``: from the fit's
@@ -108,7 +121,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     >>> study["updates_per_epoch"].tolist()
     [57, 15]
     """
-    sizes = _check_batch_sizes(batch_sizes)
+    sizes = _check_batch_sizes(estimator, batch_sizes)
     rows = []
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
@@ -125,7 +138,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         rows.append(
             {
                 "batch_size": batch_size,
-                "batch_size_used": candidate.batch_size_,
+                "batch_size_used": candidate.batch_size_curve_[0],
                 "updates_per_epoch": candidate.n_updates_per_epoch_,
                 "epochs": candidate.n_iter_,
                 "seconds_per_epoch": fit_seconds / candidate.n_iter_,

@@ -12,6 +12,7 @@ import threading
 import torch
 from skorch.callbacks import Callback
 
+from ..batching.plan import running_batch_size
 from ..cache.keys import family_key
 from ..cache.store import FitCache
 from ..devices.memory import is_out_of_memory
@@ -51,7 +52,7 @@ class StopOnNonFiniteLoss(Callback):
         loss = net.history[-1].get("train_loss")
         if loss is None or math.isfinite(loss):
             return
-        raise non_finite_loss_error(self.owner, loss, len(net.history), net.lr, net.batch_size)
+        raise non_finite_loss_error(self.owner, loss, len(net.history), net.lr, running_batch_size(net))
 
 
 def non_finite_loss_error(owner, loss, epoch, lr, batch_size):
@@ -70,12 +71,17 @@ def non_finite_loss_error(owner, loss, epoch, lr, batch_size):
 _fitted_sizes = {}
 _fitted_sizes_lock = threading.Lock()
 
-def remember_fitted_batch_size(estimator):
-    """Note that ``estimator`` (just trained) fitted in memory at its ``batch_size_``."""
+def remember_fitted_batch_size(estimator, *, first_epoch=0):
+    """Note that ``estimator`` (just trained) fitted in memory at every batch size its plan ran.
+
+    ``first_epoch`` is the net's first epoch of this fit: a warm start's
+    earlier epochs ran under an earlier plan, which noted its own sizes.
+    """
     key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
-    batch_size = estimator.net_.batch_size
+    net = estimator.net_
+    sizes = net.batch_plan.batch_sizes(range(first_epoch, len(net.history)))
     with _fitted_sizes_lock:
-        _fitted_sizes.setdefault(key, set()).add(batch_size)
+        _fitted_sizes.setdefault(key, set()).update(sizes)
 
 
 def largest_fitted_batch_size(estimator, below):
@@ -96,17 +102,28 @@ def largest_fitted_batch_size(estimator, below):
     return max(sizes, default=None)
 
 
-def explain_training_error(estimator, error):
+def explain_training_error(estimator, error, *, first_epoch=0):
     """Return a clearer exception for ``error`` raised while ``estimator`` trained, or None to keep it.
 
     Out-of-memory errors become :class:`DeviceOutOfMemoryError`, naming the
-    batch size and suggesting the largest that trained with the same
-    settings, when one is known.
+    batch size of the epoch that ran out (from the net's batch plan: with
+    ``batch_size_milestones``, not the first epoch's) and suggesting the
+    largest smaller size known to have trained with the same settings: in
+    this process, in the cache directory's records, or in this fit's own
+    earlier epochs (those from ``first_epoch``, the first of this fit).
     """
     if not is_out_of_memory(error) or isinstance(error, DeviceOutOfMemoryError):
         return None
-    batch_size = estimator.net_.batch_size
-    known = largest_fitted_batch_size(estimator, below=batch_size)
+    net = estimator.net_
+    plan = net.batch_plan
+    epoch = max(len(net.history) - 1, 0)
+    batch_size = plan.batch_size_at(epoch)
+    grown = ""
+    if batch_size != plan.batch_size:
+        grown = f" (batch_size_milestones grew it from {plan.batch_size} at epoch {epoch + 1})"
+    ran = [size for size in plan.batch_sizes(range(first_epoch, epoch)) if size < batch_size]
+    earlier = largest_fitted_batch_size(estimator, below=batch_size)
+    known = max(ran + ([] if earlier is None else [earlier]), default=None)
     if known is not None:
         advice = (
             f"The largest batch size that trained with these settings was {known}: "
@@ -117,8 +134,10 @@ def explain_training_error(estimator, error):
             "No smaller batch size has trained with these settings yet: try "
             f"batch_size={max(batch_size // 2, 1)}, or a smaller network."
         )
+    if grown:
+        advice += " Or keep the batch below it: fewer or later batch_size_milestones, or a smaller batch_size_growth."
     return DeviceOutOfMemoryError(
         f"{type(estimator).__name__} ran out of memory on {estimator.device_} while "
-        f"training with batch_size={batch_size}. {advice} (Original error: "
+        f"training with batch_size={batch_size}{grown}. {advice} (Original error: "
         f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
     )
