@@ -1,0 +1,122 @@
+"""The estimators' docstrings document exactly their signatures, with the same defaults.
+
+The shared texts come from ``skbatch.estimators._docs``; these tests keep the
+registry, the docstrings and the ``__init__`` signatures in step.
+"""
+
+import ast
+import inspect
+import re
+
+import pytest
+from numpydoc.docscrape import ClassDoc
+
+from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, TorchClassifier, TorchRegressor
+from skbatch.estimators._docs import fill_doc
+from skbatch.estimators.base import BaseTorchEstimator, estimator_params
+from skbatch.estimators.targets import BaseTorchClassifier
+
+ESTIMATORS = [MLPClassifier, MLPRegressor, ConvNetClassifier, TorchClassifier, TorchRegressor]
+
+
+def _signature_defaults(cls):
+    params = inspect.signature(cls.__init__).parameters
+    return {name: p.default for name, p in params.items() if name != "self"}
+
+
+def _documented_defaults(cls):
+    """``{param: default}`` from the Parameters section; the default as written, or None where none is."""
+    documented = {}
+    for entry in ClassDoc(cls)["Parameters"]:
+        found = re.search(r"default=(.+)$", entry.type)
+        for name in entry.name.split(", "):
+            documented[name] = found and found[1]
+    return documented
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_every_param_is_documented_with_its_default(cls):
+    signature = _signature_defaults(cls)
+    documented = _documented_defaults(cls)
+    assert sorted(set(signature) - set(documented)) == [], "params in __init__ but not in the docstring"
+    assert sorted(set(documented) - set(signature)) == [], "params in the docstring but not in __init__"
+    for name, default in signature.items():
+        if default is inspect.Parameter.empty:
+            continue
+        written = documented[name]
+        assert written is not None, f"{cls.__name__}: {name} documents no default; its default is {default!r}"
+        assert ast.literal_eval(written) == default, f"{cls.__name__}.{name}: docs say {written}, code {default!r}"
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_signature_is_keyword_only_typed_and_stores_params(cls):
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params)
+    assert all(p.annotation is not inspect.Parameter.empty for p in params)
+    # get_params reads the signature: it lists every param, each as stored.
+    estimator = cls()
+    assert set(estimator.get_params()) == {p.name for p in params}
+    sentinel = object()
+    for p in params:
+        assert getattr(cls(**{p.name: sentinel}), p.name) is sentinel
+
+
+def test_shared_params_have_the_same_default_everywhere():
+    defaults = {}
+    for cls in ESTIMATORS:
+        for name, default in _signature_defaults(cls).items():
+            defaults.setdefault(name, {})[cls.__name__] = default
+    for name, by_class in defaults.items():
+        assert len({repr(d) for d in by_class.values()}) == 1, f"{name} defaults differ: {by_class}"
+    # Every estimator trains with every one of the base's params.
+    base = set(_signature_defaults(BaseTorchEstimator))
+    assert all(base <= set(_signature_defaults(cls)) for cls in ESTIMATORS)
+
+
+@pytest.mark.parametrize("cls", ESTIMATORS, ids=lambda cls: cls.__name__)
+def test_docstrings_are_complete_numpydoc(cls):
+    doc = ClassDoc(cls)
+    for section in ("Parameters", "Attributes", "See Also", "Examples"):
+        assert doc[section], f"{cls.__name__} lost its {section} section"
+    assert "{" + "training_params}" not in cls.__doc__
+    attributes = {entry.name for entry in doc["Attributes"]}
+    assert {"n_features_in_", "input_shape_", "net_", "batch_size_", "loss_curve_"} <= attributes
+    assert ("classes_" in attributes) == hasattr(cls, "predict_proba")
+    assert ("n_outputs_" in attributes) != hasattr(cls, "predict_proba")
+
+
+def test_classifier_and_regressor_texts_differ_where_the_estimators_do():
+    texts = {cls: {p.name: " ".join(p.desc) for p in ClassDoc(cls)["Parameters"]} for cls in ESTIMATORS}
+    assert "accuracy" in texts[MLPClassifier]["early_stopping"]
+    assert "R²" in texts[MLPRegressor]["early_stopping"]
+    assert texts[MLPClassifier]["batch_size"] == texts[TorchRegressor]["batch_size"]
+
+
+def test_a_param_added_without_docs_fails_the_check():
+    @estimator_params
+    class Undocumented(MLPClassifier):
+        """Has a param its docstring does not know.
+
+        Parameters
+        ----------
+        {training_params}
+        """
+
+        width: int = 3
+
+    fill_doc(Undocumented)
+    missing = set(_signature_defaults(Undocumented)) - set(_documented_defaults(Undocumented))
+    assert missing == {"width", "hidden_layer_sizes", "activation", "dropout"}
+
+
+def test_an_unknown_placeholder_is_refused():
+    class Misspelt(BaseTorchClassifier):
+        """Names an entry the registry lacks.
+
+        Parameters
+        ----------
+        {bach_size}
+        """
+
+    with pytest.raises(KeyError, match=r"\{bach_size\} names no entry"):
+        fill_doc(Misspelt)
