@@ -35,7 +35,10 @@ def _documented_defaults(cls):
 
 
 def _mismatches(cls):
-    """What the Parameters section of ``cls`` gets wrong about its ``__init__``, one line each."""
+    """What the Parameters section of ``cls`` gets wrong about its ``__init__``, one line each.
+
+    Names, defaults and order, as scikit-learn's own docstring test checks them.
+    """
     signature = _signature_defaults(cls)
     documented = _documented_defaults(cls)
     problems = [f"{name} is in __init__ but not documented" for name in signature if name not in documented]
@@ -48,6 +51,8 @@ def _mismatches(cls):
             problems.append(f"{name} documents no default; __init__ has {default!r}")
         elif ast.literal_eval(written) != default:
             problems.append(f"{name} documents default={written}; __init__ has {default!r}")
+    if not problems and list(documented) != list(signature):
+        problems.append(f"documented in the order {list(documented)}, but __init__ has {list(signature)}")
     return problems
 
 

@@ -16,9 +16,36 @@ __all__ = ["ConvNetClassifier"]
 _LAYER_SIZES = ["array-like", str, Interval(Integral, 1, None, closed="left")]
 
 
+@estimator_params
+class _ConvNetParams:
+    """The params ConvNetClassifier adds.
+
+    The last base, so that these fields lead the signature: a dataclass lists
+    the fields of later bases first.
+    """
+
+    channels: tuple[int, ...] | int | str = (16, 32)
+    kernel_size: int = 3
+    pooling: str | None = "max"
+    dense_layer_sizes: tuple[int, ...] | int | str = (64,)
+    activation: str = "relu"
+    dropout: float = 0.0
+    image_shape: tuple[int, ...] | None = None
+
+    _parameter_constraints: ClassVar[dict] = {
+        "channels": _LAYER_SIZES,
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "pooling": [StrOptions(set(POOLINGS)), None],
+        "dense_layer_sizes": _LAYER_SIZES,
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "image_shape": IMAGE_SHAPE_CONSTRAINT,
+    }
+
+
 @fill_doc
 @estimator_params
-class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
+class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier, _ConvNetParams):
     """Convolutional network classifier for small images, with flat params.
 
     The design is a handful of params a search can vary: ``channels`` per
@@ -83,23 +110,9 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
     ((1, 8, 8), (3,))
     """
 
-    channels: tuple[int, ...] | int | str = (16, 32)
-    kernel_size: int = 3
-    pooling: str | None = "max"
-    dense_layer_sizes: tuple[int, ...] | int | str = (64,)
-    activation: str = "relu"
-    dropout: float = 0.0
-    image_shape: tuple[int, ...] | None = None
-
     _parameter_constraints: ClassVar[dict] = {
         **BaseTorchClassifier._parameter_constraints,
-        "channels": _LAYER_SIZES,
-        "kernel_size": [Interval(Integral, 1, None, closed="left")],
-        "pooling": [StrOptions(set(POOLINGS)), None],
-        "dense_layer_sizes": _LAYER_SIZES,
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "image_shape": IMAGE_SHAPE_CONSTRAINT,
+        **_ConvNetParams._parameter_constraints,
     }
 
     def _check_params(self):

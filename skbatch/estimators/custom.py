@@ -53,8 +53,12 @@ def _build_user_module(estimator, n_features_in, **outputs):
 
 
 @estimator_params
-class _UserModuleParams(ShapedInputMixin):
-    """The params of an estimator around a module class of the user's."""
+class _UserModuleParams:
+    """The params TorchClassifier and TorchRegressor add.
+
+    The last base, so that these fields lead the signature: a dataclass lists
+    the fields of later bases first.
+    """
 
     module: type[torch.nn.Module] | None = None
     module_kwargs: dict | None = None
@@ -69,7 +73,7 @@ class _UserModuleParams(ShapedInputMixin):
 
 @fill_doc
 @estimator_params
-class TorchClassifier(_UserModuleParams, BaseTorchClassifier):
+class TorchClassifier(ShapedInputMixin, BaseTorchClassifier, _UserModuleParams):
     """Classifier around any ``torch.nn.Module`` class, trained by skorch.
 
     The module gets the same treatment as the built-in networks: it is
@@ -138,7 +142,7 @@ class TorchClassifier(_UserModuleParams, BaseTorchClassifier):
 
 @fill_doc
 @estimator_params
-class TorchRegressor(_UserModuleParams, BaseTorchRegressor):
+class TorchRegressor(ShapedInputMixin, BaseTorchRegressor, _UserModuleParams):
     """Regressor around any ``torch.nn.Module`` class, trained by skorch.
 
     The module gets the same treatment as the built-in networks: it is

@@ -61,19 +61,8 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier", *, param="hidden_laye
     return tuple(int(s) for s in sizes)
 
 
-@estimator_params
-class _MLPParams:
-    """The params and the network of a multilayer perceptron, for MLPClassifier and MLPRegressor."""
-
-    hidden_layer_sizes: tuple[int, ...] | int | str = (100,)
-    activation: str = "relu"
-    dropout: float = 0.0
-
-    _parameter_constraints: ClassVar[dict] = {
-        "hidden_layer_sizes": ["array-like", str, Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-    }
+class _MLPNetwork:
+    """The network of MLPClassifier and MLPRegressor, built from the params of ``_MLPParams``."""
 
     def _check_params(self):
         parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
@@ -88,9 +77,28 @@ class _MLPParams:
         )
 
 
+@estimator_params
+class _MLPParams:
+    """The params MLPClassifier and MLPRegressor add.
+
+    The last base, so that these fields lead the signature, as in scikit-learn's
+    MLPClassifier: a dataclass lists the fields of later bases first.
+    """
+
+    hidden_layer_sizes: tuple[int, ...] | int | str = (100,)
+    activation: str = "relu"
+    dropout: float = 0.0
+
+    _parameter_constraints: ClassVar[dict] = {
+        "hidden_layer_sizes": ["array-like", str, Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
+
+
 @fill_doc
 @estimator_params
-class MLPClassifier(_MLPParams, BaseTorchClassifier):
+class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
     """Multilayer perceptron classifier in PyTorch, with scikit-learn's param names.
 
     A grid written for :class:`sklearn.neural_network.MLPClassifier` over
@@ -141,7 +149,7 @@ class MLPClassifier(_MLPParams, BaseTorchClassifier):
 
 @fill_doc
 @estimator_params
-class MLPRegressor(_MLPParams, BaseTorchRegressor):
+class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
     """Multilayer perceptron regressor in PyTorch, with scikit-learn's param names.
 
     The twin of :class:`MLPClassifier` for real-valued targets, one or
