@@ -294,8 +294,8 @@ max_batch_search_ : MaxBatchSearch or None
 # Groups a docstring can name in one line. The training params are exactly
 # BaseTorchEstimator's; tests/test_docstrings.py holds the two in step.
 _TARGET_ATTRIBUTES = {"classifier": ["classes_"], "regressor": ["n_outputs_"]}
-_SHARED_PARAMS = ["module", "module_kwargs", "image_shape", "hidden_layer_sizes", "activation", "dropout"]
-_TRAINING_PARAMS = [name for name in PARAMS if name not in _SHARED_PARAMS]
+_NETWORK_PARAMS = ["module", "module_kwargs", "image_shape", "hidden_layer_sizes", "activation", "dropout"]
+_TRAINING_PARAMS = [name for name in PARAMS if name not in _NETWORK_PARAMS]
 _FITTED_ATTRIBUTES = [name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_")]
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)\{(?P<name>[a-z_0-9]+)\}[ ]*$", re.MULTILINE)
