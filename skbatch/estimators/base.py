@@ -7,7 +7,10 @@ process that trains, which is what a joblib worker in a search needs.
 
 import os
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -30,13 +33,20 @@ from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
 from ..training.seeding import seeded_torch
 
-__all__ = ["BaseTorchEstimator"]
+__all__ = ["BaseTorchEstimator", "estimator_params"]
+
+# The decorator that declares an estimator's params: put it on every class that
+# adds params. Keyword-only, as scikit-learn wants; eq and repr stay
+# BaseEstimator's (equality by identity, repr of the params that differ from
+# their defaults).
+estimator_params = dataclass(kw_only=True, eq=False, repr=False)
 
 # Prediction and validation need no gradients, so they run in larger batches
 # than training without needing more memory than a training step.
 _MIN_INFERENCE_BATCH_SIZE = 1024
 
 
+@estimator_params
 class BaseTorchEstimator(BaseEstimator):
     """Base for estimators whose network is a torch module trained by skorch.
 
@@ -48,8 +58,8 @@ class BaseTorchEstimator(BaseEstimator):
 
     Where things go:
 
-    - a training param: ``_parameter_constraints`` and ``__init__`` here,
-      and the ``__init__`` and docstring of every concrete estimator;
+    - a training param: ``_parameter_constraints`` and a field here, and
+      its description in ``skbatch.estimators._docs``;
     - per-fit work: ``_fit`` (validation, device placement, timing,
       memory) and ``_train_on_device`` (validation split, the batch plan,
       building and training the net);
@@ -62,7 +72,7 @@ class BaseTorchEstimator(BaseEstimator):
     Training params are documented on :class:`TorchClassifier`.
     """
 
-    _parameter_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "batch_size": [
             StrOptions({"auto", "full", "max"}),
             Interval(Integral, 1, None, closed="left"),
@@ -97,66 +107,38 @@ class BaseTorchEstimator(BaseEstimator):
         "cache_dir": [str, os.PathLike, None],
     }
 
-    def __init__(
-        self,
-        *,
-        batch_size="auto",
-        drop_last=False,
-        accumulation_steps=1,
-        lr_scaling=None,
-        base_batch_size=200,
-        batch_size_milestones=None,
-        batch_size_growth=2.0,
-        max_epochs=200,
-        lr=1e-3,
-        solver="adam",
-        momentum=0.9,
-        nesterovs_momentum=True,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        alpha=1e-4,
-        learning_rate="constant",
-        power_t=0.5,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=10,
-        tol=1e-4,
-        shuffle=True,
-        random_state=None,
-        warm_start=False,
-        device="auto",
-        verbose=0,
-        cache_dir=None,
-    ):
-        self.batch_size = batch_size
-        self.drop_last = drop_last
-        self.accumulation_steps = accumulation_steps
-        self.lr_scaling = lr_scaling
-        self.base_batch_size = base_batch_size
-        self.batch_size_milestones = batch_size_milestones
-        self.batch_size_growth = batch_size_growth
-        self.max_epochs = max_epochs
-        self.lr = lr
-        self.solver = solver
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.alpha = alpha
-        self.learning_rate = learning_rate
-        self.power_t = power_t
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.device = device
-        self.verbose = verbose
-        self.cache_dir = cache_dir
+    # Each param is declared once, here or on the subclass that adds it; the
+    # dataclass decorator writes the explicit keyword-only __init__ whose
+    # signature scikit-learn's get_params, clone and set_params read, and that
+    # only stores the params. Descriptions: skbatch.estimators._docs.
+    batch_size: int | str = "auto"
+    drop_last: bool = False
+    accumulation_steps: int = 1
+    lr_scaling: str | None = None
+    base_batch_size: int = 200
+    batch_size_milestones: int | Sequence[int] | None = None
+    batch_size_growth: float = 2.0
+    max_epochs: int = 200
+    lr: float = 1e-3
+    solver: str = "adam"
+    momentum: float = 0.9
+    nesterovs_momentum: bool = True
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+    alpha: float = 1e-4
+    learning_rate: str = "constant"
+    power_t: float = 0.5
+    early_stopping: bool = False
+    validation_fraction: float = 0.1
+    n_iter_no_change: int = 10
+    tol: float = 1e-4
+    shuffle: bool = True
+    random_state: int | np.random.RandomState | None = None
+    warm_start: bool = False
+    device: str | torch.device | DevicePool = "auto"
+    verbose: int = 0
+    cache_dir: str | os.PathLike | None = None
 
     # -- set by the classifier and regressor bases ------------------------------
 
@@ -164,7 +146,7 @@ class BaseTorchEstimator(BaseEstimator):
     _criterion = None  # the loss class, e.g. torch.nn.CrossEntropyLoss
     _validation_score = None  # history key that early_stopping monitors (higher is better)
     _stratify_validation = False  # stratify the early_stopping split on y
-    _target_checks: dict = {}  # keyword arguments for validate_data about y
+    _target_checks: ClassVar[dict] = {}  # keyword arguments for validate_data about y
 
     def _encode_targets(self, y, *, classes, resume, incremental):
         """Return ``y`` as the loss wants it; on a fresh fit, learn ``classes_`` or ``n_outputs_``."""
