@@ -48,7 +48,7 @@ def test_quickstart_notebook_runs(kernel_of_this_python, tmp_path):
     bars = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
     assert len(bars) == 2, "the search and the resumed search each show a widget bar"
     first_render = bars[0]["data"]["text/plain"]
-    assert "0/18" in first_render and "0fit" not in first_render, first_render
+    assert "0/18" in first_render and "0fit [" not in first_render, first_render
     # The widgets' final state is saved with the notebook: the resumed search's bar says its fits came from the cache.
     models = notebook.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
     # tqdm.notebook writes figure spaces (U+2007) where the text bar has spaces.
