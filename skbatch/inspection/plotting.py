@@ -182,14 +182,19 @@ def plot_learning_curves(estimators, *, title=None):
             any_score = True
     from matplotlib.ticker import LogFormatter, MaxNLocator
 
+    class PlainLogFormatter(LogFormatter):
+        """matplotlib's choice of which log ticks to label, written 0.6 rather than 6e-01."""
+
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
     for ax in (ax_loss, ax_score):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_loss.set_xlabel("epoch")
     ax_loss.set_ylabel("loss")
     ax_loss.set_yscale("log")
-    # Plain numbers (0.6, not 6x10^-1), minor ones only where matplotlib has room for them.
-    ax_loss.yaxis.set_major_formatter(LogFormatter(labelOnlyBase=False))
-    ax_loss.yaxis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+    ax_loss.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+    ax_loss.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False))
     ax_loss.legend(fontsize="small")
     ax_score.set_xlabel("epoch")
     ax_score.set_ylabel("validation accuracy")
