@@ -188,9 +188,13 @@ def progress_bar(*, desc="fits", **tqdm_kwargs):
     threading, Dask or sequential (``n_jobs=1``) backends. Other joblib
     calls (inside a fit, say) are not counted. The bar
     shows fits done out of the total known so far, elapsed time and an
-    estimate of the time left; ``tqdm.auto`` draws a widget in Jupyter and
-    text elsewhere. The final refit on the best params is not a search
-    task and is not counted.
+    estimate of the time left; ``tqdm.auto`` draws a widget in Jupyter
+    (with ``pip install 'skbatch[notebook]'``) and text elsewhere. It is
+    drawn first when the first search says how many fits it holds, so it
+    opens at ``0/N``. Fits restored from an estimator's ``cache_dir`` rather
+    than trained (a resumed search) are counted in the bar's postfix,
+    ``"12 from cache"``, as each batch of fits ends. The final refit on the
+    best params is not a search task and is not counted.
 
     Parameters
     ----------
