@@ -30,9 +30,22 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "myst_nb",
 ]
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "generated/cli", "**.ipynb_checkpoints"]
+# sphinx-gallery writes a downloadable .ipynb next to each example page; those
+# are files to download, not pages (myst-nb would read every .ipynb as one).
+exclude_patterns = ["_build", "generated/cli", "**.ipynb_checkpoints", "auto_examples/**.ipynb"]
+
+# The quickstart notebook (examples/notebooks/, copied into notebooks/ below) is
+# a page of the site, run at build time so its outputs are never stale. It is
+# committed without outputs; Sphinx re-reads it, and so runs it, only when it changed.
+nb_execution_mode = "force"
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True
+nb_execution_in_temp = True  # its cache_dir goes to a temporary folder, not into docs/
+# Anything on stderr (a warning, a fallback text bar) is a Sphinx warning, so -W fails on it.
+nb_output_stderr = "warn"
 # Unresolved references to other projects (sklearn, torch) stay plain text:
 # intersphinx would need the network, which CI machines do not have.
 nitpicky = False
@@ -127,8 +140,17 @@ def _write_if_changed(path, text):
         path.write_text(text)
 
 
+def _copy_notebooks():
+    """Copy ``examples/notebooks/*.ipynb`` into ``notebooks/`` (git-ignored): Sphinx reads pages only under docs/."""
+    out = DOCS / "notebooks"
+    out.mkdir(exist_ok=True)
+    for notebook in sorted((DOCS.parent / "examples" / "notebooks").glob("*.ipynb")):
+        _write_if_changed(out / notebook.name, notebook.read_text())
+
+
 _write_api_reference()
 _write_cli_help()
+_copy_notebooks()
 
 
 _SPHINX_ROLE = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^>]*>)?`")

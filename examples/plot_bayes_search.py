@@ -51,6 +51,7 @@ print(f"best CV accuracy: {search.best_score_:.3f}")
 # The candidates, in the order they were tried
 # --------------------------------------------
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
 
@@ -67,6 +68,11 @@ points = right.scatter(results["param_mlpclassifier__batch_size"].astype(int), r
                        c=scores, cmap="viridis", s=60)
 right.set(xscale="log", yscale="log", xlabel="batch_size", ylabel="lr",
           title="Where the search looked")
+# Batch sizes span under two decades, where matplotlib labels every minor
+# tick (2x10^1, 3x10^1, ...) and the labels run into each other.
+sizes = [16, 32, 64, 128, 256, 512]
+right.set_xticks(sizes, [str(size) for size in sizes])
+right.xaxis.set_minor_formatter(NullFormatter())
 fig.colorbar(points, ax=right, label="mean CV accuracy")
 fig.tight_layout()
 fig.savefig("plot_bayes_search.png")

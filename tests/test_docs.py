@@ -19,13 +19,15 @@ BUILD_OUTPUT = shutil.ignore_patterns("_build", "generated", "auto_examples", "a
 
 def test_docs_build_without_warnings(tmp_path):
     pytest.importorskip("sphinx_gallery")
-    # The gallery is built without running the examples: tests/test_examples.py
-    # runs each one, in parallel, so running them here as well would only cost time.
+    # The gallery is built without running the examples, and the notebook page
+    # without running the notebook: tests/test_examples.py and
+    # tests/test_notebook.py run them, so running them here too would only cost time.
     shutil.copytree(ROOT / "docs", tmp_path / "docs", ignore=BUILD_OUTPUT)
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=BUILD_OUTPUT)
     html = tmp_path / "html"
     result = subprocess.run(
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "-D", "plot_gallery=0",
+         "-D", "nb_execution_mode=off",
          "-d", str(tmp_path / "doctrees"), str(tmp_path / "docs"), str(html)],
         capture_output=True, text=True, timeout=300, check=False,
     )
@@ -36,6 +38,9 @@ def test_docs_build_without_warnings(tmp_path):
     for example in EXAMPLES:
         assert (html / "auto_examples" / f"{example.stem}.html").is_file(), example.name
     assert "skbatch search" in (html / "user_guide" / "command_line.html").read_text()
+    # The quickstart notebook is a page, linked from the front page.
+    assert "skbatch quickstart" in (html / "notebooks" / "quickstart.html").read_text()
+    assert 'href="notebooks/quickstart.html"' in (html / "index.html").read_text()
 
 
 @pytest.mark.parametrize("page", GUIDE_PAGES, ids=lambda p: p.name)

@@ -37,16 +37,51 @@ def _table(memory):
     )
 
 
+def _tick_labels(ax):
+    return [t.get_text() for t in ax.get_xticklabels()]
+
+
+def _saved(fig, tmp_path, name):
+    """Draw the figure for real (tick labels exist only once drawn) and keep it as a PNG."""
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=60)
+    assert path.stat().st_size > 0
+    return fig
+
+
 @pytest.mark.parametrize("memory", [[10.0, 20.0, 60.0], [np.nan] * 3])
-def test_study_figure_has_speed_memory_and_score_panels(memory):
-    fig = plot_batch_size_study(_table(memory), title="iris")
+def test_study_figure_has_speed_memory_and_score_panels(memory, tmp_path):
+    table = _table(memory)
+    table.attrs["scoring"] = "balanced_accuracy"
+    fig = _saved(plot_batch_size_study(table, title="iris"), tmp_path, "study")
     titles = [ax.get_title() for ax in fig.axes]
-    assert {"speed", "memory", "generalization"} <= set(titles)
-    memory_ax = fig.axes[titles.index("memory")]
-    assert len(memory_ax.lines) == (1 if memory[0] == memory[0] else 0)
-    score_ax = fig.axes[titles.index("generalization")]
+    assert titles == ["speed", "memory", "generalization"]  # one y-axis per panel
+    speed_ax, memory_ax, score_ax = fig.axes
+    for ax in fig.axes:
+        assert ax.get_xlabel() == "batch size" and ax.get_ylabel()
+        # The sizes studied, in plain numbers, and no minor labels to overlap them.
+        assert _tick_labels(ax) == ["16", "64", "256"]
+        assert not any(t.get_text() for t in ax.get_xticklabels(minor=True))
+    assert speed_ax.get_legend() is not None and score_ax.get_legend() is not None
+    assert score_ax.get_ylabel() == "balanced_accuracy"
+    if memory[0] == memory[0]:
+        assert len(memory_ax.lines) == 1 and memory_ax.get_legend() is not None
+    else:
+        assert not memory_ax.lines
+        assert "no device memory count on the CPU" in " ".join(t.get_text() for t in memory_ax.texts)
     np.testing.assert_allclose(score_ax.lines[1].get_ydata(), [0.95, 0.94, 0.85])
     assert fig.axes[0].get_xscale() == "log"
+    plt.close(fig)
+
+
+def test_study_figure_labels_named_batch_sizes(tmp_path):
+    table = _table([np.nan] * 3)
+    table["batch_size"] = [16, 64, "max"]
+    table["batch_size_used"] = [16, 64, 150]
+    fig = _saved(plot_batch_size_study(table), tmp_path, "study_max")
+    for ax in (fig.axes[0], fig.axes[2]):
+        assert "'max' = 150" in [t.get_text() for t in ax.texts]
+    assert _tick_labels(fig.axes[0]) == ["16", "64", "150"]
     plt.close(fig)
 
 
@@ -76,3 +111,29 @@ def test_learning_curves_reject_empty_and_unfitted():
         plot_learning_curves({})
     with pytest.raises(ValueError, match="\\['raw'\\] are not fitted"):
         plot_learning_curves({"raw": MLPClassifier()})
+
+
+def test_learning_curves_of_a_study(tmp_path):
+    from skbatch import batch_size_study
+
+    net = MLPClassifier(hidden_layer_sizes=(4,), max_epochs=3, device="cpu", random_state=0)
+    study = batch_size_study(net, X_IRIS, Y_IRIS, batch_sizes=[16, "max"], cv=2)
+    assert study.attrs["scoring"] == "accuracy"
+    fig = _saved(plot_learning_curves(study), tmp_path, "curves")
+    loss_ax, score_ax = fig.axes
+    assert [line.get_label() for line in loss_ax.lines] == ["batch 16 train", "batch 'max' (150) train"]
+    assert all(len(line.get_xdata()) == 3 for line in loss_ax.lines)
+    assert loss_ax.get_legend() is not None and loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss"
+    # Plain numbers on the log axis, not 10^0 or 6e-01.
+    labels = [t.get_text() for t in loss_ax.get_yticklabels() + loss_ax.get_yticklabels(minor=True) if t.get_text()]
+    assert labels and not any("10^" in t or "e-" in t for t in labels), labels
+    plt.close(fig)
+    # The figure of the same study draws the metric's name.
+    fig = plot_batch_size_study(study)
+    assert fig.axes[2].get_ylabel() == "accuracy"
+    plt.close(fig)
+
+
+def test_learning_curves_refuse_a_table_without_curves():
+    with pytest.raises(ValueError, match="holds no learning curves.*batch_size_study"):
+        plot_learning_curves(_table([np.nan] * 3))

@@ -1,6 +1,7 @@
 """progress_bar: counts every fit of a search on every joblib backend, and leaves joblib as it found it."""
 
 import io
+import re
 
 import joblib
 import numpy as np
@@ -139,3 +140,61 @@ def test_only_fit_and_score_tasks_count():
         joblib.Parallel(n_jobs=1)(delayed(abs)(i) for i in range(5))
         cross_val_score(DecisionTreeClassifier(), X_IRIS, Y_IRIS, cv=4)
     assert (bar.n, bar.total) == (4, 4)
+
+
+def test_the_bar_opens_showing_the_total():
+    out = io.StringIO()
+    with progress_bar(file=out, mininterval=0):
+        logistic_search(n_jobs=1).fit(X_IRIS, Y_IRIS)
+    renders = [r for r in out.getvalue().split("\r") if r.strip()]
+    # Not "fits: 0fit [00:00, ?fit/s]": the first thing drawn already knows the 9 fits.
+    assert "0/9" in renders[0], renders[0]
+    assert not any(re.search(r"\d+fit \[", r) for r in renders), renders  # tqdm's form for an unknown total
+
+
+def test_a_bar_around_no_search_draws_nothing():
+    out = io.StringIO()
+    with progress_bar(file=out):
+        pass
+    assert out.getvalue().strip() == ""
+
+
+def _cached_search(cache_dir, n_jobs=1):
+    net = MLPClassifier(hidden_layer_sizes=(4,), max_epochs=1, device="cpu", random_state=0, cache_dir=cache_dir)
+    return GridSearchCV(net, {"lr": [1e-3, 1e-2]}, cv=KFold(2), n_jobs=n_jobs, refit=False)
+
+
+@pytest.mark.parametrize("backend", ["sequential", "threading"])
+def test_a_resumed_search_says_how_many_fits_came_from_the_cache(tmp_path, backend):
+    with parallel_config(backend=backend):
+        with progress_bar(file=io.StringIO()) as first:
+            _cached_search(tmp_path, n_jobs=2).fit(X_IRIS, Y_IRIS)
+        # Half the candidates are new: their fits train, the others' come from the cache.
+        search = _cached_search(tmp_path, n_jobs=2).set_params(param_grid={"lr": [1e-2, 3e-2]})
+        out = io.StringIO()
+        with progress_bar(file=out, mininterval=0) as second:
+            search.fit(X_IRIS, Y_IRIS)
+    assert "from cache" not in str(first)
+    assert second.postfix == "2 from cache"
+    assert "4/4" in out.getvalue().split("\r")[-1] and "2 from cache" in out.getvalue().split("\r")[-1]
+    assert second.n == 4 and np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+
+
+@pytest.mark.slow
+def test_fits_restored_in_worker_processes_are_counted(tmp_path):
+    with progress_bar(file=io.StringIO()):
+        _cached_search(tmp_path, n_jobs=2).fit(X_IRIS, Y_IRIS)
+    with progress_bar(file=io.StringIO()) as bar:
+        _cached_search(tmp_path, n_jobs=2).fit(X_IRIS, Y_IRIS)
+    assert bar.postfix == "4 from cache"
+    assert_joblib_restored()
+
+
+def test_fits_a_fused_search_trains_and_restores_are_not_from_the_cache(tmp_path):
+    from skbatch import FusedGridSearchCV
+
+    net = MLPClassifier(hidden_layer_sizes=(4,), max_epochs=1, device="cpu", random_state=0, cache_dir=tmp_path)
+    with progress_bar(file=io.StringIO()) as bar:
+        search = FusedGridSearchCV(net, {"lr": [1e-3, 1e-2]}, cv=KFold(2), refit=False).fit(X_IRIS, Y_IRIS)
+    assert bar.n == 4 and not bar.postfix, search.fused_stacks_
+    assert search.fused_stacks_["n_models"].sum() == 4

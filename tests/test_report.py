@@ -218,3 +218,51 @@ def test_a_rerun_over_cached_fits_says_they_came_from_the_cache(tmp_path, capsys
     out = capsys.readouterr().out
     assert "4 of 4 fits restored from the cache, none trained" in out
     assert "0 of 4 fits trained fused" not in out
+
+def _drawn_labels(figure, tmp_path):
+    """Tick labels as drawn (they exist only once the figure is drawn), the figure kept as a PNG."""
+    figure.savefig(tmp_path / "search.png", dpi=60)
+    return {
+        axis.get_xlabel(): [t.get_text() for t in axis.get_xticklabels() + axis.get_xticklabels(minor=True)]
+        for axis in figure.axes
+    }
+
+
+def test_plot_names_the_metric_and_keeps_the_order_of_the_grid(tmp_path):
+    search = RandomizedSearchCV(
+        net(),
+        {"hidden_layer_sizes": ["16-8", "8", "4"], "lr": [1e-3, 1e-2]},
+        n_iter=5,
+        cv=2,
+        scoring="balanced_accuracy",
+        random_state=1,
+    ).fit(X_IRIS, Y_IRIS)
+    first_seen = list(dict.fromkeys(p["hidden_layer_sizes"] for p in search.cv_results_["params"]))
+    assert first_seen != ["16-8", "8", "4"], "the draws should not happen to follow the grid"
+    figure = plot_search(search)
+    labels = _drawn_labels(figure, tmp_path)
+    assert [t for t in labels["hidden_layer_sizes"] if t] == ["16-8", "8", "4"]
+    assert [t for t in labels["lr"] if t] == ["0.001", "0.01"]
+    assert figure.axes[0].get_ylabel() == "mean test balanced_accuracy"
+    assert all(axis.get_legend() is not None for axis in figure.axes if "best" in [l.get_label() for l in axis.lines])
+
+
+def test_bayes_plot_has_plain_log_ticks_and_the_space_order(tmp_path):
+    skopt = pytest.importorskip("skopt")
+    from skopt.space import Categorical, Real
+
+    space = {"lr": Real(1e-4, 1e-1, prior="log-uniform"), "hidden_layer_sizes": Categorical(["16-8", "4", "8"])}
+    search = skopt.BayesSearchCV(net(max_epochs=1), space, n_iter=8, cv=KFold(2), random_state=0).fit(X_IRIS, Y_IRIS)
+    figure = plot_search(search)
+    labels = _drawn_labels(figure, tmp_path)
+    drawn = [p["hidden_layer_sizes"] for p in search.cv_results_["params"]]
+    assert [t for t in labels["hidden_layer_sizes"] if t] == [c for c in ["16-8", "4", "8"] if c in drawn]
+    lr_labels = [t for t in labels["lr"] if t]
+    # No 10^-3 mathtext, no labelled minor ticks: a few plain numbers that do not overlap.
+    assert lr_labels and all("$" not in t and "10^" not in t for t in lr_labels)
+    lr_axis = next(a for a in figure.axes if a.get_xlabel() == "lr")
+    if lr_axis.get_xscale() == "log":
+        boxes = [t.get_window_extent() for t in lr_axis.get_xticklabels() if t.get_text() and t.get_visible()]
+        boxes = sorted(boxes, key=lambda b: b.x0)
+        assert all(a.x1 <= b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+    assert figure.axes[0].get_ylabel() == "mean test accuracy"

@@ -30,11 +30,13 @@ training data once per fit (MD5 through ``joblib.hash``, some hundreds of
 MB per second), a cost paid only when ``cache_dir`` is set.
 """
 
+import contextlib
 import datetime
 import json
 import os
 import pickle
 import socket
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -52,7 +54,7 @@ from .keys import (
     params_fingerprint,
 )
 
-__all__ = ["FitCache", "fit_cached", "load_fit_records"]
+__all__ = ["FitCache", "fit_cached", "load_fit_records", "watch_restores"]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
@@ -60,6 +62,30 @@ __all__ = ["FitCache", "fit_cached", "load_fit_records"]
 # its own per-fold fits restore moments later; unpickling each (the net
 # through torch.load) would cost more than some of them took to train.
 _handoffs = {}
+
+# Per thread: the lists that :func:`watch_restores` blocks opened in it. A
+# thread, since a joblib worker runs each task in one, and threads sharing a
+# process (the threading backend) must not see each other's restores.
+_watchers = threading.local()
+
+
+@contextlib.contextmanager
+def watch_restores():
+    """Collect, while the block runs in this thread, the fits it restores from cache files.
+
+    Yields a list that gets the modification time (``time.time()`` scale) of
+    each fit file restored from disk. A state handed off in memory
+    (``store(..., handoff=True)``) was trained by this very run and is not
+    listed. :mod:`skbatch.inspection.progress` uses this to tell a resumed
+    search's restored fits from the ones it trains.
+    """
+    watched = []
+    stack = _watchers.__dict__.setdefault("stack", [])
+    stack.append(watched)
+    try:
+        yield watched
+    finally:
+        stack.remove(watched)
 
 
 def _json_default(value):
@@ -116,6 +142,8 @@ class FitCache:
         if state is None:
             try:
                 with open(path, "rb") as handle:
+                    # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
+                    stored_at = os.fstat(handle.fileno()).st_mtime
                     state = pickle.load(handle)
             except Exception as error:  # an entry from another version of a library: retrain
                 warnings.warn(
@@ -124,6 +152,8 @@ class FitCache:
                     stacklevel=3,
                 )
                 return False
+            for watched in getattr(_watchers, "stack", ()):
+                watched.append(stored_at)
         vars(estimator).update(state)
         if not self._record_path(key["key"]).exists():
             # The run that trained it stopped between its two writes.

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.model_selection import check_cv
 from sklearn.utils.validation import check_is_fitted
 
@@ -272,10 +272,11 @@ def plot_search(search, params=None, *, ax=None):
         score with its standard deviation over splits as an error bar; the
         best candidate is a star. Numeric params spanning a factor of ten
         or more (all positive) get a log axis; others (strings, tuples,
-        booleans, None, or mixed types) are categories in the order first
-        seen. Candidates whose score is NaN (failed fits) are left out and
-        counted in the panel's title. A numeric param with up to 8
-        distinct values (a grid) has those values as ticks.
+        booleans, None, or mixed types) are categories, in the order the
+        grid or search space lists them (else sorted). Candidates whose score is NaN (failed fits) are left out and
+        counted in the panel's title. A numeric param with a few
+        distinct values (a grid) has those values as ticks; a log axis is
+        labelled in plain numbers.
 
     See Also
     --------
@@ -338,13 +339,14 @@ def plot_search(search, params=None, *, ax=None):
             x = np.asarray(values, dtype=float)
             if x.min() > 0 and x.max() / x.min() >= 10:
                 axis.set_xscale("log")
-            distinct = np.unique(x)
-            if len(distinct) <= 8:  # a grid: label the values searched
-                axis.set_xticks(distinct, [f"{v:g}" for v in distinct])
-                axis.minorticks_off()
+                _plain_log_ticks(axis, x)
+            declared = _declared_values(search, name)
+            if declared and _is_numeric(declared):  # a grid: label the values searched
+                distinct = np.unique(np.asarray(declared, dtype=float))
+                axis.set_xticks(distinct, [f"{v:g}" for v in distinct], rotation=45 if len(distinct) > 5 else 0)
             axis.margins(x=0.08)
         else:
-            categories = list(dict.fromkeys(repr(v) if not isinstance(v, str) else v for v in values))
+            categories = _category_order(search, name, values)
             position = {c: j for j, c in enumerate(categories)}
             x = np.asarray(
                 [position[repr(v) if not isinstance(v, str) else v] for v in values], dtype=float
@@ -359,6 +361,62 @@ def plot_search(search, params=None, *, ax=None):
         axis.set_xlabel(short[name])
         axis.set_title(short[name] + (f" ({n_failed} candidates failed)" if n_failed else ""))
         axis.grid(True, alpha=0.3)
-    axes[0].set_ylabel(f"mean test {metric}")
+    axes[0].set_ylabel(f"mean test {_metric_name(search, metric)}")
     fig.tight_layout()
     return fig
+
+
+def _metric_name(search, metric):
+    """What "score" is: the search's scoring string, or the estimator's own score."""
+    if metric != "score":
+        return metric
+    scoring = getattr(search, "scoring", None)
+    if isinstance(scoring, str):
+        return scoring
+    if scoring is None:
+        return "R²" if is_regressor(search.estimator) else "accuracy"
+    return getattr(scoring, "__name__", "score")
+
+
+def _category(value):
+    return value if isinstance(value, str) else repr(value)
+
+
+def _declared_values(search, name):
+    """The values of ``name`` in the order the search was given them, where it lists them."""
+    declared = []
+    grids = getattr(search, "param_grid", None) or getattr(search, "param_distributions", None)
+    spaces = getattr(search, "search_spaces", None)
+    for grid in grids if isinstance(grids, list) else [grids] if grids is not None else []:
+        values = grid.get(name) if isinstance(grid, dict) else None
+        if isinstance(values, (list, tuple)):
+            declared += list(values)
+    for space in spaces if isinstance(spaces, list) else [spaces] if spaces is not None else []:
+        space = space[0] if isinstance(space, tuple) else space  # BayesSearchCV's (space, n_iter)
+        dimension = space.get(name) if isinstance(space, dict) else None
+        declared += list(getattr(dimension, "categories", None) or (dimension if isinstance(dimension, list) else []))
+    return declared
+
+
+def _category_order(search, name, values):
+    """The categories of a panel: in the grid's order where the search lists them, else sorted."""
+    seen = {_category(v) for v in values}
+    ordered = [c for c in dict.fromkeys(_category(v) for v in _declared_values(search, name)) if c in seen]
+    rest = sorted(seen - set(ordered), key=lambda c: (len(c), c))  # '64' before '128'
+    return ordered + rest
+
+
+def _plain_log_ticks(axis, x):
+    """Log-axis ticks as plain numbers, few enough not to overlap.
+
+    matplotlib labels minor ticks (2x10^-2, 3x10^-2, ...) on a range under a
+    decade, and writes its major labels as powers of ten: both overlap at
+    this width.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    decades = np.log10(x.max() / x.min())
+    subs = (1.0,) if decades > 3 else (1.0, 3.0) if decades > 1.5 else (1.0, 2.0, 5.0)
+    axis.xaxis.set_major_locator(LogLocator(base=10, subs=subs, numticks=8))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())

@@ -4,7 +4,7 @@ from numbers import Integral
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import clone, is_regressor
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import cross_validate
 
@@ -106,9 +106,15 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         - ``generalization_gap``: ``train_score - cv_score``;
         - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``).
 
+        ``study.attrs["scoring"]`` names the score (for the figures) and
+        ``study.attrs["learning_curves"]`` holds each timed fit's loss per
+        epoch (and validation loss and accuracy with ``early_stopping``),
+        which :func:`plot_learning_curves` draws.
+
     See Also
     --------
     plot_batch_size_study : Draw the table.
+    plot_learning_curves : Draw the loss per epoch of each batch size.
     find_max_batch_size : The largest batch that fits.
 
     Examples
@@ -122,7 +128,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     [57, 15]
     """
     sizes = _check_batch_sizes(estimator, batch_sizes)
-    rows = []
+    rows, curves = [], {}
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
         # initialisation, allocator caches), which the timed fit should not pay.
@@ -135,6 +141,10 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         fit_seconds = candidate.fit_time_
         peak_bytes = candidate.peak_memory_
         train_score = _score(candidate, X, y, scoring)
+        history = candidate.net_.history
+        curves[_curve_label(batch_size, candidate.batch_size_)] = {
+            key: list(history[:, key]) for key in ("train_loss", "valid_loss", "valid_acc") if key in history[-1]
+        }
         rows.append(
             {
                 "batch_size": batch_size,
@@ -151,7 +161,23 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
                 "lr": candidate.lr_,
             }
         )
-    return pd.DataFrame(rows, columns=STUDY_COLUMNS)
+    study = pd.DataFrame(rows, columns=STUDY_COLUMNS)
+    # For the figures: what the scores are, and each timed fit's loss per epoch.
+    study.attrs["scoring"] = _scoring_name(estimator, scoring)
+    study.attrs["learning_curves"] = curves
+    return study
+
+
+def _curve_label(batch_size, used):
+    return f"batch {batch_size}" if batch_size == used else f"batch {batch_size!r} ({used})"
+
+
+def _scoring_name(estimator, scoring):
+    if isinstance(scoring, str):
+        return scoring
+    if scoring is None:
+        return "R²" if is_regressor(estimator) else "accuracy"
+    return getattr(scoring, "__name__", "score")
 
 
 def _samples_trained(estimator):
