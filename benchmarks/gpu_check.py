@@ -17,9 +17,11 @@ lines to paste into a note:
   really trains, found by bisecting real fits under a memory cap.
 
 Where torch sees no CUDA device it says so and exits 0 at once. Exits 1
-if a test or a figure failed.
+if a test or a figure failed. ``--rehearse-on-cpu`` runs the checks that
+do not need CUDA on the CPU, small, to try the script itself before a GPU
+session spends its minutes on it.
 
-Run: ``python benchmarks/gpu_check.py [--quick]``
+Run: ``python benchmarks/gpu_check.py [--quick] [--rehearse-on-cpu]``
 """
 
 import argparse
@@ -48,13 +50,13 @@ def gpu_tests(args):
 def fit_overhead(args):
     from bench_fit_overhead import TARGET_RATIO, measure
 
-    times = measure(device="cuda", repeats=3 if args.quick else 5)
+    times = measure(device=args.device, repeats=3 if args.quick else 5, epochs=2 if args.rehearse_on_cpu else 10)
     medians = {name: statistics.median(samples) for name, samples in times.items()}
     ratio = medians["skbatch"] / medians["torch loop"]
     return (
-        f"skbatch / torch loop = {ratio:.2f} on cuda (target {TARGET_RATIO}x on the CPU; "
+        f"skbatch / torch loop = {ratio:.2f} on {args.device} (target {TARGET_RATIO}x on the CPU; "
         f"torch {medians['torch loop']:.3f} s, skbatch {medians['skbatch']:.3f} s, skorch {medians['skorch']:.3f} s; "
-        "digits, MLP(100), batch 32, 10 epochs)"
+        "digits, MLP(100), batch 32)"
     )
 
 
@@ -66,9 +68,12 @@ def fused_vs_unfused(args):
     X, y = load_digits(return_X_y=True)
     tile = 2 if args.quick else 5
     X, y = np.tile((X / 16).astype(np.float32), (tile, 1)), np.tile(y, tile)
+    epochs = 5
+    if args.rehearse_on_cpu:
+        X, y, epochs = X[:600], y[:600], 1
     parts = []
     for batch_size in (32, 128):
-        runs = make_runs(batch_size, epochs=5, device="cuda", n_features=X.shape[1], n_classes=10)
+        runs = make_runs(batch_size, epochs=epochs, device=args.device, n_features=X.shape[1], n_classes=10)
         runs["FusedGridSearchCV"](X[:300], y[:300])  # warm-up
         seconds = {}
         for name in ("GridSearchCV (skbatch)", "FusedGridSearchCV"):
@@ -80,7 +85,7 @@ def fused_vs_unfused(args):
             f"batch {batch_size}: unfused / fused = {ratio:.2f} "
             f"({seconds['GridSearchCV (skbatch)']:.1f} s / {seconds['FusedGridSearchCV']:.1f} s)"
         )
-    return "; ".join(parts) + f" on cuda, digits x{tile}, 4 lrs x 5 folds, 5 epochs"
+    return "; ".join(parts) + f" on {args.device}, {X.shape[0]} rows, 4 lrs x 5 folds, {epochs} epochs"
 
 
 def device_pool(args):
@@ -110,10 +115,15 @@ def memory_across_folds(args):
 
     X, y = load_digits(return_X_y=True)
     X, y = np.tile(X / 16, (4, 1)), np.tile(y, 4)
-    before = torch.cuda.memory_allocated()
-    estimator = MLPClassifier(hidden_layer_sizes=(1024, 1024), max_epochs=3, random_state=0, device="cuda")
+    hidden = (1024, 1024)
+    if args.rehearse_on_cpu:
+        X, y, hidden = X[:500], y[:500], (16,)
+    before = torch.cuda.memory_allocated() if args.device == "cuda" else 0
+    estimator = MLPClassifier(hidden_layer_sizes=hidden, max_epochs=3, random_state=0, device=args.device)
     results = cross_validate(estimator, X, y, cv=5, n_jobs=1, return_estimator=True)
     peaks = [fitted.peak_memory_ for fitted in results["estimator"]]
+    if None in peaks:  # the CPU's peak is not measured
+        return f"peak_memory_ per fold: {peaks} (not measured on {args.device})"
     del results
     gc.collect()
     left = torch.cuda.memory_allocated() - before
@@ -164,6 +174,9 @@ def max_batch(args):
     )
 
 
+# The checks that mean something only on a GPU; a rehearsal on the CPU skips them.
+_CUDA_ONLY = {"gpu tests", "device pool", "max batch"}
+
 CHECKS = {
     "gpu tests": gpu_tests,
     "fit overhead": fit_overhead,
@@ -178,19 +191,26 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats and less data")
     parser.add_argument("--test-timeout", type=float, default=300, help="seconds for pytest -m gpu")
+    parser.add_argument("--rehearse-on-cpu", action="store_true", help="try the script on the CPU, small")
     args = parser.parse_args(argv)
 
     import torch
 
-    if not torch.cuda.is_available():
+    args.device = "cpu" if args.rehearse_on_cpu else "cuda"
+    if args.rehearse_on_cpu:
+        args.quick = True
+    elif not torch.cuda.is_available():
         print(f"gpu-check: skipped: torch {torch.__version__} sees no CUDA device here; nothing to run.")
         return 0
 
     sys.path.insert(0, str(HERE))  # the benchmarks, imported for their functions
-    names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+    names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())) or "none"
     print(f"gpu-check: torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.device_count()} GPU(s): {names}")
     summary, failed = [], False
     for name, check in CHECKS.items():
+        if args.rehearse_on_cpu and name in _CUDA_ONLY:
+            summary.append(f"{name}: skipped in a rehearsal on the CPU")
+            continue
         print(f"\n== {name}", flush=True)
         start = time.perf_counter()
         try:

@@ -59,10 +59,11 @@ class _Cluster:
 
     def start_worker(self):
         # --no-nanny: the worker is the process itself, so SIGKILL loses it
-        # for good (a nanny would restart it).
+        # for good (a nanny would restart it). --preload: it imports torch
+        # before it joins, while the test computes its reference results.
         worker = self._start(
             "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-            "--host", "127.0.0.1", "--local-directory", str(self.workdir),
+            "--host", "127.0.0.1", "--local-directory", str(self.workdir), "--preload", "skbatch",
         )  # fmt: skip
         self.workers[worker.pid] = worker
 
@@ -89,44 +90,48 @@ class _Cluster:
 def cluster(tmp_path_factory):
     cluster = _Cluster(tmp_path_factory.mktemp("dask-cluster"))
     try:
+        cluster.start_worker()
+        cluster.start_worker()
         yield cluster
     finally:
         cluster.close()
 
 
 class _KillAfterFirstFit(threading.Thread):
-    """Kills the worker that stores the first fit in ``cache_dir``, once it has."""
+    """Kills the worker that stores the first fit in ``cache_dir`` (of those ``counts``), once it has.
 
-    def __init__(self, cluster, cache_dir):
+    Then starts a new worker, as a cluster replaces a preempted one: it
+    joins the search when it is ready, and serves the next test.
+    """
+
+    def __init__(self, cluster, cache_dir, counts):
         super().__init__(daemon=True)
-        self.cluster, self.cache = cluster, FitCache(cache_dir)
+        self.cluster, self.cache, self.counts = cluster, FitCache(cache_dir), counts
         self.stop, self.killed_pid, self.records_at_kill = threading.Event(), None, None
 
     def run(self):
         deadline = time.monotonic() + _TIMEOUT
         while not self.stop.is_set() and time.monotonic() < deadline:
-            pids = [record["pid"] for record in self.cache.records()]
+            pids = [record["pid"] for record in self.cache.records() if self.counts(record)]
             pid = next((pid for pid in pids if pid in self.cluster.workers), None)
             if pid is not None:
                 self.cluster.kill_worker(pid)
                 self.killed_pid = pid
                 self.records_at_kill = {record["key"]: record for record in self.cache.records()}
+                self.cluster.start_worker()
                 return
             time.sleep(0.02)
 
 
-def _search_on_cluster_losing_a_worker(cluster, search, X, y, cache_dir):
-    t0 = time.time()
+def _search_on_cluster_losing_a_worker(cluster, search, X, y, cache_dir, counts=lambda record: True):
     with cluster.client(n_workers=2) as client, dask_parallel(client):
-        print("client", time.time() - t0)
-        killer = _KillAfterFirstFit(cluster, cache_dir)
+        killer = _KillAfterFirstFit(cluster, cache_dir, counts)
         killer.start()
         try:
             search.fit(X, y)
         finally:
             killer.stop.set()
             killer.join()
-    print("search", time.time() - t0, killer.records_at_kill and len(killer.records_at_kill))
     assert killer.killed_pid is not None, "no fit finished on a worker"
     return killer
 
@@ -152,11 +157,11 @@ def _assert_finished_fits_kept(killer, cache_dir, n_fits):
 
 
 def _mlp(**params):
-    return MLPClassifier(hidden_layer_sizes=(16,), max_epochs=12, batch_size=32, random_state=0, device="cpu", **params)
+    return MLPClassifier(hidden_layer_sizes=(16,), max_epochs=6, batch_size=32, random_state=0, device="cpu", **params)
 
 
 def test_grid_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
-    X, y = small_digits
+    X, y = small_digits[0][:240], small_digits[1][:240]
     grid = {"lr": [1e-3, 3e-3, 1e-2, 3e-2]}
     expected = GridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     search = GridSearchCV(_mlp(cache_dir=str(tmp_path)), grid, cv=3, n_jobs=-1)
@@ -166,12 +171,17 @@ def test_grid_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
 
 
 def test_fused_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
-    X, y = small_digits
-    # Two stacks, one per batch size: the worker that finishes the shorter
-    # one first is killed while the other still trains.
-    grid = {"lr": [1e-3, 1e-2], "batch_size": [16, 64]}
+    X, y = small_digits[0][:240], small_digits[1][:240]
+    # Two stacks of six fused fits, then six fits that cannot be fused
+    # (early_stopping) and train one by one while the search scores the
+    # fused ones: the worker is killed then, with fits of the search still
+    # to run.
+    grid = [{"lr": [1e-3, 1e-2], "batch_size": [16, 64]}, {"lr": [1e-3, 1e-2], "early_stopping": [True]}]
     expected = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     search = FusedGridSearchCV(_mlp(cache_dir=str(tmp_path)), grid, cv=3, n_jobs=-1)
-    killer = _search_on_cluster_losing_a_worker(cluster, search, X, y, tmp_path)
+    killer = _search_on_cluster_losing_a_worker(
+        cluster, search, X, y, tmp_path, counts=lambda record: "fused_stack_size" not in record
+    )
     _assert_same_scores(search, expected)
-    _assert_finished_fits_kept(killer, tmp_path, n_fits=12)
+    assert search.fused_stacks_["n_models"].sum() == 12
+    _assert_finished_fits_kept(killer, tmp_path, n_fits=18)
