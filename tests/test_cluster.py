@@ -43,7 +43,13 @@ class _Cluster:
         self._start("scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard")
 
     def _start(self, *args):
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        env = dict(
+            os.environ,
+            OMP_NUM_THREADS="1",
+            MKL_NUM_THREADS="1",
+            # Fits fail, rather than the test hanging, if no worker is left.
+            DASK_DISTRIBUTED__SCHEDULER__NO_WORKERS_TIMEOUT=f"{_TIMEOUT}s",
+        )
         log = open(self.workdir / f"{args[0]}-{len(self._processes)}.log", "wb")
         process = subprocess.Popen(
             [sys.executable, "-m", "dask", *args],
@@ -73,8 +79,6 @@ class _Cluster:
         worker.wait(timeout=_TIMEOUT)
 
     def client(self, n_workers):
-        while len(self.workers) < n_workers:
-            self.start_worker()
         client = distributed.Client(self.address, timeout=_TIMEOUT)
         client.wait_for_workers(n_workers, timeout=_TIMEOUT)
         return client
@@ -87,21 +91,26 @@ class _Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def _processes(tmp_path_factory):
     cluster = _Cluster(tmp_path_factory.mktemp("dask-cluster"))
     try:
-        cluster.start_worker()
-        cluster.start_worker()
         yield cluster
     finally:
         cluster.close()
 
 
+@pytest.fixture
+def cluster(_processes):
+    """The cluster, with two workers again: they import torch while the test computes its reference."""
+    while len(_processes.workers) < 2:
+        _processes.start_worker()
+    return _processes
+
+
 class _KillAfterFirstFit(threading.Thread):
     """Kills the worker that stores the first fit in ``cache_dir`` (of those ``counts``), once it has.
 
-    Then starts a new worker, as a cluster replaces a preempted one: it
-    joins the search when it is ready, and serves the next test.
+    The other worker finishes the search alone.
     """
 
     def __init__(self, cluster, cache_dir, counts):
@@ -118,7 +127,6 @@ class _KillAfterFirstFit(threading.Thread):
                 self.cluster.kill_worker(pid)
                 self.killed_pid = pid
                 self.records_at_kill = {record["key"]: record for record in self.cache.records()}
-                self.cluster.start_worker()
                 return
             time.sleep(0.02)
 
