@@ -53,10 +53,10 @@ def dask_parallel(client=None, *, wait_for_workers_timeout=10):
     -----
     The price is bandwidth: every batch of fits carries a copy of ``X``
     and ``y`` from this process through the scheduler, where the ``dask``
-    backend sends it once per worker. That is nothing for the data a
-    neural network search usually fits on one node (tens of MB), but for
-    data of several GB, read it from shared storage inside a custom
-    estimator instead. A worker that dies three times while running the
+    backend sends it once per worker. That is little for the data a
+    neural network search usually fits on one node (tens of MB; above
+    10 MB Dask warns "Sending large graph"), but for data of several GB,
+    read it from shared storage inside a custom estimator instead. A worker that dies three times while running the
     same fit makes Dask give up on it (``KilledWorker``, see
     ``distributed.scheduler.allowed-failures``): that is a fit that kills
     its worker, not a preempted one.
