@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench install docs docs-noplot
+.PHONY: demo test test-fast bench gpu-check install docs docs-noplot
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
 	$(PY) benchmarks/bench_parallel_search.py
 	$(PY) benchmarks/bench_fused_cv.py
+
+# Every GPU check in one run (gpu-marked tests and GPU benchmarks, one line per
+# figure); says so and exits 0 where there is no CUDA device.
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 # The site, with every example run for its figures (sphinx-build -W: warnings fail the build).
 docs: $(STAMP)

@@ -1,7 +1,7 @@
 """Fit-time overhead of skbatch against a hand-written PyTorch loop, measured side by side.
 
 Trains the same MLP (same init, optimizer, epochs, batch size, per-epoch
-shuffle) three ways on digits, on the CPU:
+shuffle) three ways on digits, on the CPU (or ``--device cuda``):
 
 - a plain PyTorch loop over tensor slices (the floor);
 - ``skbatch.MLPClassifier.fit``;
@@ -10,7 +10,7 @@ shuffle) three ways on digits, on the CPU:
 Each is timed ``--repeats`` times, interleaved, and the median is reported.
 The target is ``skbatch / torch <= 1.2``.
 
-Run: ``python benchmarks/bench_fit_overhead.py [--batch-size 32] [--epochs 10]``
+Run: ``python benchmarks/bench_fit_overhead.py [--batch-size 32] [--epochs 10] [--device cuda]``
 """
 
 import argparse
@@ -28,15 +28,16 @@ from skbatch.training.modules import MLPModule
 TARGET_RATIO = 1.2
 
 
-def plain_torch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+def plain_torch_fit(X, y, *, hidden, batch_size, epochs, lr, seed, device="cpu"):
     torch.manual_seed(seed)
-    model = MLPModule(X.shape[1], int(y.max()) + 1, hidden_layer_sizes=hidden)
+    model = MLPModule(X.shape[1], int(y.max()) + 1, hidden_layer_sizes=hidden).to(device)
+    X, y = X.to(device), y.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     n = len(X)
     for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         Xs, ys = X[order], y[order]
         for start in range(0, n, batch_size):
             optimizer.zero_grad()
@@ -47,7 +48,7 @@ def plain_torch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
     return model
 
 
-def skbatch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+def skbatch_fit(X, y, *, hidden, batch_size, epochs, lr, seed, device="cpu"):
     return MLPClassifier(
         hidden_layer_sizes=hidden,
         batch_size=batch_size,
@@ -57,11 +58,11 @@ def skbatch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
         tol=0.0,
         n_iter_no_change=epochs + 1,
         random_state=seed,
-        device="cpu",
+        device=device,
     ).fit(X, y)
 
 
-def skorch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
+def skorch_fit(X, y, *, hidden, batch_size, epochs, lr, seed, device="cpu"):
     torch.manual_seed(seed)
     return NeuralNetClassifier(
         MLPModule,
@@ -76,7 +77,32 @@ def skorch_fit(X, y, *, hidden, batch_size, epochs, lr, seed):
         iterator_train__shuffle=True,
         train_split=None,
         verbose=0,
+        device=device,
     ).fit(X, y)
+
+
+def measure(*, device="cpu", batch_size=32, epochs=10, hidden=100, repeats=5):
+    """Seconds per fit of each of the three ways, ``repeats`` runs each, interleaved after a warm-up."""
+    X_np, y_np = load_digits(return_X_y=True)
+    X_np = (X_np / 16).astype(np.float32)
+    X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
+    kwargs = dict(hidden=(hidden,), batch_size=batch_size, epochs=epochs, lr=1e-3, seed=0, device=device)
+    runs = {
+        "torch loop": lambda: plain_torch_fit(X, y, **kwargs),
+        "skbatch": lambda: skbatch_fit(X_np, y_np, **kwargs),
+        "skorch": lambda: skorch_fit(X_np, y_np, **kwargs),
+    }
+    for run in runs.values():  # warm up allocators, kernels and lazy imports
+        run()
+    times = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if device != "cpu":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main():
@@ -86,31 +112,17 @@ def main():
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    X_np, y_np = load_digits(return_X_y=True)
-    X_np = (X_np / 16).astype(np.float32)
-    X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
-    kwargs = dict(hidden=(args.hidden,), batch_size=args.batch_size, epochs=args.epochs, lr=1e-3, seed=0)
-    runs = {
-        "torch loop": lambda: plain_torch_fit(X, y, **kwargs),
-        "skbatch": lambda: skbatch_fit(X_np, y_np, **kwargs),
-        "skorch": lambda: skorch_fit(X_np, y_np, **kwargs),
-    }
-    for run in runs.values():  # warm up allocators and lazy imports
-        run()
-    times = {name: [] for name in runs}
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
-
+    times = measure(
+        device=args.device, batch_size=args.batch_size, epochs=args.epochs, hidden=args.hidden, repeats=args.repeats
+    )
     base = statistics.median(times["torch loop"])
     print(
-        f"digits {X.shape}, MLP({args.hidden}), Adam, batch size {args.batch_size}, "
-        f"{args.epochs} epochs, {args.threads} thread(s), median of {args.repeats}"
+        f"digits (1797, 64), MLP({args.hidden}), Adam, batch size {args.batch_size}, "
+        f"{args.epochs} epochs, device {args.device}, {args.threads} thread(s), median of {args.repeats}"
     )
     for name, samples in times.items():
         median = statistics.median(samples)

@@ -4,11 +4,12 @@ A search on a Dask cluster
 ==========================
 
 scikit-learn's searches run their fits through joblib, and joblib runs them
-on a Dask cluster with one line: ``joblib.parallel_config(backend='dask')``
-while a ``distributed.Client`` is connected. Here the cluster is local, two
-worker processes on this machine; on a real cluster, connect the client to
-its scheduler's address instead, and on a GPU cluster start one worker per
-GPU with ``dask-cuda`` (see the README).
+on a Dask cluster with one line: ``with skbatch.dask_parallel(client):``,
+joblib's ``dask`` backend set up so that the search survives the loss of a
+worker. Here the cluster is local, two worker processes on this machine; on
+a real cluster, connect the client to its scheduler's address instead, and
+on a GPU cluster start one worker per GPU with ``dask-cuda`` (see the user
+guide's page on clusters).
 
 With a fixed ``random_state`` the scores are the same as on one process.
 """
@@ -16,14 +17,13 @@ With a fixed ``random_state`` the scores are the same as on one process.
 # %%
 # The data, the grid and the search
 # ---------------------------------
-import joblib
 import matplotlib.pyplot as plt
 import numpy as np
 from distributed import Client, LocalCluster
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV
 
-from skbatch import MLPClassifier
+from skbatch import MLPClassifier, dask_parallel
 
 X, y = load_digits(return_X_y=True)
 X = X / 16
@@ -66,7 +66,7 @@ if __name__ == "__main__":
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             print(client)
-            with joblib.parallel_config(backend="dask"):
+            with dask_parallel(client):
                 on_dask = make_search(n_jobs=-1).fit(X, y)
     print("on the cluster:", on_dask.best_params_, round(on_dask.best_score_, 3))
 

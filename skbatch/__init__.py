@@ -5,6 +5,7 @@ from .batching.max_batch import MaxBatchSearch, find_max_batch_size
 from .batching.schedule import BatchSizeSchedule
 from .batching.sizes import n_updates_per_epoch, resolve_batch_size
 from .cache.store import load_fit_records
+from .devices.cluster import dask_parallel
 from .devices.pool import DevicePool
 from .devices.resolve import resolve_device
 from .estimators.base import BaseTorchEstimator
@@ -45,6 +46,7 @@ __all__ = [
     "TorchClassifier",
     "TorchRegressor",
     "batch_size_study",
+    "dask_parallel",
     "find_max_batch_size",
     "load_fit_records",
     "n_updates_per_epoch",

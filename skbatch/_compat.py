@@ -23,6 +23,8 @@ What is reached here, and why:
   ``return_generator``.
 """
 
+import functools
+
 from sklearn.model_selection._validation import _fit_and_score as fit_and_score
 from sklearn.utils import _safe_indexing as safe_indexing
 from sklearn.utils._param_validation import (
@@ -39,6 +41,7 @@ __all__ = [
     "InvalidParameterError",
     "Options",
     "StrOptions",
+    "dask_backend_without_scatter",
     "fit_and_score",
     "net_part_names",
     "safe_indexing",
@@ -54,3 +57,29 @@ def net_part_names(net):
     name ``n`` is reached as ``getattr(net, n + '_')``.
     """
     return [*net._modules, *net._criteria], list(net._optimizers)
+
+
+@functools.cache
+def dask_backend_without_scatter():
+    """joblib's Dask backend, less its scattering of each call's large arguments.
+
+    joblib scatters every argument over 1 kB to one worker (``hash=False``,
+    no replica). Scattered data has no task to recompute it, so when that
+    worker dies the scheduler forgets it and cancels every task that needs
+    it ("already forgotten"). Sent inline instead, the arguments are part of
+    each task, which the scheduler reruns elsewhere. joblib reads the table
+    only while it is not None; the data futures given by ``scatter=`` are
+    kept. Imports dask, so it is built on first use.
+    """
+    from joblib._dask import DaskDistributedBackend
+
+    class InlineDataDaskBackend(DaskDistributedBackend):
+        def start_call(self):
+            super().start_call()
+            self.call_data_futures = None
+
+        def stop_call(self):
+            self.call_data_futures = {}  # the parent clears it
+            super().stop_call()
+
+    return InlineDataDaskBackend
