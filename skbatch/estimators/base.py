@@ -29,7 +29,7 @@ from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
-from ..training.seeding import seeded_torch
+from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
 
 __all__ = ["BaseTorchEstimator"]
 
@@ -276,9 +276,10 @@ class BaseTorchEstimator(BaseEstimator):
         # Continue the random stream where the last call left it, so partial_fit
         # epochs do not replay the same dropout masks.
         epochs_done = len(self.net_.history) if resume else 0
-        with seeded_torch(seed + epochs_done, self.device_):
+        with fit_randomness(seed + epochs_done, self.device_, global_rng=draws_from_global_rng(self)):
             if not resume:
                 self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, schedule=schedule)
+                self._check_module_output(X_train)
             elif schedule is not None:
                 self._update_schedule(schedule)
             self._set_data_settings(batch_size, valid)
@@ -288,6 +289,34 @@ class BaseTorchEstimator(BaseEstimator):
                 epochs=1 if incremental else self.max_epochs,
             )
         return batch_size
+
+    def _check_module_output(self, X):
+        """Run the new module on two rows; raise a clear error if its output is not ``(rows, outputs)``.
+
+        A custom module of the wrong width would otherwise train (a loss
+        can broadcast, or index past the classes) and predict the wrong
+        number of columns. The built-in modules are right by construction.
+        """
+        if not draws_from_global_rng(self):
+            return
+        module, expected = self.net_.module_, self._n_module_outputs()
+        was_training = module.training
+        module.eval()  # no dropout draw, no update of running statistics
+        try:
+            with torch.no_grad():
+                output = module(self._to_device(X[:2]))
+        finally:
+            module.train(was_training)
+        shape = tuple(getattr(output, "shape", ()))
+        if shape != (min(2, len(X)), expected):
+            name = getattr(type(module), "__qualname__", type(module).__name__)
+            raise ValueError(
+                f"{type(self).__name__}'s module {name} returned output of shape {shape} for a batch of "
+                f"{min(2, len(X))} samples; expected ({min(2, len(X))}, {expected}), one column per "
+                f"{'class' if hasattr(self, 'classes_') else 'target'}. Make its forward return "
+                f"{expected} columns: the module is built with "
+                f"{'n_classes' if hasattr(self, 'classes_') else 'n_outputs'}={expected}, its width."
+            )
 
     def _set_data_settings(self, batch_size, valid):
         # Data-dependent settings, read by skorch at each epoch. Plain

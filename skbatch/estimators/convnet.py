@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 from .._compat import Interval, StrOptions
 from ..training.modules import ACTIVATIONS, POOLINGS, ConvNetModule
+from ..training.seeding import fit_generator, own_generator
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 from .mlp import parse_hidden_layer_sizes
 from .targets import BaseTorchClassifier
@@ -335,6 +336,7 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
             "or flat rows with image_shape."
         )
 
+    @own_generator
     def _build_module(self, n_features_in, n_classes):
         channels, dense = self._layer_sizes()
         return ConvNetModule(
@@ -346,4 +348,5 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier):
             dense_layer_sizes=dense,
             activation=self.activation,
             dropout=self.dropout,
+            generator=fit_generator(),
         )

@@ -4,6 +4,7 @@ from numbers import Integral, Real
 
 from .._compat import Interval, InvalidParameterError, StrOptions
 from ..training.modules import ACTIVATIONS, MLPModule
+from ..training.seeding import fit_generator, own_generator
 from .targets import BaseTorchClassifier, BaseTorchRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
@@ -327,6 +328,7 @@ class MLPClassifier(BaseTorchClassifier):
     def _check_params(self):
         parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
 
+    @own_generator
     def _build_module(self, n_features_in, n_classes):
         return MLPModule(
             n_features_in,
@@ -334,6 +336,7 @@ class MLPClassifier(BaseTorchClassifier):
             hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
             activation=self.activation,
             dropout=self.dropout,
+            generator=fit_generator(),
         )
 
 
@@ -613,6 +616,7 @@ class MLPRegressor(BaseTorchRegressor):
     def _check_params(self):
         parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
 
+    @own_generator
     def _build_module(self, n_features_in, n_outputs):
         return MLPModule(
             n_features_in,
@@ -620,4 +624,5 @@ class MLPRegressor(BaseTorchRegressor):
             hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
             activation=self.activation,
             dropout=self.dropout,
+            generator=fit_generator(),
         )
