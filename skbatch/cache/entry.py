@@ -97,7 +97,8 @@ def encode_entry(estimator, key, fmt):
     attributes = {
         name: _to_json(value, f"the fitted attribute {name}")
         for name, value in vars(estimator).items()
-        if name not in params and name != "net_"
+        # Private attributes are not fitted state: a search's callback context, say.
+        if name not in params and name != "net_" and not name.startswith("_")
     }
     net = estimator.net_
     tensors = {}
