@@ -5,6 +5,7 @@ The estimator stores its params untouched and builds a skorch net in ``fit``
 process that trains, which is what a joblib worker in a search needs.
 """
 
+import contextlib
 import os
 import time
 from numbers import Integral, Real
@@ -29,7 +30,7 @@ from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
-from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
+from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
 
 __all__ = ["BaseTorchEstimator"]
 
@@ -276,18 +277,21 @@ class BaseTorchEstimator(BaseEstimator):
         # Continue the random stream where the last call left it, so partial_fit
         # epochs do not replay the same dropout masks.
         epochs_done = len(self.net_.history) if resume else 0
-        with fit_randomness(seed + epochs_done, self.device_, global_rng=draws_from_global_rng(self)):
+        global_rng = draws_from_global_rng(self)
+        with fit_randomness(seed + epochs_done, self.device_, global_rng=global_rng):
             if not resume:
                 self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, schedule=schedule)
                 self._check_module_output(X_train)
             elif schedule is not None:
                 self._update_schedule(schedule)
             self._set_data_settings(batch_size, valid)
-            self._train(
-                self._to_device(X_train),
-                self._to_device(y_train),
-                epochs=1 if incremental else self.max_epochs,
-            )
+        X_train, y_train = self._to_device(X_train), self._to_device(y_train)
+        # A custom forward that draws from torch's global generator trains
+        # with it seeded, under the process-wide lock; any other trains freely.
+        seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, X_train[:2], self.device_)
+        forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
+        with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
+            self._train(X_train, y_train, epochs=1 if incremental else self.max_epochs)
         return batch_size
 
     def _check_module_output(self, X):

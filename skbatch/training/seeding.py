@@ -7,9 +7,12 @@ threading backend, a multi-threaded Dask worker) would otherwise draw from
 one shared stream and corrupt each other's results.
 
 A module that skbatch did not build (a custom ``module``) draws from torch's
-global generator as it likes, at construction and in ``forward``. Its fit
-seeds that generator and holds :data:`_GLOBAL_RNG_LOCK` while it trains, so
-such fits in threads take turns; fits of the built-in networks never take it.
+global generator as it likes, at construction and perhaps in ``forward``.
+Its fit seeds that generator and holds :data:`_GLOBAL_RNG_LOCK` while it
+builds the module; it holds it through training only if a trial forward
+pass shows that ``forward`` draws from the global generator (dropout, say).
+So such fits in threads take turns only where they must; fits of the
+built-in networks never take the lock.
 """
 
 import contextlib
@@ -18,7 +21,7 @@ import threading
 
 import torch
 
-__all__ = ["fit_generator", "fit_randomness", "own_generator", "seeded_torch"]
+__all__ = ["fit_generator", "fit_randomness", "forward_draws_from_global_rng", "own_generator", "seeded_torch"]
 
 # Held by whatever seeds or forks torch's global generator: between one
 # thread's seeding and its last draw, no other thread may draw or reseed.
@@ -84,3 +87,33 @@ def fit_randomness(seed, device, *, global_rng):
             yield generator
     finally:
         _FIT_GENERATOR.reset(token)
+
+
+def _global_states(device):
+    states = [torch.get_rng_state()]
+    if device.type == "cuda":
+        states.append(torch.cuda.get_rng_state(device))
+    return states
+
+
+def forward_draws_from_global_rng(module, X, device):
+    """Whether a training-mode forward pass of ``module`` on ``X`` draws from torch's global generator.
+
+    The pass runs without gradients, under the lock, with the generator
+    restored after, and the module's buffers (running statistics) put back.
+    """
+    buffers = [(buffer, buffer.clone()) for buffer in module.buffers()]
+    was_training = module.training
+    with seeded_torch(0, device):
+        before = _global_states(device)
+        try:
+            module.train()
+            with torch.no_grad():
+                module(X)
+        finally:
+            module.train(was_training)
+            with torch.no_grad():
+                for buffer, saved in buffers:
+                    buffer.copy_(saved)
+        after = _global_states(device)
+    return any(not torch.equal(a, b) for a, b in zip(before, after))
