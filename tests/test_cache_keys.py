@@ -1,6 +1,9 @@
 """Cache keys fingerprint params by content; a param that cannot be fingerprinted turns caching off."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -37,10 +40,6 @@ def _backbone(seed, n_features=6, width=4):
     return nn.Linear(n_features, width)
 
 
-def _scale(X, factor):
-    return X * factor
-
-
 def test_modules_tensors_and_arrays_are_keyed_by_their_values():
     def key(**kwargs):
         return params_fingerprint(TorchClassifier(module=BackboneNet, module_kwargs=kwargs))
@@ -52,12 +51,28 @@ def test_modules_tensors_and_arrays_are_keyed_by_their_values():
     assert key(weights=np.zeros(3)) == key(weights=np.zeros(3))
 
 
-def test_a_partial_is_keyed_by_its_function_and_arguments():
-    def key(value):
-        return params_fingerprint(TorchClassifier(module=CountingNet, module_kwargs={"transform": value}))
+_PARTIAL_KEY = """
+import functools, _seams
+from skbatch import TorchClassifier
+from skbatch.cache.keys import params_fingerprint
+transform = functools.partial(_seams.count_lines, {path!r})
+print(params_fingerprint(TorchClassifier(module=_seams.CountingNet, module_kwargs={{"transform": transform}})))
+"""
 
-    assert key(functools.partial(_scale, factor=2)) == key(functools.partial(_scale, factor=2))
-    assert key(functools.partial(_scale, factor=2)) != key(functools.partial(_scale, factor=3))
+
+@pytest.mark.slow
+def test_a_partial_is_keyed_by_its_function_and_arguments_in_every_process():
+    # A memory address in the key would change from one process to the next: a search would never resume.
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", _PARTIAL_KEY.format(path="a")],
+        cwd=os.path.dirname(__file__), capture_output=True, text=True, check=True,
+    ).stdout.strip()
+
+    def here(path):
+        transform = functools.partial(_seams.count_lines, path)
+        return params_fingerprint(TorchClassifier(module=CountingNet, module_kwargs={"transform": transform}))
+
+    assert here("a") == elsewhere != here("b")
 
 
 class TransformNet(CountingNet):
