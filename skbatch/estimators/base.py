@@ -274,8 +274,10 @@ class BaseTorchEstimator(BaseEstimator):
         if not resume:
             self.lr_ = scaled_lr(self.lr, batch_size, self.lr_scaling, self.base_batch_size)
 
-        # Continue the random stream where the last call left it, so partial_fit
-        # epochs do not replay the same dropout masks.
+        # The fit's own generator builds the network (see training/seeding.py);
+        # the built-in dropout layers keep their stream across partial_fit
+        # calls, and a custom module's global stream is seeded anew for each
+        # call, from the epochs done, so no call replays another's masks.
         epochs_done = len(self.net_.history) if resume else 0
         global_rng = draws_from_global_rng(self)
         with fit_randomness(seed + epochs_done, self.device_, global_rng=global_rng):
@@ -289,6 +291,7 @@ class BaseTorchEstimator(BaseEstimator):
         # A custom forward that draws from torch's global generator trains
         # with it seeded, under the process-wide lock; any other trains freely.
         seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, X_train[:2], self.device_)
+        # A stream of its own, not the one that drew the initial weights.
         forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
         with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
             self._train(X_train, y_train, epochs=1 if incremental else self.max_epochs)
