@@ -8,33 +8,42 @@ import os
 import torch
 from torch import nn
 
-# Set by a test to raise KeyboardInterrupt when this many modules have been
-# built in the process: an interruption in the middle of a search.
+# Set by a test to raise KeyboardInterrupt when this many fits have started
+# training in the process: an interruption in the middle of a search.
 INTERRUPT_AT = None
 BUILT = 0
 
 
 class CountingNet(nn.Module):
-    """A linear classifier that counts how many times it was built: once per trained fit.
+    """A linear classifier that counts how many times it trained: once per trained fit.
 
+    Counted at its first forward pass in training mode, not when built: a
+    fit restored from the cache builds its module too, but never trains it.
     Appends a line to ``log`` (a file, so fits in worker processes count
     too) and bumps the module-level ``BUILT``.
     """
 
     def __init__(self, n_features_in, n_classes, log=None, kill_marker=None):
-        global BUILT
         super().__init__()
+        self.log, self.kill_marker = log, kill_marker
+        self.counted = False
+        self.linear = nn.Linear(n_features_in, n_classes)
+
+    def _count(self):
+        global BUILT
+        self.counted = True
         BUILT += 1
         if INTERRUPT_AT is not None and BUILT >= INTERRUPT_AT:
             raise KeyboardInterrupt
-        if kill_marker is not None and count_lines(log) >= 3:
-            _die_once(kill_marker)
-        if log is not None:
-            with open(log, "a") as handle:
+        if self.kill_marker is not None and count_lines(self.log) >= 3:
+            _die_once(self.kill_marker)
+        if self.log is not None:
+            with open(self.log, "a") as handle:
                 handle.write(f"{os.getpid()}\n")
-        self.linear = nn.Linear(n_features_in, n_classes)
 
     def forward(self, X):
+        if self.training and not self.counted:
+            self._count()
         return self.linear(X)
 
 

@@ -1,7 +1,6 @@
 """Fit cache: finished fits are restored, not retrained; interrupted searches resume; stale data never reused."""
 
 import os
-import pickle
 
 import _seams
 import numpy as np
@@ -84,12 +83,11 @@ def test_warm_start_refits_are_not_cached(tmp_path):
 
 
 def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
-    def interrupted_dump(value, handle, protocol=None):
-        handle.write(b"half an entry")
+    def interrupted_fsync(fd):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(pickle, "dump", interrupted_dump)
+        patch.setattr(os, "fsync", interrupted_fsync)
         with pytest.raises(KeyboardInterrupt):
             counting(tmp_path).fit(X_IRIS, Y_IRIS)
     # Neither the entry, nor its record, nor the temporary file remain.
@@ -103,8 +101,8 @@ def test_interrupted_write_leaves_no_entry(tmp_path, monkeypatch):
 def test_unreadable_entry_is_retrained_with_a_warning(tmp_path):
     counting(tmp_path).fit(X_IRIS, Y_IRIS)
     [entry] = (tmp_path / "cache" / "fits").iterdir()
-    entry.write_bytes(b"not a pickle")
-    with pytest.warns(RuntimeWarning, match="could not be loaded.*training again"):
+    entry.write_bytes(b"not an entry")
+    with pytest.warns(RuntimeWarning, match="Ignoring the cached fit.*Training again"):
         counting(tmp_path).fit(X_IRIS, Y_IRIS)
     assert _seams.BUILT == 2
     counting(tmp_path).fit(X_IRIS, Y_IRIS)
@@ -208,7 +206,7 @@ def test_search_resumes_after_a_worker_is_killed(tmp_path):
     # The surviving worker may still be finishing a fit; count only once it is
     # gone. A worker killed mid-write leaves a '.tmp-' file, which is no entry.
     get_reusable_executor().shutdown(wait=True)
-    finished = len(list((tmp_path / "cache" / "fits").glob("[!.]*.pkl")))
+    finished = len(list((tmp_path / "cache" / "fits").glob("[!.]*.safetensors")))
     assert 1 <= finished < 6  # the fits of both workers up to the kill
     started = count_lines(log)
     GridSearchCV(net, grid, cv=KFold(3, shuffle=True, random_state=0), n_jobs=2).fit(X_IRIS, Y_IRIS)

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from torch import nn
 
 from skbatch import ConvNetClassifier, MLPClassifier
-from skbatch.training.modules import ConvNetModule
+from skbatch.training.modules import ConvNetModule, GeneratorDropout
 
 
 def fast(**params):
@@ -127,8 +127,8 @@ def test_narrow_images_keep_at_least_one_pixel():
 
 def test_dropout_sits_after_the_convolutions_and_each_dense_layer():
     module = ConvNetModule((1, 8, 8), 10, channels=(4,), dense_layer_sizes=(16,), dropout=0.5)
-    assert isinstance(module.features[-1], nn.Dropout)
-    assert sum(isinstance(m, nn.Dropout) for m in module.head.layers) == 1
+    assert isinstance(module.features[-1], GeneratorDropout)
+    assert sum(isinstance(m, GeneratorDropout) for m in module.head.layers) == 1
 
 
 @pytest.mark.slow

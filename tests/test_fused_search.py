@@ -281,14 +281,12 @@ def test_fused_search_on_cuda(digits):
 
 
 def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_digits, monkeypatch):
-    import pickle as pickle_module
-
     from skbatch.cache import store as cache
 
     X, y = small_digits
     loads = []
-    real_load = pickle_module.load
-    monkeypatch.setattr(pickle_module, "load", lambda handle: loads.append(handle.name) or real_load(handle))
+    real_decode = cache.decode_entry
+    monkeypatch.setattr(cache, "decode_entry", lambda *args: loads.append(args) or real_decode(*args))
     search = FusedGridSearchCV(_mlp(), GRID, cv=3, refit=False).fit(X, y)
     assert search.fused_stacks_["n_models"].sum() == 12
     assert loads == []  # every per-fold fit took the state the stack left in memory
@@ -299,7 +297,9 @@ def test_each_stack_holds_a_slot_of_the_estimators_device_pool(small_digits, tmp
     # The GPU path on the CPU: a pool of slots decides where each stack
     # trains, as it decides for each ordinary fit, and its models leave the
     # device (here the CPU) when the slot is handed back.
-    import pickle as pickle_module
+    import json
+
+    from safetensors import safe_open
 
     from skbatch import DevicePool
 
@@ -307,7 +307,10 @@ def test_each_stack_holds_a_slot_of_the_estimators_device_pool(small_digits, tmp
     pool = DevicePool(["cpu"], fits_per_device=2, lock_dir=str(tmp_path / "locks"))
     search = FusedGridSearchCV(_mlp(device=pool, cache_dir=tmp_path / "cache"), GRID, cv=3, refit=False).fit(X, y)
     assert search.fused_stacks_["n_models"].sum() == 12
-    states = [pickle_module.loads(path.read_bytes()) for path in (tmp_path / "cache" / "fits").glob("*.pkl")]
+    states = []
+    for path in (tmp_path / "cache" / "fits").glob("*.safetensors"):
+        with safe_open(path, framework="pt") as entry:
+            states.append(json.loads(entry.metadata()["skbatch"]))
     assert len(states) == 12
-    assert {state["device_slot_"] for state in states} <= {"cpu#0", "cpu#1"}
-    assert {str(state["net_"].device) for state in states} == {"cpu"}
+    assert {state["attributes"]["device_slot_"] for state in states} <= {"cpu#0", "cpu#1"}
+    assert {state["net"]["device"] for state in states} == {"cpu"}

@@ -49,7 +49,10 @@ def test_categorical_labels(small_digits):
     labels = pd.Series(pd.Categorical.from_codes(y % 3, categories=["cat", "dog", "bird"]))
     clf = _fit(X, labels)
     np.testing.assert_array_equal(clf.classes_, ["bird", "cat", "dog"])
-    assert clf.score(X, labels) > 0.3
+    # The same model as on the labels' positions in classes_ (a score after
+    # two epochs depends on the initial draw, not on the labels' type).
+    positions = np.searchsorted(clf.classes_, labels.astype(str))
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[_fit(X, positions).predict(X)])
 
 
 def test_sparse_integer_labels(small_digits):

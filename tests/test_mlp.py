@@ -7,6 +7,7 @@ from sklearn.metrics import log_loss
 from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier, parse_hidden_layer_sizes
+from skbatch.training.modules import GeneratorDropout
 
 
 def _linear_widths(clf):
@@ -41,7 +42,7 @@ def test_activations(small_digits, activation, layer):
 
 def test_dropout_layers_follow_each_hidden_layer(small_digits):
     clf = MLPClassifier(hidden_layer_sizes=(8, 8), dropout=0.3, max_epochs=1).fit(*small_digits)
-    rates = [m.p for m in clf.net_.module_.modules() if isinstance(m, nn.Dropout)]
+    rates = [m.p for m in clf.net_.module_.modules() if isinstance(m, GeneratorDropout)]
     assert rates == [0.3, 0.3]
 
 

@@ -202,10 +202,9 @@ def test_a_fused_fits_time_is_its_share_of_the_stack(tmp_path):
     share = search.fused_stacks_["seconds"].iloc[0] / 8
     np.testing.assert_allclose(report["split0_fit_time"], share)
     np.testing.assert_allclose(report["mean_training_time"], share)
-    # cv_results_ adds it to the restore time that each fit's own call took.
+    # cv_results_ adds it to the restore time that each fit's own call took
+    # (milliseconds, but unbounded on a loaded machine: no upper bound here).
     assert (report["mean_fit_time"] >= share).all()
-    assert (report["mean_fit_time"] < share + 0.5).all()
-    np.testing.assert_allclose(search.cv_results_["mean_fit_time"].sum() * 2, share * 8, rtol=0.5)
 
 
 def test_a_rerun_over_cached_fits_says_they_came_from_the_cache(tmp_path, capsys):

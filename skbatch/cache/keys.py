@@ -3,17 +3,39 @@
 One owner for what makes two fits the same fit, read by the fit cache, by
 fused training (which stacks fits whose keys differ only in per-model
 params) and by the out-of-memory advice (which groups fits by family).
+
+A param is fingerprinted by its content: a tensor or module by its values,
+an array by its bytes, an estimator by its params, a ``functools.partial``
+by its function and arguments, a function or class by its import path. A
+param whose content cannot be read exactly (a lambda, a closure, a class
+defined inside a function, an object that cannot be pickled) raises
+:class:`UnfingerprintableParamError`: a fit with such a param is never
+cached, since two such fits could not be told apart.
 """
+
+import enum
+import functools
+import types
 
 import joblib
 import numpy as np
 import scipy.sparse
+import torch
+from sklearn.base import BaseEstimator
 
-__all__ = ["data_fingerprint", "family_key", "params_fingerprint"]
+__all__ = [
+    "UnfingerprintableParamError",
+    "data_fingerprint",
+    "family_key",
+    "params_fingerprint",
+    "value_fingerprint",
+]
 
 # Bump when the layout or the key changes, so old entries are never misread.
 # 2: entries are plain pickles (.pkl), no longer joblib files.
-_FORMAT = 2
+# 3: entries are safetensors files holding their key and JSON state; params
+#    are fingerprinted by content.
+_FORMAT = 3
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
@@ -21,27 +43,108 @@ _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
 # Params that change neither the memory a training step needs nor the model.
 _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})
 
+# Objects nested deeper than this are not fingerprinted (and a cycle ends here).
+_MAX_DEPTH = 50
+
+
+class UnfingerprintableParamError(ValueError):
+    """A param whose content cannot be fingerprinted exactly, so its fit cannot be cached."""
+
+
+def _path(obj):
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
+
+
+def _tensor(tensor):
+    tensor = tensor.detach().cpu().contiguous()
+    raw = tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)
+    return ("tensor", str(tensor.dtype), tuple(tensor.shape), joblib.hash(raw))
+
+
+def _named(obj, what):
+    qualname = getattr(obj, "__qualname__", "")
+    if "<lambda>" in qualname or "<locals>" in qualname:
+        raise UnfingerprintableParamError(
+            f"{what} {qualname} is defined inside a function, so its code is not reachable by name"
+        )
+    return (what, _path(obj))
+
+
+def value_fingerprint(value, _depth=0):
+    """A hashable, content-based stand-in for ``value``; raise UnfingerprintableParamError if none is exact."""
+    if _depth > _MAX_DEPTH:
+        raise UnfingerprintableParamError(f"a {type(value).__name__} nested too deep to fingerprint")
+    again = functools.partial(value_fingerprint, _depth=_depth + 1)
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return (type(value).__name__, value)
+    if isinstance(value, (np.generic, np.dtype, torch.dtype, torch.device, enum.Enum)):
+        return (_path(type(value)), repr(value))
+    if isinstance(value, np.ndarray):
+        if value.dtype.hasobject:
+            return ("ndarray", value.shape, tuple(again(item) for item in value.ravel().tolist()))
+        return ("ndarray", joblib.hash(value))
+    if isinstance(value, torch.Tensor):
+        return _tensor(value)
+    if isinstance(value, torch.nn.Module):
+        state = tuple((name, _tensor(tensor)) for name, tensor in value.state_dict().items())
+        return ("module", _path(type(value)), repr(value), value.training, state)
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted(((again(k), again(v)) for k, v in value.items()), key=repr)))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [again(item) for item in value]
+        return (type(value).__name__, tuple(sorted(items, key=repr) if isinstance(value, (set, frozenset)) else items))
+    if isinstance(value, functools.partial):
+        return ("partial", again(value.func), again(value.args), again(value.keywords))
+    if isinstance(value, type):
+        return _named(value, "class")
+    if isinstance(value, types.MethodType):
+        return ("method", again(value.__func__), again(value.__self__))
+    if isinstance(value, types.FunctionType):
+        if value.__closure__:
+            raise UnfingerprintableParamError(f"function {value.__qualname__} is a closure over local values")
+        return _named(value, "function")
+    if isinstance(value, (types.BuiltinFunctionType, types.ModuleType)):
+        return ("builtin", getattr(value, "__module__", None), getattr(value, "__qualname__", value.__name__))
+    if isinstance(value, BaseEstimator):
+        return ("estimator", again(type(value)), again(value.get_params(deep=False)))
+    if isinstance(value, scipy.sparse.spmatrix) or scipy.sparse.issparse(value):
+        return ("sparse", joblib.hash(value.tocsr()))
+    state = getattr(value, "__dict__", None)
+    if isinstance(state, dict):
+        return ("object", again(type(value)), again(dict(state)))
+    try:
+        return ("pickled", _path(type(value)), joblib.hash(value))
+    except Exception as error:
+        raise UnfingerprintableParamError(
+            f"a {type(value).__name__} has no state that can be read ({type(error).__name__})"
+        ) from None
+
+
+def _params(estimator, excluded):
+    fingerprints = {}
+    for name, value in estimator.get_params(deep=False).items():
+        if name in excluded:
+            continue
+        try:
+            fingerprints[name] = value_fingerprint(value)
+        except UnfingerprintableParamError as error:
+            raise UnfingerprintableParamError(
+                f"The {name!r} param of {type(estimator).__name__} cannot be fingerprinted exactly: {error}"
+            ) from None
+    return fingerprints
+
 
 def family_key(estimator, n_features_in):
-    """Hash of what decides memory per sample: every param but batch size, and the input width."""
-    params = {
-        name: _stable(value)
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in _FAMILY_EXCLUDED_PARAMS
-    }
+    """Hash of what decides memory per sample: every param but batch size, and the input width.
+
+    A param that cannot be fingerprinted makes a family of its own, in this
+    process (its identity): the advice never borrows another family's sizes.
+    """
+    try:
+        params = _params(estimator, _FAMILY_EXCLUDED_PARAMS)
+    except UnfingerprintableParamError:
+        params = ("unfingerprintable", id(estimator))
     return joblib.hash((type(estimator).__qualname__, params, int(n_features_in)))
-
-
-def _stable(value):
-    # Classes and functions hash by import path: joblib would pickle them by
-    # reference anyway, but this also covers those pickle cannot reach.
-    if isinstance(value, type) or callable(value):
-        return f"{getattr(value, '__module__', '')}.{getattr(value, '__qualname__', repr(value))}"
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_stable(v) for v in value)
-    return value
 
 
 def data_fingerprint(data):
@@ -79,10 +182,11 @@ def params_fingerprint(estimator, *, ignore=frozenset()):
     Returns
     -------
     str
+
+    Raises
+    ------
+    UnfingerprintableParamError
+        If a param's content cannot be fingerprinted exactly (see the module docstring).
     """
-    params = {
-        name: _stable(value)
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in _UNKEYED_PARAMS | ignore
-    }
+    params = _params(estimator, _UNKEYED_PARAMS | ignore)
     return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))

@@ -11,18 +11,29 @@ worker processes see nothing but the estimator.
 
 Layout of a cache directory::
 
-    fits/<key>.pkl        fitted state (every attribute that is not a param)
-    records/<key>.json    what happened: params, data fingerprints, device,
-                          fit time, peak memory, epochs, batch size,
-                          status ('ok' or 'failed') and the error message
+    fits/<key>.safetensors  the fitted state: weights and optimizer state as
+                            tensors; the entry's key, fitted attributes and
+                            history as JSON in its metadata
+    records/<key>.json      what happened: params, data fingerprints, device,
+                            fit time, peak memory, epochs, batch size,
+                            status ('ok' or 'failed') and the error message
+
+Loading an entry runs no code: it reads tensors and JSON (see
+:mod:`skbatch.cache.entry`), rebuilds the estimator from its params, and
+uses the entry only if the key it holds is the key asked for. An entry
+that cannot be loaded or verified is ignored with a warning, and the fit
+trains again. A fit whose params cannot be fingerprinted exactly (a lambda,
+a closure) is never cached: one warning says so and it trains.
 
 Every file is written to a temporary name in the same folder and moved
 into place with ``os.replace``, which is atomic: a fit interrupted at any
 point (Ctrl-C, a killed worker, a dead kernel) leaves either a whole
-entry or none. A fit that was interrupted leaves no record; one that
-failed leaves a 'failed' record (which :func:`skbatch.search_report`
-shows) and is trained again on the next run, since failures such as out
-of memory may not recur.
+entry or none, and the next write removes what a killed writer left. A fit
+that was interrupted leaves no record; one that failed leaves a 'failed'
+record (which :func:`skbatch.search_report` shows) and is trained again on
+the next run, since failures such as out of memory may not recur. A write
+that fails (a read-only folder, a full disk) is reported by a warning; the
+trained estimator is returned all the same.
 
 The key holds the network class's import path, not its source code: after
 editing a network's code, use a new directory. Fingerprinting hashes the
@@ -34,7 +45,6 @@ import contextlib
 import datetime
 import json
 import os
-import pickle
 import socket
 import threading
 import time
@@ -45,22 +55,25 @@ import joblib
 import numpy as np
 
 from ..batching.plan import running_batch_size
+from .._compat import InvalidParameterError
 from .atomic import atomic_write
+from .entry import UnstorableStateError, decode_entry, encode_entry
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
+    UnfingerprintableParamError,
     data_fingerprint,
     family_key,
     params_fingerprint,
 )
 
-__all__ = ["FitCache", "fit_cached", "load_fit_records", "watch_restores"]
+__all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "watch_restores"]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
 # itself instead of reading the file back. A fused search stores fits that
-# its own per-fold fits restore moments later; unpickling each (the net
-# through torch.load) would cost more than some of them took to train.
+# its own per-fold fits restore moments later; rebuilding each from its
+# file would cost more than some of them took to train.
 _handoffs = {}
 
 # Per thread: the lists that :func:`watch_restores` blocks opened in it. A
@@ -124,44 +137,54 @@ class FitCache:
         }
 
     def _fit_path(self, key):
-        return self.directory / "fits" / f"{key}.pkl"
+        return self.directory / "fits" / f"{key}.safetensors"
 
     def _record_path(self, key):
         return self.directory / "records" / f"{key}.json"
 
     def has_fit(self, key):
-        """Whether a finished fit is stored under ``key``."""
-        return self._fit_path(key["key"]).exists()
+        """Whether a finished fit is stored under ``key`` (or handed off in this process)."""
+        return (str(self.directory), key["key"]) in _handoffs or self._fit_path(key["key"]).exists()
 
     def restore(self, estimator, key):
-        """Give ``estimator`` the fitted state stored under ``key``; return whether there was one."""
+        """Give ``estimator`` the fitted state stored under ``key``; return whether there was one.
+
+        An entry that cannot be read, or that holds another key's fit, is
+        ignored with a warning: the caller trains instead.
+        """
+        state = _handoffs.pop((str(self.directory), key["key"]), None)
+        if state is not None:
+            vars(estimator).update(state)
+            return True
         path = self._fit_path(key["key"])
         if not path.exists():
             return False
-        state = _handoffs.pop((str(self.directory), key["key"]), None)
-        if state is None:
-            try:
-                with open(path, "rb") as handle:
-                    # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
-                    stored_at = os.fstat(handle.fileno()).st_mtime
-                    state = pickle.load(handle)
-            except Exception as error:  # an entry from another version of a library: retrain
-                warnings.warn(
-                    f"Ignoring the cached fit {path} (it could not be loaded: {error!r}); training again.",
-                    RuntimeWarning,
-                    stacklevel=3,
-                )
-                return False
-            for watched in getattr(_watchers, "stack", ()):
-                watched.append(stored_at)
-        vars(estimator).update(state)
+        try:
+            with open(path, "rb") as handle:
+                # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
+                stored_at = os.fstat(handle.fileno()).st_mtime
+                data = handle.read()
+            decode_entry(data, estimator, key["key"], _FORMAT)
+        except Exception as error:  # whatever is wrong with the file, training again is right
+            warnings.warn(
+                f"Ignoring the cached fit {path}: {error} ({type(error).__name__}). Training again.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+        for watched in getattr(_watchers, "stack", ()):
+            watched.append(stored_at)
         if not self._record_path(key["key"]).exists():
             # The run that trained it stopped between its two writes.
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
     def store(self, estimator, key, record, *, handoff=False):
-        """Write the fitted state of ``estimator``, then its record.
+        """Write the fitted state of ``estimator``, then its record; return whether the entry was written.
+
+        A write that fails (a full disk, a read-only folder) or a fitted
+        attribute the cache cannot store is reported by a warning, never
+        raised: the fit itself is done.
 
         With ``handoff=True`` the next :meth:`restore` of this entry in this
         process takes the state itself (``estimator`` must not be used
@@ -169,13 +192,30 @@ class FitCache:
         forgets those not taken.
         """
         params = estimator.get_params(deep=False)
-        state = {name: value for name, value in vars(estimator).items() if name not in params}
-        # The C pickler: joblib's is pure Python, and a net's history is
-        # thousands of small dicts, which took it longer than a small fit.
-        atomic_write(self._fit_path(key["key"]), lambda handle: pickle.dump(state, handle, protocol=5))
-        self.write_record(record)
         if handoff:
-            _handoffs[(str(self.directory), key["key"])] = state
+            _handoffs[(str(self.directory), key["key"])] = {
+                name: value for name, value in vars(estimator).items() if name not in params
+            }
+        try:
+            data = encode_entry(estimator, key["key"], _FORMAT)
+        except UnstorableStateError as error:
+            warnings.warn(f"This fit is not cached: {error}.", RuntimeWarning, stacklevel=3)
+            return False
+        try:
+            atomic_write(self._fit_path(key["key"]), lambda handle: handle.write(data))
+        except OSError as error:
+            self._warn_write_failed(error)
+            return False
+        return self.write_record(record)
+
+    def _warn_write_failed(self, error):
+        warnings.warn(
+            f"Could not write to the fit cache {str(self.directory)!r}: {error}. The fit is "
+            "kept in memory but not cached; free space or fix the folder's permissions, "
+            "or set cache_dir=None.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def drop_handoffs(self):
         """Forget the states this process stored for handing off in this directory and did not restore."""
@@ -183,9 +223,14 @@ class FitCache:
             del _handoffs[entry]
 
     def write_record(self, record):
-        """Write one fit's record (a JSON-able dict holding its ``key``)."""
+        """Write one fit's record (a JSON-able dict holding its ``key``); warn and return False if it fails."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
-        atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+        try:
+            atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+        except OSError as error:
+            self._warn_write_failed(error)
+            return False
+        return True
 
     def records(self):
         """Every record in the directory, as a list of dicts (partial writes are never seen)."""
@@ -237,17 +282,47 @@ class FitCache:
         }
 
 
+def check_cache_dir(estimator):
+    """Raise InvalidParameterError if ``estimator.cache_dir`` cannot be a cache folder; before training."""
+    value = estimator.cache_dir
+    name = type(estimator).__name__
+    if value is None:
+        return
+    if not str(os.fspath(value)).strip():
+        raise InvalidParameterError(
+            f"The 'cache_dir' parameter of {name} must be a folder or None. Got {value!r} instead, "
+            "which would write into the working directory. Pass a folder, or None to cache nothing."
+        )
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise InvalidParameterError(
+            f"The 'cache_dir' parameter of {name} must be a folder or None. Got {str(value)!r} "
+            "instead, which is a file. Pass a folder (it is created if missing), or None to cache nothing."
+        )
+
+
 def fit_cached(estimator, X, y):
     """``estimator.fit(X, y)`` through the cache at ``estimator.cache_dir``.
 
     Restores the stored fit when there is one; otherwise trains, then
     stores the fit and its record. A failed fit gets a 'failed' record and
     its error is raised again; an interrupted one (KeyboardInterrupt,
-    SystemExit) leaves nothing.
+    SystemExit) leaves nothing. A fit whose params cannot be fingerprinted
+    exactly trains without the cache, after a warning.
     """
     estimator._validate_params()
+    check_cache_dir(estimator)
     cache = FitCache(estimator.cache_dir)
-    key = cache.key(estimator, X, y)
+    try:
+        key = cache.key(estimator, X, y)
+    except UnfingerprintableParamError as error:
+        warnings.warn(
+            f"{error}, so this fit is not cached: two such fits could not be told apart. "
+            "Pass a module-level function or class, or a functools.partial of one.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return estimator._fit(X, y, incremental=False)
     if cache.restore(estimator, key):
         return estimator
     start = time.perf_counter()

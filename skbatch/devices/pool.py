@@ -8,9 +8,11 @@ drops the lock of a process that dies, so a killed worker never keeps a device.
 """
 
 import contextlib
-import getpass
+import datetime
 import os
 import re
+import socket
+import stat
 import tempfile
 import threading
 import time
@@ -58,13 +60,73 @@ def _visible_gpus():
 
 
 def _default_lock_dir():
-    # One folder per account: a folder another account created would refuse
-    # our lock files.
+    """``/tmp/skbatch-<uid>/device-slots``: one folder per account, whatever its environment.
+
+    Keyed by the numeric uid rather than ``$USER`` or ``$TMPDIR``, which
+    differ between the environments (a notebook, a batch job) of one account:
+    two folders would make two pools of the same devices.
+    """
+    if not hasattr(os, "getuid"):  # Windows: no uids; the temp folder is per account
+        return Path(tempfile.gettempdir()) / "skbatch-device-slots"
+    return Path("/tmp") / f"skbatch-{os.getuid()}" / "device-slots"
+
+
+def _private_folder(path, *, param):
+    """Create ``path`` (mode 0700) if needed; refuse it if another account could tamper with its locks.
+
+    A folder another account owns, or one that others may write, lets them
+    delete or take held locks: two fits would then share a device.
+    """
+    path = Path(path)
+    folders = [path] if param else [path.parent, path]
+    for folder in folders:
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir(mode=0o700, parents=True)
+        _check_private(folder, param)
+    return path
+
+
+def _check_private(folder, param):
+    if not hasattr(os, "getuid"):
+        return
+    info = os.lstat(folder)
+    how = (
+        f"pass DevicePool(lock_dir=...) a folder of your own with mode 0700"
+        if param
+        else f"remove it (or chmod 700 it if it is yours), or pass DevicePool(lock_dir=...) a folder of your own"
+    )
+    if not stat.S_ISDIR(info.st_mode):
+        raise PermissionError(f"The device slot folder {str(folder)!r} is not a folder (a link or a file): {how}.")
+    if info.st_uid != os.getuid():
+        raise PermissionError(
+            f"The device slot folder {str(folder)!r} belongs to uid {info.st_uid}, not to this account "
+            f"(uid {os.getuid()}), which could then take or delete its locks: {how}."
+        )
+    if info.st_mode & 0o022:
+        raise PermissionError(
+            f"The device slot folder {str(folder)!r} has mode {stat.S_IMODE(info.st_mode):o}: other accounts "
+            f"may write to it, and so take or delete its locks. Run `chmod 700 {folder}`, or {how}."
+        )
+
+
+def _holder_path(lock_path):
+    return lock_path.with_suffix(".holder")
+
+
+def _write_holder(lock_path):
+    """Note in a file beside the lock who holds it, for the timeout error of the fits that wait."""
+    text = f"pid {os.getpid()} on {socket.gethostname()} since {datetime.datetime.now().strftime('%H:%M:%S')}"
+    with contextlib.suppress(OSError):
+        fd = os.open(_holder_path(lock_path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+
+
+def _read_holder(lock_path):
     try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no name for this uid, as in some containers
-        user = str(os.getuid()) if hasattr(os, "getuid") else "user"
-    return Path(tempfile.gettempdir()) / f"skbatch-device-slots-{user}"
+        return _holder_path(lock_path).read_text()[:200] or None
+    except OSError:
+        return None
 
 
 @dataclass(frozen=True)
@@ -115,10 +177,13 @@ class DevicePool:
         ``TimeoutError``; None waits as long as it takes.
     lock_dir : str or path-like or None, default=None
         Folder of the lock files, one per slot. None is
-        ``skbatch-device-slots-<user>`` in the system temp dir. Every
-        process that shares the devices must use the same folder, so give
-        an absolute path; it must be on a local disk, since network
-        filesystems may not honour the locks.
+        ``/tmp/skbatch-<uid>/device-slots``, private to this account
+        (mode 0700) whatever ``$TMPDIR`` or ``$USER`` say. Every process
+        that shares the devices must use the same folder, so give an
+        absolute path; it must be on a local disk, since network
+        filesystems may not honour the locks. A folder owned by another
+        account, or writable by others, is refused: they could take or
+        delete the locks.
 
     See Also
     --------
@@ -231,12 +296,16 @@ class DevicePool:
             yield Placement(torch.device("cpu"))
             return
         table = self._slot_table(devices)
-        lock_dir = Path(self.lock_dir) if self.lock_dir is not None else _default_lock_dir()
-        lock_dir.mkdir(parents=True, exist_ok=True)
+        if self.lock_dir is not None:
+            lock_dir = _private_folder(self.lock_dir, param=True)
+        else:
+            lock_dir = _private_folder(_default_lock_dir(), param=False)
         device, name, lock = self._wait_for_slot(table, lock_dir)
         try:
             yield Placement(device.torch_device, device.uuid, name)
         finally:
+            with contextlib.suppress(OSError):
+                _holder_path(Path(lock.lock_file)).unlink()
             lock.release()
 
     def _wait_for_slot(self, table, lock_dir):
@@ -245,16 +314,28 @@ class DevicePool:
             for device, name in table:
                 # A fresh lock object per attempt: filelock objects are re-entrant,
                 # so one shared between threads would let both "hold" the slot.
-                lock = filelock.FileLock(lock_dir / _lock_file_name(name), timeout=0, thread_local=False)
+                path = lock_dir / _lock_file_name(name)
+                # 0600: a lock file others can open, they can flock, and stall our fits.
+                lock = filelock.FileLock(path, timeout=0, thread_local=False, mode=0o600)
                 try:
                     lock.acquire()
                 except filelock.Timeout:
                     continue
+                if stat.S_IMODE(os.stat(path).st_mode) != 0o600:  # made by an older version
+                    os.chmod(path, 0o600)
+                _write_holder(path)
                 return device, name, lock
             if deadline is not None and time.monotonic() >= deadline:
+                holders = [
+                    f"{name} by {holder}"
+                    for _, name in table
+                    if (holder := _read_holder(lock_dir / _lock_file_name(name))) is not None
+                ]
                 raise TimeoutError(
                     f"No free slot in {self!r} after waiting {self.timeout} s: all "
-                    f"{len(table)} slots are held by other fits. Raise the pool's timeout "
+                    f"{len(table)} slots are held by other fits"
+                    + (f" ({'; '.join(holders)})" if holders else "")
+                    + f", in {str(lock_dir)!r}. Raise the pool's timeout "
                     "(None waits as long as it takes), add devices or fits_per_device, "
                     "or lower the search's n_jobs."
                 )

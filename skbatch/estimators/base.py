@@ -5,6 +5,7 @@ The estimator stores its params untouched and builds a skorch net in ``fit``
 process that trains, which is what a joblib worker in a search needs.
 """
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
-from ..training.seeding import seeded_torch
+from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -256,19 +257,54 @@ class BaseTorchEstimator(BaseEstimator):
             # A warm start keeps the rate its optimizer already has.
             self.lr_ = plan.lr
 
-        # Continue the random stream where the last call left it, so partial_fit
-        # epochs do not replay the same dropout masks.
+        # The fit's own generator builds the network (see training/seeding.py);
+        # the built-in dropout layers keep their stream across partial_fit
+        # calls, and a custom module's global stream is seeded anew for each
+        # call, from the epochs done, so no call replays another's masks.
         epochs_done = len(self.net_.history) if resume else 0
-        with seeded_torch(seed + epochs_done, self.device_):
+        global_rng = draws_from_global_rng(self)
+        with fit_randomness(seed + epochs_done, self.device_, global_rng=global_rng):
             if not resume:
                 self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, scheduled=plan.scheduled)
+                self._check_module_output(X_train)
             else:
                 self._check_schedule(plan)
             self._set_data_settings(plan, valid)
-            self._train(
-                self._to_device(X_train),
-                self._to_device(y_train),
-                epochs=1 if incremental else self.max_epochs,
+        X_train, y_train = self._to_device(X_train), self._to_device(y_train)
+        # A custom forward that draws from torch's global generator trains
+        # with it seeded, under the process-wide lock; any other trains freely.
+        seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, X_train[:2], self.device_)
+        # A stream of its own, not the one that drew the initial weights.
+        forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
+        with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
+            self._train(X_train, y_train, epochs=1 if incremental else self.max_epochs)
+
+    def _check_module_output(self, X):
+        """Run the new module on two rows; raise a clear error if its output is not ``(rows, outputs)``.
+
+        A custom module of the wrong width would otherwise train (a loss
+        can broadcast, or index past the classes) and predict the wrong
+        number of columns. The built-in modules are right by construction.
+        """
+        if not draws_from_global_rng(self):
+            return
+        module, expected = self.net_.module_, self._n_module_outputs()
+        was_training = module.training
+        module.eval()  # no dropout draw, no update of running statistics
+        try:
+            with torch.no_grad():
+                output = module(self._to_device(X[:2]))
+        finally:
+            module.train(was_training)
+        shape = tuple(getattr(output, "shape", ()))
+        if shape != (min(2, len(X)), expected):
+            name = getattr(type(module), "__qualname__", type(module).__name__)
+            raise ValueError(
+                f"{type(self).__name__}'s module {name} returned output of shape {shape} for a batch of "
+                f"{min(2, len(X))} samples; expected ({min(2, len(X))}, {expected}), one column per "
+                f"{'class' if hasattr(self, 'classes_') else 'target'}. Make its forward return "
+                f"{expected} columns: the module is built with "
+                f"{'n_classes' if hasattr(self, 'classes_') else 'n_outputs'}={expected}, its width."
             )
 
     def _set_data_settings(self, plan, valid):

@@ -7,6 +7,7 @@ from .._compat import Interval, StrOptions
 from ..training.modules import ACTIVATIONS, POOLINGS, ConvNetModule
 from ._docs import fill_doc
 from .base import estimator_params
+from ..training.seeding import fit_generator, own_generator
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 from .mlp import parse_hidden_layer_sizes
 from .targets import BaseTorchClassifier
@@ -138,6 +139,7 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier, _ConvNetParams):
             "or flat rows with image_shape."
         )
 
+    @own_generator
     def _build_module(self, n_features_in, n_classes):
         channels, dense = self._layer_sizes()
         return ConvNetModule(
@@ -149,4 +151,5 @@ class ConvNetClassifier(ShapedInputMixin, BaseTorchClassifier, _ConvNetParams):
             dense_layer_sizes=dense,
             activation=self.activation,
             dropout=self.dropout,
+            generator=fit_generator(),
         )

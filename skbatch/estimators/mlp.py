@@ -7,6 +7,7 @@ from .._compat import Interval, InvalidParameterError, StrOptions
 from ..training.modules import ACTIVATIONS, MLPModule
 from ._docs import fill_doc
 from .base import estimator_params
+from ..training.seeding import fit_generator, own_generator
 from .targets import BaseTorchClassifier, BaseTorchRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
@@ -67,6 +68,7 @@ class _MLPNetwork:
     def _check_params(self):
         parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
 
+    @own_generator
     def _build_module(self, n_features_in, n_outputs):
         return MLPModule(
             n_features_in,
@@ -74,6 +76,7 @@ class _MLPNetwork:
             hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
             activation=self.activation,
             dropout=self.dropout,
+            generator=fit_generator(),
         )
 
 

@@ -30,8 +30,8 @@ from sklearn.utils import indexable
 
 from .._compat import safe_split
 from .._optional import import_optional
-from ..cache.keys import _stable, data_fingerprint
-from ..cache.store import FitCache
+from ..cache.keys import UnfingerprintableParamError, data_fingerprint, value_fingerprint
+from ..cache.store import FitCache, check_cache_dir
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
 from .train import (
@@ -120,6 +120,8 @@ class FusedSearchMixin:
         self.unfused_fits_ = Counter()
         original = self.estimator
         store = None
+        if network is not None:
+            check_cache_dir(network)
         if network is not None and network.cache_dir is None:
             # The per-fold fits find their fused weights through the fit
             # cache, and cache_dir is the one way to tell them where it is: a
@@ -216,10 +218,16 @@ class FusedSearchMixin:
             network, _ = network_step(candidate)
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
+            if reason is None:
+                try:
+                    shared = stack_key(network)
+                except UnfingerprintableParamError as error:
+                    # Its fits train alone and uncached: none can take another's result.
+                    reason = str(error)
             if reason is not None:
                 unfused[reason] += len(splits)
                 continue
-            members = groups.setdefault(stack_key(network), [])
+            members = groups.setdefault(shared, [])
             members += [(params, fold) for fold in range(len(splits))]
         if not groups:
             return
@@ -333,14 +341,21 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             # The rows the network's own fit would get: the preprocessing
             # steps fitted on this fold, once per fold and setting.
             preprocessing = candidate[:-1]
-            block = (fold, joblib.hash(_stable(preprocessing.get_params(deep=True))))
+            try:
+                block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
+            except UnfingerprintableParamError:
+                block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
             if block not in transformed:
                 transformed[block] = preprocessing.fit_transform(X_train, y_train)
             X_train = transformed[block]
         cache = FitCache(network.cache_dir)
         if block not in fingerprints:  # every fit of a block has the same data: hash it once
             fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
-        key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
+        try:
+            key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
+        except UnfingerprintableParamError as error:
+            failures.append(str(error))
+            continue
         if cache.has_fit(key):
             n_cached += 1
             continue

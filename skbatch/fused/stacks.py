@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..training.modules import GeneratorDropout
+
 __all__ = ["FunctionalStack", "MLPStack", "column", "copy_into", "per_model"]
 
 _ACTIVATIONS = {
@@ -114,7 +116,7 @@ class FunctionalStack:
     per_model_dropout = False
 
     def __init__(self, modules, device):
-        self.module = copy.deepcopy(modules[0]).to(device).train()
+        self.module = _with_global_dropout(copy.deepcopy(modules[0])).to(device).train()
         self.parts = []  # (name, slice, shape)
         offset, decays = 0, []
         for name, param in modules[0].named_parameters():
@@ -155,6 +157,16 @@ class FunctionalStack:
         params = dict(module.named_parameters())
         for name, part, shape in self.parts:
             yield params[name], tensor[row, part].view(shape)
+
+
+def _with_global_dropout(module):
+    """``module`` with each GeneratorDropout replaced by ``nn.Dropout``: under ``vmap``, masks come from its stream."""
+    for name, child in module.named_children():
+        if isinstance(child, GeneratorDropout):
+            setattr(module, name, nn.Dropout(child.p))
+        else:
+            _with_global_dropout(child)
+    return module
 
 
 def _linears(module):

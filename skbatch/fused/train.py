@@ -25,6 +25,7 @@ rounding, except for dropout masks, which come from another random stream.
 :mod:`skbatch.fused.search` uses this to pre-train the fits of a search.
 """
 
+import contextlib
 import copy
 import math
 import time
@@ -34,13 +35,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..cache.keys import params_fingerprint
+from ..cache.keys import UnfingerprintableParamError, params_fingerprint
 from ..devices.memory import track_peak_memory
 from ..estimators.base import BaseTorchEstimator
 from ..estimators.mlp import MLPClassifier, MLPRegressor
 from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
 from ..training.iterator import to_tensor
-from ..training.seeding import seeded_torch
+from ..training.modules import GeneratorDropout
+from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
 from .optim import Plateau, StackedOptimizer
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
@@ -194,8 +196,15 @@ def train_fused(members, placement):
         if member.block is not None:
             block = (type(estimator), member.block)
             member.X_prepared, member.y_prepared = prepared.setdefault(block, (member.X_prepared, member.y_prepared))
+        try:
+            # A fit whose params cannot be fingerprinted could be stacked with
+            # another's it only looks like: it trains alone.
+            shared = stack_key(estimator)
+        except UnfingerprintableParamError as error:
+            _fail(member, UnstackableError(str(error)))
+            continue
         key = (
-            stack_key(estimator),
+            shared,
             estimator.input_shape_,
             estimator._n_module_outputs(),
             member.batch_size,
@@ -230,7 +239,7 @@ def _functional_reason(members, device):
     try:
         stack = FunctionalStack([copy.deepcopy(m.estimator.net_.module_) for m in probe], device)
         X = to_tensor(np.stack([m.X_prepared[:2] for m in probe]), device=device)
-        with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        with seeded_torch(0, device):
             stack.gradient(stack.forward(X).float().sum())
     except Exception as error:
         return f"its module {name} cannot run stacked under torch.func.vmap ({type(error).__name__}: {error})"
@@ -257,8 +266,9 @@ def _prepare(member, placement):
     # The plan the model's own fit would make: the same sizes, updates and lr_.
     plan = estimator._batch_plan(len(X))
     estimator.lr_ = plan.lr
-    with seeded_torch(seed, placement.device):
+    with fit_randomness(seed, placement.device, global_rng=draws_from_global_rng(estimator)):
         estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
+        estimator._check_module_output(X)
     estimator._set_data_settings(plan, None)
     # The callbacks start their state (the stopping rule's, the lr
     # schedule's) as at the start of the model's own training.
@@ -326,8 +336,11 @@ class _StackTraining:
     def run(self):
         """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
         epoch = 0
-        # A functional stack's dropout draws from torch's global stream: seeded, and the caller's left as it was.
-        with seeded_torch(self.members[0].seed, self.device):
+        # A functional stack's dropout draws from torch's global stream: seeded,
+        # under the process-wide lock, and the caller's left as it was. An MLP
+        # stack draws from its own generator only.
+        global_rng = isinstance(self.stack, FunctionalStack)
+        with seeded_torch(self.members[0].seed, self.device) if global_rng else contextlib.nullcontext():
             while self.active and epoch < self.max_epochs:
                 start = time.perf_counter()
                 losses, counts = self._epoch()

@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import safe_indexing
 from .._optional import import_optional
-from ..cache.keys import data_fingerprint, params_fingerprint
+from ..cache.keys import UnfingerprintableParamError, data_fingerprint, params_fingerprint
 from ..cache.store import FitCache
 from ..estimators.network_step import network_step
 
@@ -66,7 +66,10 @@ def _split_records(search, X, y, groups, records):
     table = []
     for params in search.cv_results_["params"]:
         candidate, _ = network_step(clone(search.estimator).set_params(**params), nested=True)
-        params_fp = params_fingerprint(candidate)
+        try:
+            params_fp = params_fingerprint(candidate)
+        except UnfingerprintableParamError:  # never cached, so no record to find
+            params_fp = None
         row = []
         for (train, _), y_fp in zip(splits, y_fps):
             found = by_key.get((params_fp, y_fp), [])

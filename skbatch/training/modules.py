@@ -2,9 +2,11 @@
 
 import math
 
+import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "POOLINGS", "ConvNetModule", "MLPModule"]
+__all__ = ["ACTIVATIONS", "POOLINGS", "ConvNetModule", "GeneratorDropout", "MLPModule"]
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -33,6 +35,10 @@ class MLPModule(nn.Module):
         Nonlinearity after each hidden layer.
     dropout : float, default=0.0
         Probability of zeroing a hidden unit during training.
+    generator : torch.Generator or None, default=None
+        Source of the initial weights and of the dropout masks; None draws
+        from torch's global generator. A fit passes its own, so that fits
+        in threads never share a stream.
 
     Notes
     -----
@@ -49,29 +55,96 @@ class MLPModule(nn.Module):
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
+        generator=None,
     ):
         super().__init__()
         widths = [n_features_in, *hidden_layer_sizes]
         layers = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            layers.append(_glorot_linear(fan_in, fan_out, activation))
+            layers.append(_glorot_linear(fan_in, fan_out, activation, generator))
             layers.append(ACTIVATIONS[activation]())
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-        layers.append(_glorot_linear(widths[-1], n_outputs, activation))
+                layers.append(GeneratorDropout(dropout, generator))
+        layers.append(_glorot_linear(widths[-1], n_outputs, activation, generator))
         self.layers = nn.Sequential(*layers)
 
     def forward(self, X):
         return self.layers(X)
 
 
-def _glorot_linear(fan_in, fan_out, activation):
-    layer = nn.Linear(fan_in, fan_out)
+def _glorot_linear(fan_in, fan_out, activation, generator):
+    # skip_init: nn.Linear's own initialisation would draw from the global generator.
+    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
     factor = 2.0 if activation == "logistic" else 6.0
     bound = math.sqrt(factor / (fan_in + fan_out))
-    nn.init.uniform_(layer.weight, -bound, bound)
-    nn.init.uniform_(layer.bias, -bound, bound)
+    nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
     return layer
+
+
+def _default_conv2d(in_channels, out_channels, kernel_size, generator):
+    """``nn.Conv2d`` with torch's default initialisation, drawn from ``generator``."""
+    layer = nn.utils.skip_init(nn.Conv2d, in_channels, out_channels, kernel_size, padding="same")
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    fan_in = in_channels * kernel_size * kernel_size
+    bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
+class GeneratorDropout(nn.Module):
+    """``nn.Dropout`` whose masks come from a generator of its own, not torch's global one.
+
+    Parameters
+    ----------
+    p : float
+        Probability of zeroing an element during training.
+    generator : torch.Generator or None
+        Seeds this layer's stream (one draw, at construction); None behaves
+        as ``nn.Dropout``, drawing from torch's global generator.
+
+    Notes
+    -----
+    The stream lives on the layer, one generator per device it has run on,
+    so successive epochs and ``partial_fit`` calls continue it; pickling and
+    copying keep its position.
+    """
+
+    def __init__(self, p, generator=None):
+        super().__init__()
+        self.p = p
+        self.seed = None if generator is None else int(torch.randint(2**62, (1,), generator=generator))
+        self._generators = {}
+
+    def extra_repr(self):
+        return f"p={self.p}"
+
+    def _generator(self, device):
+        key = str(device)
+        if key not in self._generators:
+            self._generators[key] = torch.Generator(device=device).manual_seed(self.seed)
+        return self._generators[key]
+
+    def forward(self, X):
+        if not self.training or self.p == 0:
+            return X
+        if self.seed is None:
+            return F.dropout(X, self.p, training=True)
+        keep = 1.0 - self.p
+        mask = torch.rand(X.shape, generator=self._generator(X.device), device=X.device, dtype=X.dtype) < keep
+        return X * mask / keep
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_generators"] = {device: generator.get_state() for device, generator in self._generators.items()}
+        return state
+
+    def __setstate__(self, state):
+        states = state.pop("_generators")
+        super().__setstate__(state)
+        self._generators = {}
+        for device, value in states.items():
+            self._generator(torch.device(device)).set_state(value)
 
 
 POOLINGS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
@@ -108,6 +181,9 @@ class ConvNetModule(nn.Module):
     dropout : float, default=0.0
         Probability of zeroing a dense unit (and the flattened convolution
         output) during training.
+    generator : torch.Generator or None, default=None
+        Source of the initial weights and of the dropout masks; None draws
+        from torch's global generator.
     """
 
     def __init__(
@@ -121,12 +197,13 @@ class ConvNetModule(nn.Module):
         dense_layer_sizes=(64,),
         activation="relu",
         dropout=0.0,
+        generator=None,
     ):
         super().__init__()
         in_channels, height, width = input_shape
         blocks = []
         for out_channels in channels:
-            blocks.append(nn.Conv2d(in_channels, out_channels, kernel_size, padding="same"))
+            blocks.append(_default_conv2d(in_channels, out_channels, kernel_size, generator))
             blocks.append(ACTIVATIONS[activation]())
             if pooling is not None:
                 # Pool only the sides long enough, so narrow inputs keep at least one pixel.
@@ -136,7 +213,7 @@ class ConvNetModule(nn.Module):
             in_channels = out_channels
         blocks.append(nn.Flatten())
         if dropout > 0:
-            blocks.append(nn.Dropout(dropout))
+            blocks.append(GeneratorDropout(dropout, generator))
         self.features = nn.Sequential(*blocks)
         self.head = MLPModule(
             in_channels * height * width,
@@ -144,6 +221,7 @@ class ConvNetModule(nn.Module):
             hidden_layer_sizes=tuple(dense_layer_sizes),
             activation=activation,
             dropout=dropout,
+            generator=generator,
         )
 
     def forward(self, X):
