@@ -352,6 +352,10 @@ class MLPRegressor(BaseTorchRegressor):
 
     Parameters
     ----------
+    loss : {'squared_error', 'poisson'}, default='squared_error'
+        The loss minimised. 'poisson' is scikit-learn's: the half Poisson
+        deviance with a log link, so the network's output goes through
+        ``exp`` and predictions are positive; ``y`` must be non-negative.
     hidden_layer_sizes : tuple of int, int or str, default=(100,)
         Width of each hidden layer: ``(128, 64)``, ``128``, or ``'128-64'``
         (the form to use in scikit-optimize's ``Categorical``).
@@ -536,6 +540,7 @@ class MLPRegressor(BaseTorchRegressor):
 
     _parameter_constraints: dict = {
         **BaseTorchRegressor._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
         "hidden_layer_sizes": ["array-like", str, Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -544,6 +549,7 @@ class MLPRegressor(BaseTorchRegressor):
     def __init__(
         self,
         *,
+        loss="squared_error",
         hidden_layer_sizes=(100,),
         activation="relu",
         dropout=0.0,
@@ -606,6 +612,7 @@ class MLPRegressor(BaseTorchRegressor):
             verbose=verbose,
             cache_dir=cache_dir,
         )
+        self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
