@@ -77,21 +77,17 @@ def test_sparse_partial_fit_and_regression(sparse_data, densified):
     assert reg.predict(X).shape == (120,)
 
 
-def test_densify_rows_on_the_torch_sparse_path_matches_scipy(sparse_data):
-    # The path an accelerator takes (sparse transfer, densify on the device), run on the CPU.
+def test_densify_rows_on_the_accelerator_path_matches_scipy(sparse_data):
+    # The path an accelerator takes (sparse transfer, scatter on the device), run on the CPU.
     X, _ = sparse_data
     X = X.astype(np.float32)
-    rows = torch.tensor([5, 0, 77])
-    batch = X[rows.numpy()]
-    dense_torch = torch.sparse_csr_tensor(
-        torch.from_numpy(batch.indptr.astype(np.int64)),
-        torch.from_numpy(batch.indices.astype(np.int64)),
-        torch.from_numpy(batch.data),
-        size=batch.shape,
-        check_invariants=False,
-    ).to_dense()
-    np.testing.assert_array_equal(sparse.densify_rows(X, rows).numpy(), dense_torch.numpy())
-    np.testing.assert_array_equal(dense_torch.numpy(), X.toarray()[[5, 0, 77]])
+    rows = torch.tensor([5, 0, 77, 5])
+    expected = X.toarray()[[5, 0, 77, 5]]
+    on_cpu = sparse.densify_rows(X, rows, "cpu")
+    scattered = sparse._scatter_rows(X[rows.numpy()], torch.device("cpu"))
+    np.testing.assert_array_equal(on_cpu.numpy(), expected)
+    np.testing.assert_array_equal(scattered.numpy(), expected)
+    assert scattered.dtype == torch.float32
 
 
 def test_max_batch_finder_takes_sparse_x(sparse_data):
@@ -235,3 +231,20 @@ def test_poisson_refuses_negative_y_and_fused_stacks():
         _reg(loss="poisson").fit(X, y)
     search = FusedGridSearchCV(_reg(loss="poisson"), {"lr": [1e-3, 3e-3]}, cv=2).fit(X, np.abs(y))
     assert list(search.unfused_fits_) == ["loss='poisson' is not the squared error the stack trains with"]
+
+
+@pytest.mark.slow
+def test_poisson_mlp_without_hidden_layer_equals_the_glm():
+    # scikit-learn's test_mlp_vs_poisson_glm_equivalent, with adam for its lbfgs:
+    # one identity unit makes the network a GLM with a log link.
+    from sklearn.linear_model import PoissonRegressor
+
+    rng = np.random.default_rng(42)
+    X = np.linspace(0, 1, 100).reshape(-1, 1)
+    y = rng.poisson(np.exp(X.ravel() + 1))
+    glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
+    mlp = _reg(
+        loss="poisson", hidden_layer_sizes=(1,), activation="identity", alpha=0, batch_size="full",
+        lr=0.05, max_epochs=3000, tol=0, n_iter_no_change=3000,
+    ).fit(X, y)
+    np.testing.assert_allclose(mlp.predict(X), glm.predict(X), rtol=1e-3)

@@ -43,7 +43,7 @@ def densify_rows(X, rows, device=None):
     device : torch.device or str, default=None
         Where the dense batch lives. On an accelerator the batch travels in
         its sparse form and is densified there, which moves ``nnz`` values
-        rather than ``rows x n_features``.
+        rather than ``rows x n_features``; on the CPU scipy densifies it.
 
     Returns
     -------
@@ -55,11 +55,20 @@ def densify_rows(X, rows, device=None):
     device = torch.device("cpu") if device is None else torch.device(device)
     if device.type == "cpu":
         return torch.from_numpy(np.ascontiguousarray(batch.toarray()))
-    sparse = torch.sparse_csr_tensor(
-        torch.from_numpy(batch.indptr.astype(np.int64)),
-        torch.from_numpy(batch.indices.astype(np.int64)),
-        torch.from_numpy(batch.data),
-        size=batch.shape,
-        check_invariants=False,  # scipy's canonical CSR holds them already
-    )
-    return sparse.to(device).to_dense()
+    return _scatter_rows(batch, device)
+
+
+def _scatter_rows(batch, device):
+    """The CSR ``batch`` dense on ``device``, built there from its non-zeros.
+
+    Three small transfers (values, columns, row lengths) and a scatter into
+    zeros, with no beta sparse-tensor API. Canonical CSR has no duplicate
+    entries, so each value is written once.
+    """
+    counts = torch.from_numpy(np.diff(batch.indptr).astype(np.int64)).to(device)
+    row_of = torch.repeat_interleave(torch.arange(batch.shape[0], device=device), counts)
+    columns = torch.from_numpy(batch.indices.astype(np.int64)).to(device)
+    values = torch.from_numpy(batch.data).to(device)
+    dense = torch.zeros(batch.shape, dtype=values.dtype, device=device)
+    dense[row_of, columns] = values
+    return dense
