@@ -139,7 +139,7 @@ class TensorBatchIterator:
             X, y = _take(X, order), _take(y, order)
         for start in range(0, len(self) * batch_size, batch_size):
             stop = start + batch_size
-            yield X[start:stop], _take(y, slice(start, stop))
+            yield X[start:stop], (y[start:stop] if isinstance(y, torch.Tensor) else _take(y, slice(start, stop)))
 
     def _sparse_batches(self, X, y, batch_size):
         # The matrix stays sparse on the host; only the rows of one batch
