@@ -90,6 +90,16 @@ def test_densify_rows_on_the_accelerator_path_matches_scipy(sparse_data):
     assert scattered.dtype == torch.float32
 
 
+@pytest.mark.gpu
+def test_sparse_fit_on_a_gpu_densifies_there_and_matches_the_cpu(sparse_data, densified):
+    X, y = sparse_data
+    assert sparse.densify_rows(X, slice(0, 7), "cuda").device.type == "cuda"
+    on_gpu = _clf(batch_size=32, device="cuda").fit(X, y)
+    on_cpu = _clf(batch_size=32).fit(X, y)
+    assert max(densified) <= 32
+    np.testing.assert_allclose(on_gpu.predict_proba(X), on_cpu.predict_proba(X), atol=1e-4)
+
+
 def test_max_batch_finder_takes_sparse_x(sparse_data):
     X, y = sparse_data
     search = find_max_batch_size(_clf(), X, y, device="cpu")
