@@ -90,6 +90,17 @@ def test_densify_rows_on_the_accelerator_path_matches_scipy(sparse_data):
     assert scattered.dtype == torch.float32
 
 
+def test_tfidf_pipeline_trains_on_sparse_features(densified):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    docs = ["good movie", "great film", "bad movie", "awful film", "good great", "bad awful"] * 10
+    labels = [1, 1, 0, 0, 1, 0] * 10
+    pipe = make_pipeline(TfidfVectorizer(), _clf(max_epochs=40, lr=1e-2, batch_size=16)).fit(docs, labels)
+    assert pipe.score(docs, labels) == 1.0
+    assert densified and max(densified) <= 60
+
+
 @pytest.mark.gpu
 def test_sparse_fit_on_a_gpu_densifies_there_and_matches_the_cpu(sparse_data, densified):
     X, y = sparse_data
