@@ -35,6 +35,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 from sklearn.utils.metaestimators import _safe_split as safe_split
+from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
 __all__ = [
     "Interval",
@@ -42,6 +43,7 @@ __all__ = [
     "Options",
     "StrOptions",
     "dask_backend_without_scatter",
+    "check_sample_weight",
     "fit_and_score",
     "net_part_names",
     "safe_indexing",

@@ -1,4 +1,4 @@
-"""scikit-learn's own estimator checks, with no check marked as expected to fail."""
+"""scikit-learn's own estimator checks; the only checks marked as expected to fail are float32 rounding."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
@@ -36,6 +36,23 @@ CHECKED = [
 ]
 
 
-@parametrize_with_checks(CHECKED)
+# The networks train in float32 (skbatch's choice, for speed on accelerators):
+# a fit with integer sample weights and one on the repeated rows sum in a
+# different order, and agree to float32 rounding (1e-7 to 3e-6 relative),
+# where these checks ask for rtol=1e-7 (float64). tests/test_mlp_inputs.py
+# checks the same equivalence at rtol=1e-5.
+_FLOAT32_ROUNDING = (
+    "trains in float32: weighted and repeated-row fits agree to float32 rounding, not to the check's rtol=1e-7"
+)
+
+
+def _expected_failed_checks(estimator):
+    return {
+        "check_sample_weight_equivalence_on_dense_data": _FLOAT32_ROUNDING,
+        "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_ROUNDING,
+    }
+
+
+@parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

@@ -19,6 +19,7 @@ from .._compat import Interval, validate_parameter_constraints
 from ..devices.memory import is_out_of_memory, release_device_memory
 from ..devices.resolve import resolve_device
 from ..training.iterator import to_tensor
+from ..training.sparse import densify_rows, is_sparse, n_rows
 from ..training.optim import SOLVERS
 
 __all__ = ["find_max_batch_size", "MaxBatchSearch"]
@@ -125,7 +126,9 @@ class _TrainStepProbe:
 
     def _step(self, size):
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.loss_fn(self.module(self.X[:size]), self.y[:size])
+        # Sparse X stays on the host; a probe densifies its rows, as training does.
+        X = densify_rows(self.X, slice(0, size), self.device) if is_sparse(self.X) else self.X[:size]
+        loss = self.loss_fn(self.module(X), self.y[:size])
         loss.backward()
         self.optimizer.step()
         if self.device.type == "cuda":
@@ -145,12 +148,12 @@ def _search_estimator(estimator, X, y, n_outputs, device, *, start, rtol):
     module = estimator._build_module(estimator.n_features_in_, n_outputs).to(device)
     optimizer = SOLVERS[estimator.solver](module.parameters(), lr=estimator.lr)
     # The same tensors fit trains on: no dtype or shape chosen here.
-    X_dev = to_tensor(X, device=device)
+    X_dev = X if is_sparse(X) else to_tensor(X, device=device)
     y_dev = to_tensor(y, device=device)
     probe = _TrainStepProbe(module, optimizer, X_dev, y_dev, device, loss_fn=estimator._criterion())
     module.train()
     try:
-        return _search(probe, len(X), start=start, rtol=rtol)
+        return _search(probe, n_rows(X), start=start, rtol=rtol)
     finally:
         del probe, module, optimizer, X_dev, y_dev
         # The fit that follows needs the card empty. On the CPU the

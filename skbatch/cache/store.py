@@ -121,14 +121,18 @@ class FitCache:
     def __init__(self, directory):
         self.directory = Path(directory)
 
-    def key(self, estimator, X, y, *, fingerprints=None):
+    def key(self, estimator, X, y, *, fingerprints=None, sample_weight=None):
         """Entry key and fingerprints for fitting ``estimator`` on ``X``, ``y``.
 
         ``fingerprints``, the ``(X, y)`` pair from :func:`data_fingerprint`
         when the caller has them already, saves hashing the data again.
+        ``sample_weight`` is part of the targets' fingerprint: a weighted fit
+        is another fit.
         """
         params_fp = params_fingerprint(estimator)
         x_fp, y_fp = fingerprints if fingerprints is not None else (data_fingerprint(X), data_fingerprint(y))
+        if sample_weight is not None:
+            y_fp = joblib.hash((y_fp, data_fingerprint(sample_weight)))
         return {
             "key": joblib.hash((params_fp, x_fp, y_fp)),
             "params_fingerprint": params_fp,
@@ -301,8 +305,8 @@ def check_cache_dir(estimator):
         )
 
 
-def fit_cached(estimator, X, y):
-    """``estimator.fit(X, y)`` through the cache at ``estimator.cache_dir``.
+def fit_cached(estimator, X, y, sample_weight=None):
+    """``estimator.fit(X, y, sample_weight=sample_weight)`` through the cache at ``estimator.cache_dir``.
 
     Restores the stored fit when there is one; otherwise trains, then
     stores the fit and its record. A failed fit gets a 'failed' record and
@@ -314,7 +318,7 @@ def fit_cached(estimator, X, y):
     check_cache_dir(estimator)
     cache = FitCache(estimator.cache_dir)
     try:
-        key = cache.key(estimator, X, y)
+        key = cache.key(estimator, X, y, sample_weight=sample_weight)
     except UnfingerprintableParamError as error:
         warnings.warn(
             f"{error}, so this fit is not cached: two such fits could not be told apart. "
@@ -322,12 +326,12 @@ def fit_cached(estimator, X, y):
             RuntimeWarning,
             stacklevel=3,
         )
-        return estimator._fit(X, y, incremental=False)
+        return estimator._fit(X, y, incremental=False, sample_weight=sample_weight)
     if cache.restore(estimator, key):
         return estimator
     start = time.perf_counter()
     try:
-        estimator._fit(X, y, incremental=False)
+        estimator._fit(X, y, incremental=False, sample_weight=sample_weight)
     except Exception as error:
         cache.write_record(
             cache.make_record(

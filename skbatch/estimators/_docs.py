@@ -44,6 +44,11 @@ activation : {'relu', 'tanh', 'logistic', 'identity', 'gelu'}, default='relu'
     "dropout": """\
 dropout : float, default=0.0
     Probability of zeroing a hidden unit during training, in [0, 1).""",
+    "loss": """\
+loss : {'squared_error', 'poisson'}, default='squared_error'
+    The loss minimised. ``'poisson'`` is scikit-learn's: the half Poisson
+    deviance with a log link, so the network's output goes through
+    ``exp`` and predictions are positive; ``y`` must be non-negative.""",
     # -- training, for every estimator (BaseTorchEstimator's params) ------------
     "batch_size": """\
 batch_size : int, 'auto', 'full' or 'max', default='auto'
@@ -297,7 +302,8 @@ max_batch_search_ : MaxBatchSearch or None
 # Groups a docstring can name in one line. The training params are exactly
 # BaseTorchEstimator's; tests/test_docstrings.py holds the two in step.
 _TARGET_ATTRIBUTES = {"classifier": ["classes_"], "regressor": ["n_outputs_"]}
-_NETWORK_PARAMS = ["module", "module_kwargs", "image_shape", "hidden_layer_sizes", "activation", "dropout"]
+# The params one estimator adds (documented by name in its docstring), not the training group.
+_NETWORK_PARAMS = ["module", "module_kwargs", "image_shape", "hidden_layer_sizes", "activation", "dropout", "loss"]
 _TRAINING_PARAMS = [name for name in PARAMS if name not in _NETWORK_PARAMS]
 _FITTED_ATTRIBUTES = [name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_")]
 

@@ -22,7 +22,7 @@ from sklearn.utils.validation import validate_data
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from .._compat import Interval, Options, StrOptions, net_part_names
+from .._compat import Interval, Options, StrOptions, check_sample_weight, net_part_names
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
@@ -33,6 +33,7 @@ from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
 from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
+from ..training.sparse import as_csr, is_sparse, n_rows
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -164,6 +165,7 @@ class BaseTorchEstimator(BaseEstimator):
     # -- hooks for concrete estimators ----------------------------------------------
 
     _allow_nd = False  # whether X may have more than 2 dimensions
+    _accept_sparse = ("csr", "csc")  # sparse formats X may come in (2-D estimators only)
 
     def _build_module(self, n_features_in, n_outputs):
         """Return a fresh ``torch.nn.Module`` for data of this shape.
@@ -191,10 +193,17 @@ class BaseTorchEstimator(BaseEstimator):
     def __sklearn_is_fitted__(self):
         return hasattr(self, "net_")
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = bool(self._sparse_formats())
+        return tags
+
     # -- training: the steps of one call to fit or partial_fit -------------------
 
-    def _fit(self, X, y, *, incremental, classes=None):
+    def _fit(self, X, y, *, incremental, classes=None, sample_weight=None):
         X, y, resume, seed = self._prepare_data(X, y, incremental=incremental, classes=classes)
+        if sample_weight is not None:
+            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
 
         # The slot is held from the first tensor on the device to the last one
         # released, so the next fit on that device starts from a clean card.
@@ -205,7 +214,9 @@ class BaseTorchEstimator(BaseEstimator):
             try:
                 with track_peak_memory(self.device_) as peak:
                     start = time.perf_counter()
-                    self._train_on_device(X, y, resume=resume, incremental=incremental, seed=seed)
+                    self._train_on_device(
+                        X, y, resume=resume, incremental=incremental, seed=seed, sample_weight=sample_weight
+                    )
                     self.fit_time_ = time.perf_counter() - start
                 self.peak_memory_ = peak.bytes
                 # The slot goes back to the pool: the network must leave its device.
@@ -230,28 +241,38 @@ class BaseTorchEstimator(BaseEstimator):
         self._check_params()
         resume = hasattr(self, "net_") and (incremental or self.warm_start)
         X, y = validate_data(
-            self, X, y, reset=not resume, dtype=np.float32, allow_nd=self._allow_nd, **self._target_checks
+            self,
+            X,
+            y,
+            reset=not resume,
+            dtype=np.float32,
+            allow_nd=self._allow_nd,
+            accept_sparse=self._sparse_formats(),
+            **self._target_checks,
         )
         X = self._shape_input(X, reset=not resume)
         y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
         seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         return X, y, resume, seed
 
-    def _train_on_device(self, X, y, *, resume, incremental, seed):
+    def _train_on_device(self, X, y, *, resume, incremental, seed, sample_weight=None):
         # A method of its own so that the training tensors, its locals, are
         # gone before the device memory is released.
         if resume:
             self._move_net(self.device_)
-        X_train, y_train, valid = X, y, None
+        X_train, y_train, w_train, valid = X, y, sample_weight, None
         if self.early_stopping and not incremental:
-            X_train, X_valid, y_train, y_valid = train_test_split(
-                X,
-                y,
+            # The weights are split with the rows, as scikit-learn does.
+            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+            split = train_test_split(
+                *arrays,
                 test_size=self.validation_fraction,
-                stratify=y if self._stratify_validation else None,
+                stratify=y if self._stratify_validation and y.ndim == 1 else None,
                 random_state=seed,
             )
-            valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
+            X_train, X_valid, y_train, y_valid = split[:4]
+            w_train, w_valid = split[4:] or (None, None)
+            valid = Dataset(self._to_device(X_valid), self._device_targets(y_valid, w_valid))
         plan = self._plan_batches(X_train, y_train, resume=resume, seed=seed)
         if not resume:
             # A warm start keeps the rate its optimizer already has.
@@ -270,10 +291,10 @@ class BaseTorchEstimator(BaseEstimator):
             else:
                 self._check_schedule(plan)
             self._set_data_settings(plan, valid)
-        X_train, y_train = self._to_device(X_train), self._to_device(y_train)
+        X_train, y_train = self._to_device(X_train), self._device_targets(y_train, w_train)
         # A custom forward that draws from torch's global generator trains
         # with it seeded, under the process-wide lock; any other trains freely.
-        seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, X_train[:2], self.device_)
+        seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, self._probe_rows(X_train), self.device_)
         # A stream of its own, not the one that drew the initial weights.
         forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
         with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
@@ -293,15 +314,15 @@ class BaseTorchEstimator(BaseEstimator):
         module.eval()  # no dropout draw, no update of running statistics
         try:
             with torch.no_grad():
-                output = module(self._to_device(X[:2]))
+                output = module(self._probe_rows(X))
         finally:
             module.train(was_training)
         shape = tuple(getattr(output, "shape", ()))
-        if shape != (min(2, len(X)), expected):
+        if shape != (min(2, n_rows(X)), expected):
             name = getattr(type(module), "__qualname__", type(module).__name__)
             raise ValueError(
                 f"{type(self).__name__}'s module {name} returned output of shape {shape} for a batch of "
-                f"{min(2, len(X))} samples; expected ({min(2, len(X))}, {expected}), one column per "
+                f"{min(2, n_rows(X))} samples; expected ({min(2, n_rows(X))}, {expected}), one column per "
                 f"{'class' if hasattr(self, 'classes_') else 'target'}. Make its forward return "
                 f"{expected} columns: the module is built with "
                 f"{'n_classes' if hasattr(self, 'classes_') else 'n_outputs'}={expected}, its width."
@@ -357,7 +378,7 @@ class BaseTorchEstimator(BaseEstimator):
             max_batch_size = self.max_batch_search_.batch_size
         else:
             self.max_batch_search_ = None
-        return self._batch_plan(len(X), max_batch_size=max_batch_size)
+        return self._batch_plan(n_rows(X), max_batch_size=max_batch_size)
 
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
@@ -384,19 +405,46 @@ class BaseTorchEstimator(BaseEstimator):
                 f"X has samples of shape {shape}, but {type(self).__name__} was fitted on "
                 f"samples of shape {self.input_shape_}. Pass data shaped as in fit."
             )
+        if is_sparse(X):
+            # Rows of a 2-D matrix are the module's input as they are.
+            return as_csr(X)
         return X.reshape(len(X), *shape)
+
+    def _sparse_formats(self):
+        """``accept_sparse`` for validate_data: False for estimators that reshape X."""
+        return False if self._allow_nd else list(self._accept_sparse)
 
     def _validate_X(self, X):
         """Check ``X`` for prediction against what ``fit`` saw; return it as the module takes it."""
-        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=self._allow_nd)
+        X = validate_data(
+            self, X, reset=False, dtype=np.float32, allow_nd=self._allow_nd, accept_sparse=self._sparse_formats()
+        )
         return self._shape_input(X, reset=False)
 
     def _forward(self, X):
         """The net's predictions for validated ``X``: class probabilities or regression outputs."""
-        return self.net_.predict_proba(to_tensor(X))
+        # Sparse X stays on the host; the prediction iterator densifies it a batch at a time.
+        return self.net_.predict_proba(X if is_sparse(X) else to_tensor(X))
 
     def _to_device(self, array):
+        # Sparse X stays on the host as CSR: the batch iterator densifies one batch at a time.
+        if is_sparse(array):
+            return array
         return to_tensor(array, device=self.device_)
+
+    def _probe_rows(self, X, n=2):
+        """The first ``n`` rows of training ``X`` as the module takes them: a dense tensor on the device."""
+        rows = X[:n]
+        return to_tensor(rows.toarray() if is_sparse(rows) else rows, device=self.device_)
+
+    def _device_targets(self, y, sample_weight):
+        """Training targets on the device; with weights, the pair ``(y, sample_weight)`` the loss weighs by."""
+        y = self._to_device(y)
+        return y if sample_weight is None else (y, self._to_device(sample_weight))
+
+    def _net_params(self):
+        """Extra skorch net params that depend on the fit (the prediction nonlinearity, ...)."""
+        return {}
 
     def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False):
         # The schedule reads the sizes from the plan _set_data_settings puts on the net.
@@ -419,6 +467,7 @@ class BaseTorchEstimator(BaseEstimator):
             verbose=self.verbose,
             **optimizer_params(self),
             **self._logging_params(),
+            **self._net_params(),
             **iterator_batch_size,
         ).initialize()
 

@@ -99,6 +99,18 @@ class _MLPParams:
     }
 
 
+@estimator_params
+class _MLPRegressorParams(_MLPParams):
+    """The param MLPRegressor adds to the MLP's: its loss, as in scikit-learn's MLPRegressor."""
+
+    loss: str = "squared_error"
+
+    _parameter_constraints: ClassVar[dict] = {
+        **_MLPParams._parameter_constraints,
+        "loss": [StrOptions({"squared_error", "poisson"})],
+    }
+
+
 @fill_doc
 @estimator_params
 class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
@@ -152,11 +164,11 @@ class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
 
 @fill_doc
 @estimator_params
-class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
+class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPRegressorParams):
     """Multilayer perceptron regressor in PyTorch, with scikit-learn's param names.
 
     The twin of :class:`MLPClassifier` for real-valued targets, one or
-    several: the same params, a squared-error loss, and scikit-learn's
+    several: the same params, a squared-error loss (or ``loss='poisson'``), and scikit-learn's
     regressor conventions (``score`` is R², a 1-D ``y`` gives 1-D
     predictions). A grid written for
     :class:`sklearn.neural_network.MLPRegressor` over
@@ -170,6 +182,7 @@ class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
     {hidden_layer_sizes}
     {activation}
     {dropout}
+    {loss}
     {training_params}
 
     Attributes
@@ -203,5 +216,5 @@ class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
 
     _parameter_constraints: ClassVar[dict] = {
         **BaseTorchRegressor._parameter_constraints,
-        **_MLPParams._parameter_constraints,
+        **_MLPRegressorParams._parameter_constraints,
     }

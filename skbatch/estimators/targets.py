@@ -3,12 +3,14 @@
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EpochScoring
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..cache.store import fit_cached
+from ..training.losses import HalfPoissonDeviance, MultilabelLogLoss
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
+from ..training.scoring import ValidationScore, accuracy, r2
+from ..training.sparse import is_sparse
 from .base import BaseTorchEstimator
 
 __all__ = ["BaseTorchClassifier", "BaseTorchRegressor"]
@@ -18,7 +20,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     """Base for classifiers whose network is a torch module trained by skorch.
 
     Encodes the labels as class indices, trains with
-    ``torch.nn.CrossEntropyLoss`` and predicts through the softmax.
+    ``torch.nn.CrossEntropyLoss`` and predicts through the softmax. An
+    indicator ``y`` (2-D, 0/1) is a multilabel problem, as in scikit-learn's
+    MLPClassifier: one logistic output per label, binary cross-entropy,
+    ``classes_ = np.arange(n_labels)`` and indicator predictions.
     Subclasses implement ``_build_module(n_features_in, n_classes)`` and
     may extend ``_check_params``; the training itself lives in
     :class:`BaseTorchEstimator`. Training params are documented on
@@ -26,12 +31,32 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
     """
 
     _net_class = LeanNeuralNetClassifier
-    _criterion = torch.nn.CrossEntropyLoss
-    # skorch's NeuralNetClassifier records the held-out accuracy itself.
     _validation_score = "valid_acc"
     _stratify_validation = True
+    # 2-D y is an indicator matrix (multilabel); _encode_targets checks it.
+    _target_checks = {"multi_output": True}
+    _multilabel = False  # set by fit: whether y was an indicator matrix
 
-    def fit(self, X, y):
+    @property
+    def _criterion(self):
+        return MultilabelLogLoss if self._multilabel else torch.nn.CrossEntropyLoss
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _net_params(self):
+        # The held-out accuracy is ValidationScore's (weighted, multilabel-aware), not skorch's.
+        return {
+            "callbacks__valid_acc": None,
+            "predict_nonlinearity": torch.sigmoid if self._multilabel else "auto",
+        }
+
+    def _scoring_callbacks(self):
+        return [("validation_score", ValidationScore(self._validation_score, accuracy))]
+
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` and ``y``.
 
         Parameters
@@ -40,8 +65,12 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             Training data: numpy arrays of any numeric dtype, pandas
             DataFrames or nested lists. Converted to float32. Estimators
             that take images also accept arrays of 3 or 4 dimensions.
-        y : array-like of shape (n_samples,)
-            Class labels of any type numpy can sort.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels of any type numpy can sort, or an indicator matrix
+            of 0/1 for multilabel classification.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: each batch's loss is
+            ``sum(w_i * l_i) / sum(w_i)``, as in scikit-learn's MLP.
 
         Returns
         -------
@@ -58,10 +87,10 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             largest that trained with the same settings, when known.
         """
         if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
-            return fit_cached(self, X, y)
-        return self._fit(X, y, incremental=False)
+            return fit_cached(self, X, y, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
         Parameters
@@ -72,14 +101,17 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             All the classes that may ever appear. Required on the first call,
-            ignored (if equal) on later ones.
+            ignored (if equal) on later ones. For an indicator ``y``,
+            ``np.arange(n_labels)``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Probability of each class for each sample.
@@ -92,10 +124,13 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
+            Columns follow ``classes_``. For multilabel, the probability
+            of each label, independently (rows need not sum to 1).
         """
         check_is_fitted(self)
         proba = self._forward(self._validate_X(X)).astype(np.float64)
+        if self._multilabel:
+            return proba
         # The softmax ran in float32, whose rows miss a sum of 1 by more than
         # scikit-learn's metrics (log_loss) accept for float64.
         return proba / proba.sum(axis=1, keepdims=True)
@@ -110,23 +145,33 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
         Returns
         -------
-        y : ndarray of shape (n_samples,)
-            Labels from ``classes_``.
+        y : ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Labels from ``classes_``; for multilabel, the indicator matrix.
         """
         check_is_fitted(self)
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        if self._multilabel:
+            return (proba > 0.5).astype(int)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _n_module_outputs(self):
         return len(self.classes_)
 
     def _encode_targets(self, y, *, classes, resume, incremental):
+        if is_sparse(y):
+            y = y.toarray()
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if not resume and incremental and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit, "
+                "e.g. partial_fit(X, y, classes=np.unique(y_all))."
+            )
+        if y.ndim == 2 or (resume and self._multilabel):
+            return self._encode_indicator(y, resume=resume)
         if not resume:
-            if incremental and classes is None:
-                raise ValueError(
-                    "classes must be passed on the first call to partial_fit, "
-                    "e.g. partial_fit(X, y, classes=np.unique(y_all))."
-                )
+            self._multilabel = False
             self.classes_ = np.unique(y if classes is None else classes)
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -153,12 +198,38 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             )
         return np.searchsorted(self.classes_, y)
 
+    def _encode_indicator(self, y, *, resume):
+        """An indicator ``y`` as float targets of the binary cross-entropy; learn or check the labels."""
+        target_type = type_of_target(y)
+        if target_type != "multilabel-indicator":
+            raise ValueError(
+                f"{type(self).__name__} takes y as a 1-D array of labels, or as a 2-D "
+                f"indicator matrix of 0/1 for multilabel classification; got y of type "
+                f"{target_type!r} and shape {np.shape(y)}. Pass one label per sample, or "
+                "binarize the labels (e.g. with MultiLabelBinarizer)."
+            )
+        n_labels = y.shape[1]
+        if not resume:
+            # scikit-learn's LabelBinarizer names the columns of an indicator by position.
+            self.classes_ = np.arange(n_labels)
+            self._multilabel = True
+        elif not self._multilabel or n_labels != len(self.classes_):
+            previous = f"{len(self.classes_)} labels" if self._multilabel else "1-D labels"
+            raise ValueError(
+                f"y is an indicator matrix of {n_labels} labels, but {type(self).__name__} "
+                f"was fitted on {previous}. Pass y of the same form as in the first fit, "
+                "or set warm_start=False to train from scratch."
+            )
+        return np.asarray(y, dtype=np.float32)
+
 
 class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
     """Base for regressors whose network is a torch module trained by skorch.
 
     Trains on float32 targets of shape ``(n_samples, n_outputs)`` with
-    ``torch.nn.MSELoss`` and predicts the module's raw output, following
+    ``torch.nn.MSELoss`` (or the half Poisson deviance, with an ``exp``
+    output, when the estimator has ``loss='poisson'``) and predicts the
+    module's output, following
     scikit-learn's conventions: ``score`` is R², a 1-D ``y`` gives 1-D
     predictions, and early stopping watches the held-out R². Subclasses
     implement ``_build_module(n_features_in, n_outputs)``. Training params
@@ -166,7 +237,6 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
     """
 
     _net_class = LeanNeuralNetRegressor
-    _criterion = torch.nn.MSELoss
     _validation_score = "valid_r2"
     _target_checks = {"multi_output": True, "y_numeric": True}
 
@@ -175,7 +245,19 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         tags.target_tags.multi_output = True
         return tags
 
-    def fit(self, X, y):
+    def _poisson(self):
+        # Only estimators with a ``loss`` param (MLPRegressor) can choose it.
+        return getattr(self, "loss", "squared_error") == "poisson"
+
+    @property
+    def _criterion(self):
+        return HalfPoissonDeviance if self._poisson() else torch.nn.MSELoss
+
+    def _net_params(self):
+        # The module outputs log(mean) under the Poisson loss's log link.
+        return {"predict_nonlinearity": torch.exp if self._poisson() else "auto"}
+
+    def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` and ``y``.
 
         Parameters
@@ -186,6 +268,9 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
             that take images also accept arrays of 3 or 4 dimensions.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values. Converted to float32.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: each batch's loss is
+            ``sum(w_i * l_i) / sum(w_i)``, as in scikit-learn's MLP.
 
         Returns
         -------
@@ -202,10 +287,10 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
             largest that trained with the same settings, when known.
         """
         if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
-            return fit_cached(self, X, y)
-        return self._fit(X, y, incremental=False)
+            return fit_cached(self, X, y, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
         Parameters
@@ -214,13 +299,15 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Target values, with as many outputs as on the first call.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample.
 
         Returns
         -------
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted target values for each sample.
@@ -245,6 +332,12 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
     def _encode_targets(self, y, *, classes, resume, incremental):
         y = np.asarray(y, dtype=np.float32)
         y = y.reshape(len(y), -1)
+        if self._poisson() and (y < 0).any():
+            raise ValueError(
+                "Some value(s) of y are negative which is not allowed for Poisson "
+                f"regression (loss='poisson'): the smallest is {y.min()}. Pass counts or "
+                "rates >= 0, or use loss='squared_error'."
+            )
         if not resume:
             self.n_outputs_ = y.shape[1]
         elif y.shape[1] != self.n_outputs_:
@@ -256,6 +349,7 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         return y
 
     def _scoring_callbacks(self):
-        # skorch's NeuralNetRegressor records no score; R² is scikit-learn's.
-        scoring = EpochScoring("r2", lower_is_better=False, on_train=False, name=self._validation_score)
+        # skorch's NeuralNetRegressor records no score; R² (of the predictions,
+        # after the link) is scikit-learn's.
+        scoring = ValidationScore(self._validation_score, r2(torch.exp if self._poisson() else None))
         return [(self._validation_score, scoring)]

@@ -41,8 +41,8 @@ from ..estimators.base import BaseTorchEstimator
 from ..estimators.mlp import MLPClassifier, MLPRegressor
 from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
 from ..training.iterator import to_tensor
-from ..training.modules import GeneratorDropout
 from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
+from ..training.sparse import is_sparse
 from .optim import Plateau, StackedOptimizer
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
@@ -92,6 +92,17 @@ def unstackable_reason(estimator):
         return "batch_size='max' searches each fit's own batch size"
     if estimator.batch_size_milestones is not None:
         return "batch_size_milestones changes the batch size during training"
+    if getattr(estimator, "loss", "squared_error") != "squared_error":
+        return f"loss={estimator.loss!r} is not the squared error the stack trains with"
+    return None
+
+
+def _data_reason(estimator, X):
+    """Why the data ``estimator`` prepared cannot train in a stack; None if it can."""
+    if is_sparse(X):
+        return "sparse X is densified batch by batch, which the stack's gathers do not do"
+    if getattr(estimator, "_multilabel", False):
+        return "multilabel y trains with a binary cross-entropy the stack does not have"
     return None
 
 
@@ -259,6 +270,9 @@ def _prepare(member, placement):
     if reason is not None:
         raise ValueError(reason)
     X, y, _, seed = estimator._prepare_data(member.X, member.y, incremental=False)
+    reason = _data_reason(estimator, X)
+    if reason is not None:
+        raise UnstackableError(reason)
     estimator.device_ = placement.device
     estimator.device_uuid_ = placement.uuid
     estimator.device_slot_ = placement.slot

@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from ..batching.sizes import n_updates_per_epoch
+from . import sparse
 
 __all__ = ["to_tensor", "TensorBatchIterator"]
 
@@ -27,23 +28,49 @@ def to_tensor(array, *, dtype=None, device=None):
     return torch.as_tensor(array, dtype=dtype, device=device)
 
 
-def _tensors_of(dataset):
-    """Return ``(X, y)`` tensors behind a skorch Dataset or a Subset of one.
+def _take(data, index):
+    """Rows ``index`` (a slice or a CPU index tensor) of a tensor, a sparse matrix, or a tuple of tensors."""
+    if data is None:
+        return None
+    if isinstance(data, tuple):
+        return tuple(_take(part, index) for part in data)
+    if sparse.is_sparse(data):
+        return data[index if isinstance(index, slice) else index.numpy()]
+    if isinstance(index, torch.Tensor):
+        index = index.to(data.device)
+    return data[index]
 
-    Returns None for anything else, so the caller can fall back to a
-    ``DataLoader``.
+
+def _is_targets(y):
+    # A plain target tensor, or (targets, sample_weight) when the fit is weighted.
+    return y is None or isinstance(y, torch.Tensor) or (
+        isinstance(y, tuple) and all(isinstance(part, torch.Tensor) for part in y)
+    )
+
+
+def _tensors_of(dataset):
+    """Return ``(X, y)`` behind a skorch Dataset or a Subset of one.
+
+    ``X`` is a tensor, or a CSR matrix kept on the host; ``y`` is None, a
+    tensor, or a tuple of tensors (targets and sample weights). Returns None
+    for anything else, so the caller can fall back to a ``DataLoader``.
     """
     indices = None
     if isinstance(dataset, Subset):
         indices, dataset = dataset.indices, dataset.dataset
     X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
-    if not isinstance(X, torch.Tensor) or not (y is None or isinstance(y, torch.Tensor)):
+    if not (isinstance(X, torch.Tensor) or sparse.is_sparse(X)) or not _is_targets(y):
         return None
     if indices is not None:
-        index = torch.as_tensor(indices, dtype=torch.long, device=X.device)
-        X = X[index]
-        y = None if y is None else y[index]
+        index = torch.as_tensor(indices, dtype=torch.long)
+        X, y = _take(X, index), _take(y, index)
     return X, y
+
+
+def _target_device(y):
+    if isinstance(y, tuple):
+        y = y[0]
+    return None if y is None else y.device
 
 
 class TensorBatchIterator:
@@ -101,13 +128,24 @@ class TensorBatchIterator:
             )
             return
         X, y = tensors
-        n_samples = len(X)
+        n_samples = sparse.n_rows(X)
         batch_size = min(self._batch_size(), n_samples)
+        if sparse.is_sparse(X):
+            yield from self._sparse_batches(X, y, batch_size)
+            return
         if self.shuffle:
             # One gather per epoch, then every batch is a contiguous view.
-            order = torch.randperm(n_samples, generator=self.generator).to(X.device)
-            X = X[order]
-            y = None if y is None else y[order]
+            order = torch.randperm(n_samples, generator=self.generator)
+            X, y = _take(X, order), _take(y, order)
         for start in range(0, len(self) * batch_size, batch_size):
             stop = start + batch_size
-            yield X[start:stop], (None if y is None else y[start:stop])
+            yield X[start:stop], (y[start:stop] if isinstance(y, torch.Tensor) else _take(y, slice(start, stop)))
+
+    def _sparse_batches(self, X, y, batch_size):
+        # The matrix stays sparse on the host; only the rows of one batch
+        # are densified, where the targets live (the training device).
+        device = _target_device(y)
+        order = torch.randperm(X.shape[0], generator=self.generator) if self.shuffle else None
+        for start in range(0, len(self) * batch_size, batch_size):
+            rows = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
+            yield sparse.densify_rows(X, rows, device), _take(y, rows)

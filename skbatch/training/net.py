@@ -23,6 +23,8 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
+from .losses import split_weights, weighted_loss
+
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
 
@@ -66,7 +68,14 @@ class LeanNetMixin:
             return self.module_(x.to(self.device), **fit_params)
         return super().infer(x, **fit_params)
 
+    def check_data(self, X, y):
+        # skorch's classifier reads the classes from y: the targets, not their weights.
+        super().check_data(X, split_weights(y)[0])
+
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        if isinstance(y_true, tuple):  # (targets, sample_weight)
+            y_true, weight = y_true
+            return weighted_loss(self.criterion_, y_pred, y_true.to(y_pred.device), weight.to(y_pred.device))
         # NLLLoss gets skorch's log-of-probabilities treatment; the rest is the plain criterion.
         if isinstance(y_true, torch.Tensor) and self.device is not None and not isinstance(self.criterion_, torch.nn.NLLLoss):
             return self.criterion_(y_pred, y_true.to(self.device))
