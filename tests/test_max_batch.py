@@ -235,3 +235,58 @@ def test_find_max_batch_size_on_a_real_gpu_fits_its_answer():
     search = find_max_batch_size(clf, X, y)
     assert 1 <= search.batch_size <= len(X)
     clf.set_params(batch_size=search.batch_size, max_epochs=1).fit(X[: search.batch_size * 2], y[: search.batch_size * 2])
+
+
+def _mixed_frame(n_samples=90, seed=0):
+    """Two numeric columns and a categorical one of strings, in a DataFrame; three classes."""
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    colour = rng.choice(["red", "green", "blue"], size=n_samples)
+    X = pd.DataFrame({"size": rng.normal(size=n_samples), "weight": rng.normal(size=n_samples), "colour": colour})
+    y = (colour == "red") + 2 * (X["size"].to_numpy() > 0.5)
+    return X, np.minimum(y, 2)
+
+
+def _column_pipeline(network):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = ColumnTransformer(
+        [("numbers", StandardScaler(), ["size", "weight"]), ("colour", OneHotEncoder(sparse_output=False), ["colour"])]
+    )
+    return make_pipeline(columns, network)
+
+
+def test_a_pipeline_is_searched_on_its_last_step_with_x_transformed_first():
+    X, y = _mixed_frame()
+    pipe = _column_pipeline(TorchClassifier(module=OutOfMemoryAbove, module_kwargs={"limit": 40}, device="cpu"))
+    # The strings of 'colour' reach the network only as one-hot columns.
+    search = find_max_batch_size(pipe, X, y, rtol=0)
+    assert search.batch_size == 40
+    assert not hasattr(pipe[0], "transformers_"), "the pipeline passed in is left unfitted"
+
+
+def test_a_pipeline_probes_the_width_its_preprocessing_makes(monkeypatch):
+    X, y = _mixed_frame()
+    widths = []
+
+    class Recording(OutOfMemoryAbove):
+        def __init__(self, n_features_in, n_classes, limit=40):
+            widths.append(n_features_in)
+            super().__init__(n_features_in, n_classes, limit)
+
+    find_max_batch_size(_column_pipeline(TorchClassifier(module=Recording, device="cpu")), X, y)
+    assert widths == [2 + 3]  # two scaled numbers, three one-hot colours
+
+
+def test_an_estimator_that_is_not_a_network_is_refused_by_name():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with pytest.raises(TypeError, match="got Pipeline. Put the network"):
+        find_max_batch_size(make_pipeline(StandardScaler(), LogisticRegression()), X_IRIS, Y_IRIS)
+    with pytest.raises(TypeError, match="got LogisticRegression"):
+        find_max_batch_size(LogisticRegression(), X_IRIS, Y_IRIS)

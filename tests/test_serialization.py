@@ -7,6 +7,7 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.base import clone
+from skorch.callbacks import EpochScoring
 
 from skbatch import MLPClassifier
 
@@ -41,6 +42,7 @@ NON_DEFAULT = {
     "warm_start": True,
     "device": "cpu",
     "verbose": 0,
+    "callbacks": [("train_acc", EpochScoring("accuracy", on_train=True, name="train_acc"))],
     "cache_dir": None,  # a folder, set in the test: it needs one that exists
 }
 

@@ -84,3 +84,44 @@ def test_each_batch_size_is_checked_by_the_estimators_own_constraint(batch_sizes
         f"batch_sizes[{position}] of batch_size_study is not a batch size MLPClassifier accepts. {by_fit.value}"
     )
     assert str(by_fit.value).startswith("The 'batch_size' parameter of MLPClassifier must be")
+
+
+def test_a_pipeline_with_a_column_transformer_is_studied_through_its_network_step():
+    # Preprocessing fitted inside each fold: a DataFrame of numbers and strings
+    # goes in whole, and the study reads the network step of each fitted pipeline.
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.RandomState(0)
+    colour = rng.choice(["red", "green", "blue"], size=90)
+    X = pd.DataFrame({"size": rng.normal(size=90), "weight": rng.normal(size=90), "colour": colour})
+    y = (colour == "red").astype(int)
+    columns = ColumnTransformer(
+        [("numbers", StandardScaler(), ["size", "weight"]), ("colour", OneHotEncoder(), ["colour"])]
+    )
+    pipe = make_pipeline(columns, MLPClassifier(hidden_layer_sizes=(4,), max_epochs=2, random_state=0, device="cpu"))
+    study = batch_size_study(pipe, X, y, batch_sizes=[8, "full"], cv=2)
+    assert study["batch_size_used"].tolist() == [8, 90]
+    assert study["updates_per_epoch"].tolist() == [math.ceil(90 / 8), 1]
+    assert study["epochs"].tolist() == [2, 2]
+    np.testing.assert_allclose(study["samples_per_second"] * study["seconds_per_epoch"], 90)
+    assert study["cv_score"].between(0, 1).all()
+    assert pipe.get_params()["mlpclassifier__batch_size"] == "auto", "the pipeline is left as it was"
+
+
+def test_batch_sizes_are_checked_against_the_network_step_of_a_pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(device="cpu"))
+    with pytest.raises(InvalidParameterError, match=r"batch_sizes\[1\] of batch_size_study is not a batch size MLPClassifier"):
+        batch_size_study(pipe, X_IRIS, Y_IRIS, batch_sizes=[16, 0])
+
+
+def test_an_estimator_without_a_network_is_refused_by_name():
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(TypeError, match="needs an skbatch estimator, or a Pipeline whose last step is one; got LogisticRegression"):
+        batch_size_study(LogisticRegression(), X_IRIS, Y_IRIS, batch_sizes=[16])

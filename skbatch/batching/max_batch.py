@@ -14,6 +14,7 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.base import clone
+from sklearn.pipeline import Pipeline
 
 from .._compat import Interval, validate_parameter_constraints
 from ..devices.memory import is_out_of_memory, release_device_memory
@@ -181,14 +182,18 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
 
     Parameters
     ----------
-    estimator : BaseTorchEstimator
-        An skbatch classifier or regressor, fitted or not; it is not
-        modified. Its network, ``solver`` and ``device`` are used, and
-        ``X`` and ``y`` are checked and encoded as its ``fit`` does.
+    estimator : BaseTorchEstimator or Pipeline
+        An skbatch classifier or regressor, fitted or not, or a Pipeline
+        whose last step is one; it is not modified. Its network,
+        ``solver`` and ``device`` are used, and ``X`` and ``y`` are
+        checked and encoded as its ``fit`` does. In a Pipeline, a clone
+        of the steps before the network is fitted on ``X`` and transforms
+        it first, so the network is probed on the features it would
+        train on (a one-hot encoder's columns, say).
     X : array-like of shape (n_samples, n_features) or (n_samples, ...)
         Training data, as it would be passed to ``fit``: 3 or more
         dimensions where the estimator takes them (ConvNetClassifier,
-        TorchClassifier).
+        TorchClassifier), or a DataFrame for a Pipeline that takes one.
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels for a classifier, targets for a regressor.
     start : int, default=256
@@ -236,6 +241,7 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     validate_parameter_constraints(
         _CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size"
     )
+    X, estimator = _through_preprocessing(estimator, X, y)
     # X and y go through the estimator's own fit preparation (param checks,
     # input dimensions and shape, target encoding), on a clone so that the
     # estimator is not modified. Called by name rather than imported: the
@@ -244,3 +250,22 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     X, y, _, _ = prepared._prepare_data(X, y, incremental=False)
     device = resolve_device(estimator.device if device is None else device)
     return _search_estimator(prepared, X, y, prepared._n_module_outputs(), device, start=start, rtol=rtol)
+
+
+def _is_network(estimator):
+    # Duck-typed: the estimators import this module, so it cannot import them.
+    return hasattr(estimator, "_prepare_data") and hasattr(estimator, "_build_module")
+
+
+def _through_preprocessing(estimator, X, y):
+    """``(X, network)``: for a Pipeline, ``X`` transformed by a fitted clone of its earlier steps, and its last step."""
+    if isinstance(estimator, Pipeline) and estimator.steps and _is_network(estimator.steps[-1][1]):
+        # A clone: the Pipeline passed in stays as it was (unfitted, or fitted on other data).
+        X = clone(estimator[:-1]).fit_transform(X, y)
+        return X, estimator.steps[-1][1]
+    if _is_network(estimator):
+        return X, estimator
+    raise TypeError(
+        "find_max_batch_size needs an skbatch estimator, or a Pipeline whose last step is one; "
+        f"got {type(estimator).__name__}. Put the network (e.g. MLPClassifier) last in the Pipeline."
+    )

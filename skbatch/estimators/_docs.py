@@ -178,7 +178,23 @@ device : str, torch.device or DevicePool, default='auto'
     back, so ``predict`` runs there.""",
     "verbose": """\
 verbose : int, default=0
-    Print a line per epoch when positive.""",
+    ``0`` prints nothing; ``1`` prints a line per epoch (skorch's table:
+    epoch, training loss, held-out scores, seconds); ``2`` also shows a
+    progress bar over the batches of each epoch that lasts over a
+    second (``tqdm.auto``: a widget in a notebook), for progress within
+    one long fit.""",
+    "callbacks": """\
+callbacks : list or None, default=None
+    skorch callbacks to train with, after skbatch's own: instances of
+    ``skorch.callbacks.Callback`` (``EpochScoring``, ``Checkpoint``,
+    ``GradientNormClipping``, your own) or ``(name, callback)`` pairs.
+    Each ``fit`` runs deep copies, so the param is never filled in
+    (``clone`` and ``get_params`` see it as given); the copies that ran
+    are in ``net_.callbacks_``, and what they record per epoch is in
+    ``history_``. A name that skbatch's or skorch's own callbacks use
+    (``'stopping'``, ``'valid_loss'``, ...) is refused. Callbacks run
+    inside each fit's own loop, so a fused search trains these
+    candidates one by one.""",
     "cache_dir": """\
 cache_dir : str, path-like or None, default=None
     Folder where each finished ``fit`` is kept, keyed on the params
@@ -276,6 +292,16 @@ loss_ : float
     "loss_curve_": """\
 loss_curve_ : list of float
     Training loss of every epoch.""",
+    "history_": """\
+history_ : list of dict
+    One dict per epoch trained, oldest first: skorch's record of it
+    (``epoch``; ``train_loss``; ``dur``, its seconds;
+    ``train_batch_count``, its updates; with ``early_stopping`` the
+    held-out ``valid_loss`` and score; each callback's scores, such as
+    an ``EpochScoring``'s, under its name), without the per-batch
+    list, plus ``batch_size``, the rows per update. Made from
+    ``net_.history`` when read; ``pandas.DataFrame(est.history_)``
+    makes it a table.""",
     "validation_scores_": {
         "classifier": """\
 validation_scores_ : list of float or None

@@ -32,8 +32,10 @@ from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
+from ..training.progress_bar import EpochProgressBar
 from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
 from ..training.sparse import as_csr, is_sparse, n_rows
+from ..training.user_callbacks import user_callbacks
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -106,6 +108,7 @@ class BaseTorchEstimator(BaseEstimator):
         "warm_start": ["boolean"],
         "device": [str, torch.device, DevicePool],
         "verbose": ["verbose"],
+        "callbacks": [list, tuple, None],
         "cache_dir": [str, os.PathLike, None],
     }
 
@@ -140,6 +143,7 @@ class BaseTorchEstimator(BaseEstimator):
     warm_start: bool = False
     device: str | torch.device | DevicePool = "auto"
     verbose: int = 0
+    callbacks: Sequence | None = None
     cache_dir: str | os.PathLike | None = None
 
     # -- set by the classifier and regressor bases ------------------------------
@@ -197,6 +201,23 @@ class BaseTorchEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = bool(self._sparse_formats())
         return tags
+
+    @property
+    def history_(self):
+        """Training history, one dict per epoch (see the class's Attributes).
+
+        Read from ``net_.history`` on each access rather than stored: the
+        training loop pays nothing for it, the fit cache and pickles hold the
+        history once, and it can never disagree with the net's.
+        """
+        net = self.__dict__.get("net_")
+        if net is None:
+            # An AttributeError, so that hasattr() says False before fit, as
+            # for any fitted attribute.
+            raise AttributeError(
+                f"This {type(self).__name__} has no history_ yet: call fit or partial_fit first."
+            )
+        return [_epoch_record(row) for row in net.history]
 
     # -- training: the steps of one call to fit or partial_fit -------------------
 
@@ -450,7 +471,7 @@ class BaseTorchEstimator(BaseEstimator):
         # The schedule reads the sizes from the plan _set_data_settings puts on the net.
         schedule = BatchSizeSchedule() if scheduled else None
         iterator_batch_size = {} if schedule is None else {"iterator_train__batch_size": schedule}
-        return self._net_class(
+        net = self._net_class(
             module=self._build_module(n_features_in, n_outputs),
             criterion=self._criterion,
             optimizer=SOLVERS[self.solver],
@@ -462,14 +483,25 @@ class BaseTorchEstimator(BaseEstimator):
             iterator_train__generator=torch.Generator().manual_seed(int(seed)),
             iterator_valid=TensorBatchIterator,
             train_split=None,
-            callbacks=training_callbacks(self) + ([("batch_size_schedule", schedule)] if schedule else []),
+            callbacks=self._own_callbacks(schedule),
             device=str(self.device_),
             verbose=self.verbose,
             **optimizer_params(self),
             **self._logging_params(),
             **self._net_params(),
             **iterator_batch_size,
-        ).initialize()
+        )
+        # The user's callbacks run after skbatch's, as copies: the param is never filled in.
+        reserved = {name for name, _ in net.callbacks + net.get_default_callbacks()}
+        net.callbacks = net.callbacks + user_callbacks(self.callbacks, reserved=reserved, owner=type(self).__name__)
+        return net.initialize()
+
+    def _own_callbacks(self, schedule):
+        # The bar first: at an epoch's end it closes before the stopping
+        # rule may end training, and before skorch's PrintLog prints the line.
+        progress = [("progress_bar", EpochProgressBar())] if self.verbose >= 2 else []
+        schedule = [("batch_size_schedule", schedule)] if schedule else []
+        return progress + training_callbacks(self) + schedule
 
     def _logging_params(self):
         # skorch's PrintLog formats a table every epoch even when silent.
@@ -508,3 +540,12 @@ class BaseTorchEstimator(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+
+def _epoch_record(row):
+    """One epoch of skorch's history as a plain dict: its keys but the per-batch list, plus the batch size."""
+    record = {key: value for key, value in row.items() if key != "batches"}
+    batches = row.get("batches")
+    # The first training batch's size is the epoch's (the last may be smaller).
+    record["batch_size"] = batches[0].get("train_batch_size") if batches else None
+    return record

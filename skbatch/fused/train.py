@@ -92,6 +92,8 @@ def unstackable_reason(estimator):
         return "batch_size='max' searches each fit's own batch size"
     if estimator.batch_size_milestones is not None:
         return "batch_size_milestones changes the batch size during training"
+    if estimator.callbacks:
+        return "its callbacks run inside each fit's own training loop"
     if getattr(estimator, "loss", "squared_error") != "squared_error":
         return f"loss={estimator.loss!r} is not the squared error the stack trains with"
     return None

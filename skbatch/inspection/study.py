@@ -9,6 +9,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import cross_validate
 
 from .._compat import InvalidParameterError, validate_parameter_constraints
+from ..estimators.network_step import network_step
 
 __all__ = ["batch_size_study", "STUDY_COLUMNS"]
 
@@ -65,9 +66,14 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
 
     Parameters
     ----------
-    estimator : BaseTorchClassifier
-        An skbatch classifier; cloned, never modified. Give it an int
-        ``random_state`` to compare batch sizes from the same initial weights.
+    estimator : BaseTorchClassifier or Pipeline
+        An skbatch classifier, or a Pipeline ending in one (so that
+        preprocessing such as a ColumnTransformer is fitted inside each
+        fold); cloned, never modified. Its ``batch_size`` (the network
+        step's, ``name__batch_size``, in a Pipeline) is set to each of
+        ``batch_sizes``; the columns that describe training read the
+        network step of each fitted clone. Give it an int ``random_state``
+        to compare batch sizes from the same initial weights.
     X : array-like of shape (n_samples, n_features)
         Data.
     y : array-like of shape (n_samples,)
@@ -127,20 +133,30 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     >>> study["updates_per_epoch"].tolist()
     [57, 15]
     """
-    sizes = _check_batch_sizes(estimator, batch_sizes)
+    network, prefix = network_step(estimator)
+    if network is None:
+        raise TypeError(
+            "batch_size_study needs an skbatch estimator, or a Pipeline whose last step is one; "
+            f"got {type(estimator).__name__}. Put the network (e.g. MLPClassifier) last in the Pipeline."
+        )
+    sizes = _check_batch_sizes(network, batch_sizes)
+    param = prefix + "batch_size"  # 'mlpclassifier__batch_size' in a Pipeline
     rows, curves = [], {}
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
         # initialisation, allocator caches), which the timed fit should not pay.
         scores = cross_validate(
-            clone(estimator).set_params(batch_size=batch_size), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
+            clone(estimator).set_params(**{param: batch_size}), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
         )["test_score"]
         # The fit records its own training time and peak device memory, 'max''s
         # probes included; each fit on a GPU empties the card's cache when it ends.
-        candidate = clone(estimator).set_params(batch_size=batch_size).fit(X, y)
+        # In a Pipeline, the preprocessing is fitted too but not timed: the
+        # columns describe the network's training.
+        fitted = clone(estimator).set_params(**{param: batch_size}).fit(X, y)
+        candidate, _ = network_step(fitted)
         fit_seconds = candidate.fit_time_
         peak_bytes = candidate.peak_memory_
-        train_score = _score(candidate, X, y, scoring)
+        train_score = _score(fitted, X, y, scoring)
         history = candidate.net_.history
         curves[_curve_label(batch_size, candidate.batch_size_)] = {
             key: list(history[:, key]) for key in ("train_loss", "valid_loss", "valid_acc") if key in history[-1]
