@@ -3,11 +3,13 @@
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EpochScoring
 
 from ..cache.store import fit_cached
+from ..training.lbfgs import check_partial_fit_solver
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from .base import BaseTorchEstimator
 
@@ -61,6 +63,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             return fit_cached(self, X, y)
         return self._fit(X, y, incremental=False)
 
+    @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y, classes=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
@@ -205,6 +208,7 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
             return fit_cached(self, X, y)
         return self._fit(X, y, incremental=False)
 
+    @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
