@@ -18,6 +18,8 @@ What is reached here, and why:
   search's fit tasks, which the progress bar counts;
 - skorch's ``_modules``, ``_criteria`` and ``_optimizers``: the names of a
   net's parts, to move them between devices together;
+- ``sklearn.utils.optimize._check_optimize_result``: ``solver='lbfgs'``
+  counts iterations and warns as scikit-learn's MLP;
 - joblib's ``Parallel.__call__`` and ``Parallel.print_progress`` (patched
   by :mod:`skbatch.inspection.progress`), with ``n_completed_tasks`` and
   ``return_generator``.
@@ -25,6 +27,7 @@ What is reached here, and why:
 
 import functools
 
+import scipy
 from sklearn.model_selection._validation import _fit_and_score as fit_and_score
 from sklearn.utils import _safe_indexing as safe_indexing
 from sklearn.utils._param_validation import (
@@ -36,6 +39,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.metaestimators import _safe_split as safe_split
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
+from sklearn.utils.optimize import _check_optimize_result as check_optimize_result
 
 __all__ = [
     "Interval",
@@ -44,7 +48,9 @@ __all__ = [
     "StrOptions",
     "dask_backend_without_scatter",
     "check_sample_weight",
+    "check_optimize_result",
     "fit_and_score",
+    "lbfgs_verbosity",
     "net_part_names",
     "safe_indexing",
     "safe_split",
@@ -85,3 +91,12 @@ def dask_backend_without_scatter():
             super().stop_call()
 
     return InlineDataDaskBackend
+
+
+def lbfgs_verbosity(verbose):
+    """scipy L-BFGS-B's ``iprint`` option for ``verbose``, as scikit-learn's MLP sets it (none on scipy >= 1.15)."""
+    # scipy 1.15 deprecated ``iprint`` for L-BFGS-B (scikit-learn's
+    # ``_get_additional_lbfgs_options_dict``, which scikit-learn 1.6.0 lacks).
+    if tuple(int(part) for part in scipy.__version__.split(".")[:2]) >= (1, 15):
+        return {}
+    return {"iprint": 1 if verbose is True or verbose >= 1 else -1}

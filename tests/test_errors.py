@@ -23,7 +23,7 @@ from skbatch.devices import resolve as devices
         ({"hidden_layer_sizes": -3}, r"'hidden_layer_sizes' parameter of MLPClassifier must be"),
         ({"hidden_layer_sizes": (2.5,)}, r"'hidden_layer_sizes' .*Got \(2.5,\) instead"),
         ({"activation": "softmax"}, r"'activation' parameter of MLPClassifier must be a str among .*Got 'softmax'"),
-        ({"solver": "lbfgs"}, r"'solver' parameter of MLPClassifier must be a str among .*Got 'lbfgs'"),
+        ({"solver": "newton"}, r"'solver' parameter of MLPClassifier must be a str among .*Got 'newton'"),
         ({"learning_rate": "cosine"}, r"'learning_rate' parameter of MLPClassifier .*Got 'cosine'"),
         ({"lr": -0.1}, r"'lr' parameter of MLPClassifier must be a float in the range \(0.0, inf\). Got -0.1"),
         ({"lr": 0}, r"'lr' parameter of MLPClassifier must be a float in the range \(0.0, inf\). Got 0"),

@@ -257,6 +257,7 @@ def test_non_finite_loss_fails_only_that_model(small_digits):
         (MLPClassifier(early_stopping=np.True_), "early_stopping=True"),
         (MLPClassifier(batch_size="max"), "batch_size='max'"),
         (MLPClassifier(batch_size_milestones=[2]), "batch_size_milestones"),
+        (MLPClassifier(solver="lbfgs"), "solver='lbfgs'"),
     ],
 )
 def test_unstackable_reasons(estimator, reason):

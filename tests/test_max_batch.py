@@ -132,7 +132,7 @@ def test_find_max_batch_size_rejects_bad_values(kwargs, match):
 
 def test_find_max_batch_size_checks_the_estimator_params_first():
     with pytest.raises(ValueError, match="'solver' parameter of MLPClassifier must be a str among"):
-        find_max_batch_size(MLPClassifier(solver="lbfgs", device="cpu"), X_IRIS, Y_IRIS)
+        find_max_batch_size(MLPClassifier(solver="newton", device="cpu"), X_IRIS, Y_IRIS)
 
 
 def _spy_on_modules(monkeypatch, estimator_class):

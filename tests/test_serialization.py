@@ -37,6 +37,7 @@ NON_DEFAULT = {
     "validation_fraction": 0.2,
     "n_iter_no_change": 4,
     "tol": 1e-3,
+    "max_fun": 500,
     "shuffle": False,
     "random_state": 5,
     "warm_start": True,

@@ -214,6 +214,9 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     ------
     MemoryError
         If even a batch of one sample does not fit.
+    ValueError
+        If the estimator's ``solver`` is ``'lbfgs'``, which trains on the
+        full batch.
 
     See Also
     --------
@@ -248,6 +251,15 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     # estimators import this module.
     prepared = clone(estimator)
     X, y, _, _ = prepared._prepare_data(X, y, incremental=False)
+    if prepared.solver == "lbfgs":
+        # Refused rather than answered: any size found would not be the one
+        # lbfgs trains with.
+        raise ValueError(
+            f"find_max_batch_size got a {type(estimator).__name__} with solver='lbfgs', which "
+            "always trains on the full batch, so there is no batch size to find. Search "
+            "with the solver you will train with (e.g. solver='adam'); for lbfgs, bound "
+            "memory with accumulation_steps, which splits each full-batch pass."
+        )
     device = resolve_device(estimator.device if device is None else device)
     return _search_estimator(prepared, X, y, prepared._n_module_outputs(), device, start=start, rtol=rtol)
 

@@ -96,13 +96,21 @@ batch_size_growth : float, default=2.0
     Factor, above 1, applied at each of ``batch_size_milestones``.""",
     "max_epochs": """\
 max_epochs : int, default=200
-    Most passes over the training data per ``fit``.""",
+    Most passes over the training data per ``fit``; with ``'lbfgs'``, most
+    L-BFGS iterations, as scikit-learn's ``max_iter``.""",
     "lr": """\
 lr : float, default=1e-3
     Initial learning rate.""",
     "solver": """\
-solver : {'adam', 'adamw', 'sgd'}, default='adam'
-    Optimizer.""",
+solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
+    Optimizer. ``'lbfgs'`` trains as scikit-learn's MLP does: scipy's
+    L-BFGS-B on the full batch (``batch_size``, including ``'max'``, and
+    ``batch_size_milestones`` are ignored, ``accumulation_steps`` still
+    splits each pass), stopping at ``max_epochs`` iterations, ``max_fun``
+    loss evaluations or a gradient below ``tol``, with a
+    ``ConvergenceWarning`` when a limit stops it. It ignores ``lr``, the
+    schedules, ``n_iter_no_change`` and ``early_stopping``, and has no
+    ``partial_fit``.""",
     "momentum": """\
 momentum : float, default=0.9
     Momentum for ``'sgd'``.""",
@@ -155,7 +163,12 @@ n_iter_no_change : int, default=10
     Epochs without improvement before stopping.""",
     "tol": """\
 tol : float, default=1e-4
-    Smallest change that counts as an improvement.""",
+    Smallest change that counts as an improvement; with ``'lbfgs'``,
+    scipy's ``gtol``: stop when no projected gradient entry exceeds it.""",
+    "max_fun": """\
+max_fun : int, default=15000
+    With ``'lbfgs'`` only: most loss evaluations (scipy's ``maxfun``), as in
+    scikit-learn's MLP.""",
     "shuffle": """\
 shuffle : bool, default=True
     Draw a new sample order every epoch.""",

@@ -31,6 +31,7 @@ from ..devices.pool import DevicePool, cpu_thread_share, place_fit
 from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
+from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
 from ..training.optim import SOLVERS, optimizer_params
 from ..training.progress_bar import EpochProgressBar
 from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
@@ -103,6 +104,7 @@ class BaseTorchEstimator(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
@@ -138,6 +140,7 @@ class BaseTorchEstimator(BaseEstimator):
     validation_fraction: float = 0.1
     n_iter_no_change: int = 10
     tol: float = 1e-4
+    max_fun: int = 15000
     shuffle: bool = True
     random_state: int | np.random.RandomState | None = None
     warm_start: bool = False
@@ -282,7 +285,8 @@ class BaseTorchEstimator(BaseEstimator):
         if resume:
             self._move_net(self.device_)
         X_train, y_train, w_train, valid = X, y, sample_weight, None
-        if self.early_stopping and not incremental:
+        # scikit-learn's lbfgs holds out no validation data either.
+        if self.early_stopping and not incremental and self.solver != "lbfgs":
             # The weights are split with the rows, as scikit-learn does.
             arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
             split = train_test_split(
@@ -388,7 +392,7 @@ class BaseTorchEstimator(BaseEstimator):
     def _plan_batches(self, X, y, *, resume, seed):
         """The :class:`~skbatch.batching.plan.BatchPlan` of training on ``X``; runs 'max''s search if needed."""
         max_batch_size = None
-        if isinstance(self.batch_size, str) and self.batch_size == "max":
+        if isinstance(self.batch_size, str) and self.batch_size == "max" and self.solver != "lbfgs":
             if not (resume and getattr(self, "max_batch_search_", None) is not None):
                 # The probes draw their own initial weights; forking keeps the
                 # fit's random stream the same as with an int batch size.
@@ -404,6 +408,8 @@ class BaseTorchEstimator(BaseEstimator):
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
         params = {name: getattr(self, name) for name in PLAN_PARAMS}
+        if self.solver == "lbfgs":
+            params.update(FULL_BATCH)
         return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
 
     def _check_schedule(self, plan):
@@ -510,10 +516,19 @@ class BaseTorchEstimator(BaseEstimator):
     def _train(self, X, y, *, epochs):
         # skorch's partial_fit, minus its catch of KeyboardInterrupt.
         net = self.net_
+        if self.solver != "lbfgs" and isinstance(net.optimizer_, torch.optim.LBFGS):
+            raise ValueError(
+                f"This {type(self).__name__} was fitted with solver='lbfgs', whose network has no "
+                f"state for solver={self.solver!r} to continue from. Set warm_start=False to "
+                "train from scratch."
+            )
         first_epoch = len(net.history)
         net.notify("on_train_begin", X=X, y=y)
         try:
-            net.fit_loop(X, y, epochs=epochs)
+            if self.solver == "lbfgs":
+                net.lbfgs_run = fit_lbfgs(self, X, y)
+            else:
+                net.fit_loop(X, y, epochs=epochs)
         except ConvergenceReached:
             pass
         except Exception as error:
@@ -525,6 +540,9 @@ class BaseTorchEstimator(BaseEstimator):
         remember_fitted_batch_size(self, first_epoch=first_epoch)
 
     def _record_training(self):
+        if self.solver == "lbfgs":
+            record_lbfgs(self, self.net_.lbfgs_run)
+            return
         history = self.net_.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [row["train_loss"] for row in history]

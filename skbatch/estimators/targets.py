@@ -3,10 +3,12 @@
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..cache.store import fit_cached
+from ..training.lbfgs import check_partial_fit_solver
 from ..training.losses import HalfPoissonDeviance, MultilabelLogLoss
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from ..training.scoring import ValidationScore, accuracy, r2
@@ -90,6 +92,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
             return fit_cached(self, X, y, sample_weight=sample_weight)
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
+    @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
@@ -290,6 +293,7 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
             return fit_cached(self, X, y, sample_weight=sample_weight)
         return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
+    @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 

@@ -86,6 +86,8 @@ def unstackable_reason(estimator):
     """
     if not isinstance(estimator, BaseTorchEstimator):
         return f"{type(estimator).__name__} is not an skbatch estimator"
+    if estimator.solver == "lbfgs":
+        return "solver='lbfgs' runs scipy's line search on each model's own loss"
     if estimator.early_stopping:
         return "early_stopping=True holds out a validation split in each fit"
     if isinstance(estimator.batch_size, str) and estimator.batch_size == "max":

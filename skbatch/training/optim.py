@@ -2,12 +2,17 @@
 
 import torch
 
+from .penalty import UNPENALIZED
+
 __all__ = ["SOLVERS", "optimizer_params"]
 
 SOLVERS = {
     "adam": torch.optim.Adam,
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
+    # Trained by skbatch.training.lbfgs through scipy, as scikit-learn does;
+    # the net holds torch's LBFGS only so that it is built like any other.
+    "lbfgs": torch.optim.LBFGS,
 }
 
 # Prediction and validation need no gradients, so they run in larger batches
@@ -16,12 +21,16 @@ SOLVERS = {
 def optimizer_params(estimator):
     """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and L2 penalty."""
     params = {}
+    if estimator.solver == "lbfgs":
+        # Unused (see SOLVERS), and torch's LBFGS takes one param group only.
+        # The penalty is in lbfgs's loss.
+        return params
     if estimator.alpha > 0:
         # The L2 penalty applies to weights only, as in scikit-learn's MLP.
         # A second param group costs a second optimizer pass per step, so
         # it exists only when there is a penalty to leave out.
         params["optimizer__weight_decay"] = estimator.alpha
-        params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
+        params["optimizer__param_groups"] = [(UNPENALIZED, {"weight_decay": 0.0})]
     else:
         # alpha=0 means no penalty; AdamW's own default would be 0.01.
         params["optimizer__weight_decay"] = 0.0
