@@ -7,6 +7,7 @@ process that trains, which is what a joblib worker in a search needs.
 
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -15,6 +16,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
@@ -22,6 +24,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from .._compat import Interval, Options, StrOptions, net_part_names
+from .aliases import check_aliases, resolve_alias
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
@@ -31,6 +34,7 @@ from ..training.callbacks import ConvergenceReached, training_callbacks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.optim import SOLVERS, optimizer_params
+from ..training.penalty import penalized_solver
 from ..training.seeding import seeded_torch
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
@@ -85,7 +89,9 @@ class BaseTorchEstimator(BaseEstimator):
         "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), None],
         "solver": [StrOptions(set(SOLVERS))],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
@@ -97,7 +103,8 @@ class BaseTorchEstimator(BaseEstimator):
         "power_t": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        # np.inf, as scikit-learn allows: never stop on a plateau.
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
@@ -119,7 +126,9 @@ class BaseTorchEstimator(BaseEstimator):
     batch_size_milestones: int | Sequence[int] | None = None
     batch_size_growth: float = 2.0
     max_epochs: int = 200
+    max_iter: int | None = None
     lr: float = 1e-3
+    learning_rate_init: float | None = None
     solver: str = "adam"
     momentum: float = 0.9
     nesterovs_momentum: bool = True
@@ -131,7 +140,7 @@ class BaseTorchEstimator(BaseEstimator):
     power_t: float = 0.5
     early_stopping: bool = False
     validation_fraction: float = 0.1
-    n_iter_no_change: int = 10
+    n_iter_no_change: int | float = 10
     tol: float = 1e-4
     shuffle: bool = True
     random_state: int | np.random.RandomState | None = None
@@ -226,7 +235,15 @@ class BaseTorchEstimator(BaseEstimator):
         so it sees the data and the seed the model's own fit would.
         """
         self._validate_params()
+        check_aliases(self)
         self._check_params()
+        if incremental and self.early_stopping:
+            # scikit-learn's message: one epoch holds out no validation split.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: each call trains one "
+                "epoch on the rows it gets, with no validation split to stop on. Set "
+                "early_stopping=False to use partial_fit, or call fit."
+            )
         resume = hasattr(self, "net_") and (incremental or self.warm_start)
         X, y = validate_data(
             self, X, y, reset=not resume, dtype=np.float32, allow_nd=self._allow_nd, **self._target_checks
@@ -250,6 +267,14 @@ class BaseTorchEstimator(BaseEstimator):
                 stratify=y if self._stratify_validation else None,
                 random_state=seed,
             )
+            if len(X_valid) < 2:
+                # One row makes R² NaN and accuracy a coin; scikit-learn refuses too.
+                raise ValueError(
+                    f"The validation set is too small: validation_fraction={self.validation_fraction} "
+                    f"of {len(X)} samples holds out {len(X_valid)}, and early_stopping needs at "
+                    "least 2. Increase 'validation_fraction' or the size of your dataset, or set "
+                    "early_stopping=False."
+                )
             valid = Dataset(self._to_device(X_valid), self._to_device(y_valid))
         plan = self._plan_batches(X_train, y_train, resume=resume, seed=seed)
         if not resume:
@@ -268,7 +293,8 @@ class BaseTorchEstimator(BaseEstimator):
             self._train(
                 self._to_device(X_train),
                 self._to_device(y_train),
-                epochs=1 if incremental else self.max_epochs,
+                epochs=1 if incremental else resolve_alias(self, "max_epochs"),
+                incremental=incremental,
             )
 
     def _set_data_settings(self, plan, valid):
@@ -325,7 +351,7 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
-        params = {name: getattr(self, name) for name in PLAN_PARAMS}
+        params = {name: resolve_alias(self, name) for name in PLAN_PARAMS}
         return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
 
     def _check_schedule(self, plan):
@@ -366,12 +392,12 @@ class BaseTorchEstimator(BaseEstimator):
         # The schedule reads the sizes from the plan _set_data_settings puts on the net.
         schedule = BatchSizeSchedule() if scheduled else None
         iterator_batch_size = {} if schedule is None else {"iterator_train__batch_size": schedule}
-        return self._net_class(
+        net = self._net_class(
             module=self._build_module(n_features_in, n_outputs),
             criterion=self._criterion,
             optimizer=SOLVERS[self.solver],
             lr=self.lr_,
-            max_epochs=self.max_epochs,
+            max_epochs=resolve_alias(self, "max_epochs"),
             iterator_train=TensorBatchIterator,
             iterator_train__shuffle=self.shuffle,
             iterator_train__drop_last=self.drop_last,
@@ -385,15 +411,20 @@ class BaseTorchEstimator(BaseEstimator):
             **self._logging_params(),
             **iterator_batch_size,
         ).initialize()
+        # A plain attribute, as the data settings: the loss reads it at each step.
+        net.penalty_alpha = self.alpha if penalized_solver(self.solver) else 0.0
+        return net
 
     def _logging_params(self):
         # skorch's PrintLog formats a table every epoch even when silent.
         return {} if self.verbose else {"callbacks__print_log": None}
 
-    def _train(self, X, y, *, epochs):
+    def _train(self, X, y, *, epochs, incremental=False):
         # skorch's partial_fit, minus its catch of KeyboardInterrupt.
         net = self.net_
         first_epoch = len(net.history)
+        # n_iter_ counts the epochs of this call, as scikit-learn's does.
+        net.call_first_epoch = first_epoch
         net.notify("on_train_begin", X=X, y=y)
         try:
             net.fit_loop(X, y, epochs=epochs)
@@ -404,14 +435,22 @@ class BaseTorchEstimator(BaseEstimator):
             if explained is None:
                 raise
             raise explained from error
+        else:
+            if not incremental:
+                warn_not_converged(self, epochs)
         net.notify("on_train_end", X=X, y=y)
         remember_fitted_batch_size(self, first_epoch=first_epoch)
 
     def _record_training(self):
         history = self.net_.history
-        self.n_iter_ = len(history)
+        # scikit-learn's meanings: n_iter_ counts the epochs of the last
+        # call; loss_curve_ and t_ (samples seen) run since the weights
+        # were initialised.
+        self.n_iter_ = len(history) - getattr(self.net_, "call_first_epoch", 0)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
+        self.t_ = sum(batch["train_batch_size"] for row in history for batch in row["batches"])
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
         # The size that ran last: with batch_size_milestones, not the first epoch's.
         self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
@@ -423,3 +462,16 @@ class BaseTorchEstimator(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+
+
+def warn_not_converged(estimator, epochs):
+    """scikit-learn's ConvergenceWarning for a fit that ran all ``epochs`` without meeting the stopping rule."""
+    warnings.warn(
+        f"{type(estimator).__name__}: Maximum iterations ({epochs}) reached and the "
+        "optimization hasn't converged yet (max_epochs, or max_iter in scikit-learn's "
+        "name): the stopping rule "
+        f"(tol={estimator.tol}, n_iter_no_change={estimator.n_iter_no_change}) was not met. "
+        "Raise max_epochs, or raise tol.",
+        ConvergenceWarning,
+        stacklevel=2,
+    )

@@ -7,6 +7,7 @@ from .._compat import Interval, InvalidParameterError, StrOptions
 from ..training.modules import ACTIVATIONS, MLPModule
 from ._docs import fill_doc
 from .base import estimator_params
+from .mlp_attributes import MLPClassifierAttributes, MLPRegressorAttributes
 from .targets import BaseTorchClassifier, BaseTorchRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
@@ -98,7 +99,7 @@ class _MLPParams:
 
 @fill_doc
 @estimator_params
-class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
+class MLPClassifier(MLPClassifierAttributes, _MLPNetwork, BaseTorchClassifier, _MLPParams):
     """Multilayer perceptron classifier in PyTorch, with scikit-learn's param names.
 
     A grid written for :class:`sklearn.neural_network.MLPClassifier` over
@@ -117,6 +118,7 @@ class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
     Attributes
     ----------
     {fitted_attributes}
+    {mlp_attributes}
 
     See Also
     --------
@@ -149,7 +151,7 @@ class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
 
 @fill_doc
 @estimator_params
-class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
+class MLPRegressor(MLPRegressorAttributes, _MLPNetwork, BaseTorchRegressor, _MLPParams):
     """Multilayer perceptron regressor in PyTorch, with scikit-learn's param names.
 
     The twin of :class:`MLPClassifier` for real-valued targets, one or
@@ -172,6 +174,7 @@ class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPParams):
     Attributes
     ----------
     {fitted_attributes}
+    {mlp_attributes}
 
     See Also
     --------

@@ -23,6 +23,8 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
+from .penalty import l2_penalty
+
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
 
@@ -40,6 +42,8 @@ class LeanNetMixin:
     """
 
     accumulation_steps = 1
+    # scikit-learn's alpha as a loss penalty (skbatch.training.penalty); 0 for none.
+    penalty_alpha = 0.0
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -67,6 +71,14 @@ class LeanNetMixin:
         return super().infer(x, **fit_params)
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self._data_loss(y_pred, y_true, X=X, training=training)
+        if training and self.penalty_alpha:
+            # The training loss is scikit-learn's: data loss plus the
+            # penalty over this batch's rows; validation loss has none.
+            loss = loss + l2_penalty(self.module_, self.penalty_alpha, len(y_true))
+        return loss
+
+    def _data_loss(self, y_pred, y_true, X=None, training=False):
         # NLLLoss gets skorch's log-of-probabilities treatment; the rest is the plain criterion.
         if isinstance(y_true, torch.Tensor) and self.device is not None and not isinstance(self.criterion_, torch.nn.NLLLoss):
             return self.criterion_(y_pred, y_true.to(self.device))
@@ -104,10 +116,15 @@ class LeanNetMixin:
             X_slice, y_slice = Xi[start : start + slice_size], yi[start : start + slice_size]
             y_pred = self.infer(X_slice, **fit_params)
             share = get_len(X_slice) / n_samples
-            slice_loss = self.get_loss(y_pred, y_slice, X=X_slice, training=True) * share
+            slice_loss = self._data_loss(y_pred, y_slice, X=X_slice, training=True) * share
             slice_loss.backward()
             loss = loss + slice_loss.detach()
             y_preds.append(y_pred.detach())
+        if self.penalty_alpha:
+            # Once per batch, over the whole batch's rows, as without slices.
+            penalty = l2_penalty(self.module_, self.penalty_alpha, n_samples)
+            penalty.backward()
+            loss = loss + penalty.detach()
         return {"loss": loss, "y_pred": torch.cat(y_preds)}
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):

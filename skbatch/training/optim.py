@@ -2,6 +2,8 @@
 
 import torch
 
+from .penalty import penalized_solver
+
 __all__ = ["SOLVERS", "optimizer_params"]
 
 SOLVERS = {
@@ -10,21 +12,20 @@ SOLVERS = {
     "sgd": torch.optim.SGD,
 }
 
-# Prediction and validation need no gradients, so they run in larger batches
-
 
 def optimizer_params(estimator):
-    """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and L2 penalty."""
-    params = {}
-    if estimator.alpha > 0:
-        # The L2 penalty applies to weights only, as in scikit-learn's MLP.
-        # A second param group costs a second optimizer pass per step, so
-        # it exists only when there is a penalty to leave out.
+    """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and decay.
+
+    ``alpha`` is a loss penalty for SGD and Adam (:mod:`skbatch.training.penalty`),
+    so their optimizers decay nothing; AdamW keeps its decoupled decay at ``alpha``.
+    """
+    params = {"optimizer__weight_decay": 0.0}
+    if not penalized_solver(estimator.solver) and estimator.alpha > 0:
+        # On weights only, as the penalty. A second param group costs a
+        # second optimizer pass per step, so it exists only when there is
+        # a decay to leave out.
         params["optimizer__weight_decay"] = estimator.alpha
         params["optimizer__param_groups"] = [("*bias", {"weight_decay": 0.0})]
-    else:
-        # alpha=0 means no penalty; AdamW's own default would be 0.01.
-        params["optimizer__weight_decay"] = 0.0
     if estimator.solver == "sgd":
         params["optimizer__momentum"] = estimator.momentum
         params["optimizer__nesterov"] = estimator.nesterovs_momentum and estimator.momentum > 0
