@@ -32,6 +32,7 @@ class StackedOptimizer:
         # (skbatch.training.penalty) for SGD and Adam, decoupled decay for AdamW.
         self.decay = column(alphas, device) * decay_mask if any(alphas) else None
         self.penalized = penalized_solver(solver)
+        self.alpha, self.decay_mask = column(alphas, device), decay_mask
         self.step_count = 0
         if solver == "sgd":
             self.momentum = per_model([e.momentum for e in estimators], n_params, device)
@@ -66,8 +67,10 @@ class StackedOptimizer:
         """
         if self.decay is None or not self.penalized:
             return 0.0
-        total = params.square().mul_(self.decay).sum(dim=1, keepdim=True)
-        return (total * 0.5 / rows).squeeze(1)
+        # The order of the model's own fit (skbatch.training.penalty): the
+        # sum of squares, then alpha; a diverging fit overflows alike.
+        total = params.square().mul_(self.decay_mask).sum(dim=1, keepdim=True)
+        return (total * (0.5 * self.alpha / rows)).squeeze(1)
 
     @torch.no_grad()
     def step(self, params, grad, rows=1.0):
