@@ -3,11 +3,14 @@
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import r2_score
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import EpochScoring
 
+from ..batching.plan import running_batch_size
 from ..cache.store import fit_cached
+from ..training.faults import non_finite_loss_error
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from .base import BaseTorchEstimator
 
@@ -257,5 +260,24 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
 
     def _scoring_callbacks(self):
         # skorch's NeuralNetRegressor records no score; R² is scikit-learn's.
-        scoring = EpochScoring("r2", lower_is_better=False, on_train=False, name=self._validation_score)
+        scoring = EpochScoring(_FiniteR2(type(self).__name__), lower_is_better=False, on_train=False, name=self._validation_score)
         return [(self._validation_score, scoring)]
+
+
+class _FiniteR2:
+    """R² on the validation split; a diverged net's non-finite predictions raise NonFiniteLossError.
+
+    The epoch's training loss can still be finite when the last steps
+    overflowed the weights; scikit-learn's r2_score would then fail with
+    a bare "Input contains NaN". A class, not a closure, so a fitted
+    estimator pickles.
+    """
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def __call__(self, net, X, y):
+        y_pred = net.predict(X)
+        if not np.all(np.isfinite(y_pred)):
+            raise non_finite_loss_error(self.owner, float("nan"), len(net.history), net.lr, running_batch_size(net))
+        return r2_score(y, y_pred.reshape(np.shape(y)))

@@ -43,10 +43,12 @@ def training_callbacks(estimator):
     # Scoring callbacks come first: the stopping rule reads their score
     # from the same epoch.
     callbacks = [("thread_share", ThreadShareRebalance())]
+    # Before the scoring (a diverged net's validation predictions are NaN,
+    # which scikit-learn's metrics refuse with a bare ValueError) and the
+    # stopping rule (which would read a NaN loss as a plateau).
+    callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
     if estimator.early_stopping:
         callbacks += estimator._scoring_callbacks()
-    # Before the stopping rule, which would read a NaN loss as a plateau.
-    callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
     callbacks.append(
         (
             "stopping",
