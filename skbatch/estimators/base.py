@@ -449,7 +449,7 @@ class BaseTorchEstimator(BaseEstimator):
         self.n_iter_ = len(history) - getattr(self.net_, "call_first_epoch", 0)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
-        self.t_ = sum(batch["train_batch_size"] for row in history for batch in row["batches"])
+        self.t_ = sum(batch.get("train_batch_size", 0) for row in history for batch in row["batches"])
         self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
         # The size that ran last: with batch_size_milestones, not the first epoch's.
         self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
