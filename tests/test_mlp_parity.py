@@ -45,8 +45,8 @@ def test_one_sgd_step_with_alpha_matches_scikit_learn(digits):
         ours.partial_fit(X, y)
     for step_ours, step_theirs, before in zip(ours.coefs_, theirs.coefs_, start[0]):
         np.testing.assert_allclose(step_ours - before, step_theirs - before, rtol=0.1, atol=1e-4)
-    # Binary cross-entropy in scikit-learn, softmax cross-entropy here: compare the penalty only.
-    penalty = 0.5 * sum(np.sum(c**2) for c in start[0]) / 100
+    # The reported loss holds the penalty of the weights the step started from.
+    penalty = 0.5 * sum(np.sum(c.astype(np.float64) ** 2) for c in start[0]) / 100
     assert ours.loss_curve_[-1] > penalty
 
 
@@ -129,3 +129,20 @@ def test_n_iter_no_change_inf_runs_every_epoch(digits):
     with pytest.warns(ConvergenceWarning):
         clf = MLPClassifier(tol=1e9, n_iter_no_change=np.inf, max_epochs=4, device="cpu").fit(X, y)
     assert clf.n_iter_ == 4
+
+
+def test_cli_searches_scikit_learn_names(tmp_path, capsys):
+    # Before the alias, the CLI answered "did you mean 'learning_rate'?".
+    import pandas as pd
+    from sklearn.datasets import load_iris
+
+    from skbatch import cli
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    X.assign(species=y).to_csv(tmp_path / "iris.csv", index=False)
+    argv = ["search", tmp_path / "iris.csv", "--target", "species", "--output-dir", tmp_path / "out",
+            "--cv", "2", "--no-progress", "--param", "learning_rate_init=1e-3,1e-2", "--param", "max_iter=2"]
+    status = cli.main([str(a) for a in argv])
+    assert status == 0, capsys.readouterr().err
+    table = pd.read_csv(tmp_path / "out" / "report.csv")
+    assert sorted(table["learning_rate_init"]) == [1e-3, 1e-2]
