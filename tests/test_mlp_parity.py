@@ -146,3 +146,17 @@ def test_cli_searches_scikit_learn_names(tmp_path, capsys):
     assert status == 0, capsys.readouterr().err
     table = pd.read_csv(tmp_path / "out" / "report.csv")
     assert sorted(table["learning_rate_init"]) == [1e-3, 1e-2]
+
+
+def test_fused_search_over_learning_rate_init_matches_grid_search(digits):
+    from skbatch import FusedGridSearchCV
+
+    X, y = digits[0][:150], digits[1][:150]
+    net = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, alpha=1e-2, random_state=0, device="cpu")
+    grid = {"learning_rate_init": [1e-3, 1e-2]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fused = FusedGridSearchCV(net, grid, cv=2).fit(X, y)
+        plain = GridSearchCV(net, grid, cv=2).fit(X, y)
+    assert len(fused.fused_stacks_) == 1  # both rates in one stack: learning_rate_init is per model
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], atol=1e-6)

@@ -279,5 +279,6 @@ class _FiniteR2:
     def __call__(self, net, X, y):
         y_pred = net.predict(X)
         if not np.all(np.isfinite(y_pred)):
-            raise non_finite_loss_error(self.owner, float("nan"), len(net.history), net.lr, running_batch_size(net))
+            epoch, batch_size = len(net.history), running_batch_size(net)
+            raise non_finite_loss_error(self.owner, float("nan"), epoch, net.lr, batch_size)
         return r2_score(y, y_pred.reshape(np.shape(y)))

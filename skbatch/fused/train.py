@@ -50,7 +50,8 @@ __all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "
 # Params that may differ between the models of one stack: each model's
 # optimizer, dropout and seed take their own value.
 PER_MODEL_PARAMS = frozenset(
-    {"lr", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t", "random_state"}
+    {"lr", "learning_rate_init", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t"}
+    | {"random_state"}
 )
 
 # torch.func, with the dropout their module has.
