@@ -30,7 +30,13 @@ from . import demo
 from ._compat import Interval, InvalidParameterError
 from ._optional import import_optional
 from .cache.atomic import atomic_write
-from .cli_data import CommandLineError, categorical_columns, make_preprocessing, read_table, split_target
+from .cli_data import (
+    CommandLineError,
+    categorical_columns,
+    make_preprocessing,
+    read_table,
+    split_target,
+)
 from .devices.resolve import resolve_device
 from .estimators.mlp import MLPClassifier
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV

@@ -42,3 +42,9 @@ def make_blobs_data(n_samples=120, n_features=4, n_classes=3, seed=0):
     y = np.arange(n_samples) % n_classes
     X = centers[y] + rng.normal(size=(n_samples, n_features))
     return X, y
+
+
+@pytest.fixture
+def global_random_seed():
+    """scikit-learn's fixture of its own test suite (tests/test_sklearn_mlp_port.py): its default seed, 42."""
+    return 42

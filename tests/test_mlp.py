@@ -8,6 +8,7 @@ from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier, parse_hidden_layer_sizes
 from skbatch.training.modules import GeneratorDropout
+from skbatch.training.penalty import module_penalty
 
 
 def _linear_widths(clf):
@@ -81,11 +82,24 @@ def test_sgd_without_momentum_turns_nesterov_off(small_digits):
 
 
 def test_alpha_penalises_weights_not_biases(small_digits):
+    # scikit-learn's penalty is in the loss, so the optimizer decays nothing.
     clf = MLPClassifier(alpha=0.01, max_epochs=1, hidden_layer_sizes=(8,)).fit(*small_digits)
+    assert all(group["weight_decay"] == 0.0 for group in clf.net_.optimizer_.param_groups)
+    module = clf.net_.module_
+    expected = 0.5 * 0.01 * sum(float(layer.weight.square().sum()) for layer in module.layers[::2]) / 10
+    assert float(module_penalty(module, 0.01, 10)) == pytest.approx(expected, rel=1e-5)
+    with torch.no_grad():
+        module.layers[0].bias.fill_(100.0)
+    assert float(module_penalty(module, 0.01, 10)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_adamw_keeps_decoupled_decay_on_weights_only(small_digits):
+    clf = MLPClassifier(solver="adamw", alpha=0.01, max_epochs=1, hidden_layer_sizes=(8,)).fit(*small_digits)
     groups = clf.net_.optimizer_.param_groups
     names = {id(p): n for n, p in clf.net_.module_.named_parameters()}
     decay = {names[id(p)]: g["weight_decay"] for g in groups for p in g["params"]}
     assert decay == {"layers.0.weight": 0.01, "layers.2.weight": 0.01, "layers.0.bias": 0.0, "layers.2.bias": 0.0}
+    assert clf.net_.penalty_alpha == 0.0
 
 
 def test_without_alpha_there_is_one_param_group(small_digits):
@@ -162,7 +176,7 @@ def test_warm_start_continues_training(small_digits):
     weights = clf.net_.module_.layers[0].weight.detach().clone()
     module, optimizer = clf.net_.module_, clf.net_.optimizer_
     clf.fit(X, y)
-    assert clf.n_iter_ == 6
+    assert len(clf.loss_curve_) == 6 and clf.n_iter_ == 3  # n_iter_ counts the last fit, as in scikit-learn
     assert clf.net_.module_ is module and clf.net_.optimizer_ is optimizer
     assert not torch.equal(weights, clf.net_.module_.layers[0].weight)
 
@@ -178,10 +192,10 @@ def test_without_warm_start_fit_starts_over(small_digits):
 
 def test_partial_fit_trains_one_epoch_per_call(small_digits):
     X, y = small_digits
-    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0, early_stopping=True)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), random_state=0)
     for call in range(1, 4):
         clf.partial_fit(X, y, classes=np.unique(y) if call == 1 else None)
-        assert clf.n_iter_ == call
+        assert clf.n_iter_ == 1 and len(clf.loss_curve_) == call
     np.testing.assert_array_equal(clf.classes_, np.arange(10))
     assert clf.loss_curve_[-1] < clf.loss_curve_[0]
 

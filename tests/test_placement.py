@@ -252,8 +252,8 @@ def test_fit_with_a_slot_leaves_the_net_on_the_cpu_and_predicts(data, tmp_path):
     est.fit(X, y)
     assert est.net_.device == "cpu" and est.net_.train_split is None
     assert est.predict(X).shape == y.shape
-    first_epochs = est.n_iter_
-    assert est.fit(X, y).n_iter_ > first_epochs  # warm start moves it back and goes on
+    first_epochs = len(est.loss_curve_)
+    assert len(est.fit(X, y).loss_curve_) > first_epochs  # warm start moves it back and goes on
 
 
 def test_fit_records_are_the_same_without_a_pool(data, tmp_path):

@@ -23,7 +23,9 @@ NON_DEFAULT = {
     "batch_size_milestones": 2,
     "batch_size_growth": 1.5,
     "max_epochs": 3,
+    "max_iter": 3,  # the alias, at the same value: both set differently is an error
     "lr": 0.02,
+    "learning_rate_init": 0.02,
     "solver": "sgd",
     "momentum": 0.5,
     "nesterovs_momentum": False,
@@ -89,4 +91,4 @@ def test_restored_model_keeps_training(small_digits):
     buffer.seek(0)
     restored = joblib.load(buffer)
     restored.fit(X, y)
-    assert restored.n_iter_ == 4
+    assert len(restored.loss_curve_) == 4

@@ -54,8 +54,8 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from ..batching.plan import running_batch_size
 from .._compat import InvalidParameterError
+from ..batching.plan import running_batch_size
 from .atomic import atomic_write
 from .entry import UnstorableStateError, decode_entry, encode_entry
 from .keys import (

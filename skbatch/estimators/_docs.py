@@ -97,10 +97,22 @@ batch_size_growth : float, default=2.0
     "max_epochs": """\
 max_epochs : int, default=200
     Most passes over the training data per ``fit``; with ``'lbfgs'``, most
-    L-BFGS iterations, as scikit-learn's ``max_iter``.""",
+    L-BFGS iterations, as scikit-learn's ``max_iter``. Reaching it
+    without meeting the stopping rule warns with a
+    :class:`~sklearn.exceptions.ConvergenceWarning`, as scikit-learn does.""",
+    "max_iter": """\
+max_iter : int or None, default=None
+    scikit-learn's name for ``max_epochs``; None uses ``max_epochs``. Set
+    one of the two: both set to different values (``max_epochs`` away
+    from its default) is an error in ``fit``.""",
     "lr": """\
 lr : float, default=1e-3
     Initial learning rate.""",
+    "learning_rate_init": """\
+learning_rate_init : float or None, default=None
+    scikit-learn's name for ``lr``; None uses ``lr``. Set one of the two:
+    both set to different values (``lr`` away from its default) is an
+    error in ``fit``.""",
     "solver": """\
 solver : {'adam', 'adamw', 'sgd', 'lbfgs'}, default='adam'
     Optimizer. ``'lbfgs'`` trains as scikit-learn's MLP does: scipy's
@@ -128,8 +140,13 @@ epsilon : float, default=1e-8
     Numerical stability term for ``'adam'`` and ``'adamw'``.""",
     "alpha": """\
 alpha : float, default=1e-4
-    L2 penalty on the weights (not the biases), as the optimizer's weight
-    decay; decoupled for ``'adamw'``.""",
+    L2 penalty on the weights (not the biases), as scikit-learn defines
+    it: each batch's loss gains ``0.5 * alpha * sum(||W||^2) / n_rows``
+    (``n_rows`` the rows of the batch), and ``loss_`` and
+    ``loss_curve_`` include it. For ``'adamw'``, whose decay is
+    decoupled from the gradient, ``alpha`` is torch's ``weight_decay``
+    instead: each step multiplies the weights by ``1 - lr * alpha``,
+    and the loss holds no penalty.""",
     "learning_rate": """\
 learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
     Schedule, for every solver (scikit-learn's MLP applies it to ``'sgd'``
@@ -146,21 +163,24 @@ early_stopping : bool, default=False
     and stop when its accuracy has not improved by ``tol`` for
     ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
     stop when the training loss has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs. ``partial_fit`` never stops early.""",
+    ``n_iter_no_change`` epochs. ``partial_fit`` refuses
+    ``early_stopping=True``, as scikit-learn's does.""",
         "regressor": """\
 early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the training data and stop
     when its R² has not improved by ``tol`` for
     ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
     stop when the training loss has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs. ``partial_fit`` never stops early.""",
+    ``n_iter_no_change`` epochs. ``partial_fit`` refuses
+    ``early_stopping=True``, as scikit-learn's does.""",
     },
     "validation_fraction": """\
 validation_fraction : float, default=0.1
     Share held out with ``early_stopping``.""",
     "n_iter_no_change": """\
-n_iter_no_change : int, default=10
-    Epochs without improvement before stopping.""",
+n_iter_no_change : int or np.inf, default=10
+    Epochs without improvement before stopping; ``np.inf`` never stops
+    early.""",
     "tol": """\
 tol : float, default=1e-4
     Smallest change that counts as an improvement; with ``'lbfgs'``,
@@ -293,7 +313,16 @@ n_updates_per_epoch_ : int
     Optimizer steps in the last epoch.""",
     "n_iter_": """\
 n_iter_ : int
-    Epochs trained, over all calls since the weights were initialised.""",
+    Epochs trained by the last call to ``fit`` (1 after ``partial_fit``),
+    as in scikit-learn; a warm start counts again from 0.""",
+    "t_": """\
+t_ : int
+    Training samples seen since the weights were initialised, over all
+    calls: scikit-learn's count of the optimizer's samples.""",
+    "best_loss_": """\
+best_loss_ : float or None
+    Lowest of ``loss_curve_``; None with ``early_stopping``, which
+    watches ``validation_scores_`` instead.""",
     "loss_": {
         "classifier": """\
 loss_ : float
@@ -332,6 +361,32 @@ batch_size_curve_ : list of int
     "lr_": """\
 lr_ : float
     Learning rate the optimizer started from, after ``lr_scaling``.""",
+    # MLPClassifier and MLPRegressor only ({mlp_attributes}).
+    "n_outputs_mlp": """\
+n_outputs_ : int
+    Width of the output layer: one unit per class, 2 for binary targets
+    (scikit-learn's MLP has one logistic unit there).""",
+    "coefs_": """\
+coefs_ : list of ndarray
+    Weights per layer; ``coefs_[i]`` has shape (fan_in, fan_out) as in
+    scikit-learn, float32. Views of the trained module's weights (on the
+    CPU; copies from a GPU), read at each access: they change if
+    training continues, and writing to them changes the model.""",
+    "intercepts_": """\
+intercepts_ : list of ndarray
+    Biases per layer; ``intercepts_[i]`` has shape (fan_out,). Views, as
+    ``coefs_``.""",
+    "n_layers_": """\
+n_layers_ : int
+    Layers, input and output included: ``len(hidden_layer_sizes) + 2``.""",
+    "out_activation_": {
+        "classifier": """\
+out_activation_ : str
+    ``'softmax'``, for binary targets too.""",
+        "regressor": """\
+out_activation_ : str
+    ``'identity'``: the output layer is linear.""",
+    },
     "max_batch_search_": """\
 max_batch_search_ : MaxBatchSearch or None
     With ``batch_size='max'``: the largest slice that fitted
@@ -344,7 +399,13 @@ _TARGET_ATTRIBUTES = {"classifier": ["classes_"], "regressor": ["n_outputs_"]}
 # The params one estimator adds (documented by name in its docstring), not the training group.
 _NETWORK_PARAMS = ["module", "module_kwargs", "image_shape", "hidden_layer_sizes", "activation", "dropout", "loss"]
 _TRAINING_PARAMS = [name for name in PARAMS if name not in _NETWORK_PARAMS]
-_FITTED_ATTRIBUTES = [name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_")]
+_MLP_ATTRIBUTES = {
+    "classifier": ["n_outputs_mlp", "coefs_", "intercepts_", "n_layers_", "out_activation_"],
+    "regressor": ["coefs_", "intercepts_", "n_layers_", "out_activation_"],
+}
+_FITTED_ATTRIBUTES = [
+    name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_", *_MLP_ATTRIBUTES["classifier"])
+]
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)\{(?P<name>[a-z_0-9]+)\}[ ]*$", re.MULTILINE)
 
@@ -358,6 +419,8 @@ def _render(name, kind):
     """Numpydoc text, unindented, for an entry or a group of entries."""
     if name == "training_params":
         return "\n".join(_entry(PARAMS, n, kind) for n in _TRAINING_PARAMS)
+    if name == "mlp_attributes":
+        return "\n".join(_entry(ATTRIBUTES, n, kind) for n in _MLP_ATTRIBUTES[kind])
     if name == "fitted_attributes":
         names = _TARGET_ATTRIBUTES[kind] + _FITTED_ATTRIBUTES
         return "\n".join(_entry(ATTRIBUTES, n, kind) for n in names)

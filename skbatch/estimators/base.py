@@ -8,6 +8,7 @@ process that trains, which is what a joblib worker in a search needs.
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -16,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
@@ -28,15 +30,27 @@ from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
 from ..devices.memory import release_device_memory, track_peak_memory
 from ..devices.pool import DevicePool, cpu_thread_share, place_fit
-from ..training.callbacks import ConvergenceReached, training_callbacks
+from ..training.callbacks import (
+    ConvergenceReached,
+    training_callbacks,
+    warn_not_converged,
+)
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
+from ..training.modules import check_module_output
 from ..training.optim import SOLVERS, optimizer_params
+from ..training.penalty import penalized_solver
 from ..training.progress_bar import EpochProgressBar
-from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
+from ..training.seeding import (
+    draws_from_global_rng,
+    fit_randomness,
+    forward_draws_from_global_rng,
+    seeded_torch,
+)
 from ..training.sparse import as_csr, is_sparse, n_rows
 from ..training.user_callbacks import user_callbacks
+from .aliases import check_aliases, resolve_alias
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -90,7 +104,9 @@ class BaseTorchEstimator(BaseEstimator):
         "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither"), None],
         "solver": [StrOptions(set(SOLVERS))],
         "momentum": [Interval(Real, 0, 1, closed="both")],
         "nesterovs_momentum": ["boolean"],
@@ -102,7 +118,8 @@ class BaseTorchEstimator(BaseEstimator):
         "power_t": [Interval(Real, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        # np.inf, as scikit-learn allows: never stop on a plateau.
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
@@ -126,7 +143,9 @@ class BaseTorchEstimator(BaseEstimator):
     batch_size_milestones: int | Sequence[int] | None = None
     batch_size_growth: float = 2.0
     max_epochs: int = 200
+    max_iter: int | None = None
     lr: float = 1e-3
+    learning_rate_init: float | None = None
     solver: str = "adam"
     momentum: float = 0.9
     nesterovs_momentum: bool = True
@@ -138,7 +157,7 @@ class BaseTorchEstimator(BaseEstimator):
     power_t: float = 0.5
     early_stopping: bool = False
     validation_fraction: float = 0.1
-    n_iter_no_change: int = 10
+    n_iter_no_change: int | float = 10
     tol: float = 1e-4
     max_fun: int = 15000
     shuffle: bool = True
@@ -262,7 +281,15 @@ class BaseTorchEstimator(BaseEstimator):
         so it sees the data and the seed the model's own fit would.
         """
         self._validate_params()
+        check_aliases(self)
         self._check_params()
+        if incremental and self.early_stopping:
+            # scikit-learn's message: one epoch holds out no validation split.
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: each call trains one "
+                "epoch on the rows it gets, with no validation split to stop on. Set "
+                "early_stopping=False to use partial_fit, or call fit."
+            )
         resume = hasattr(self, "net_") and (incremental or self.warm_start)
         X, y = validate_data(
             self,
@@ -297,6 +324,14 @@ class BaseTorchEstimator(BaseEstimator):
             )
             X_train, X_valid, y_train, y_valid = split[:4]
             w_train, w_valid = split[4:] or (None, None)
+            if n_rows(X_valid) < 2:
+                # One row makes R² NaN and accuracy a coin; scikit-learn refuses too.
+                raise ValueError(
+                    f"The validation set is too small: validation_fraction={self.validation_fraction} "
+                    f"of {n_rows(X)} samples holds out {n_rows(X_valid)}, and early_stopping needs at "
+                    "least 2. Increase 'validation_fraction' or the size of your dataset, or set "
+                    "early_stopping=False."
+                )
             valid = Dataset(self._to_device(X_valid), self._device_targets(y_valid, w_valid))
         plan = self._plan_batches(X_train, y_train, resume=resume, seed=seed)
         if not resume:
@@ -323,35 +358,20 @@ class BaseTorchEstimator(BaseEstimator):
         # A stream of its own, not the one that drew the initial weights.
         forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
         with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
-            self._train(X_train, y_train, epochs=1 if incremental else self.max_epochs)
+            self._train(
+                X_train, y_train, epochs=1 if incremental else resolve_alias(self, "max_epochs"), incremental=incremental
+            )
 
     def _check_module_output(self, X):
-        """Run the new module on two rows; raise a clear error if its output is not ``(rows, outputs)``.
+        """Run a custom module on two rows before training; a clear error if its width is wrong.
 
-        A custom module of the wrong width would otherwise train (a loss
-        can broadcast, or index past the classes) and predict the wrong
-        number of columns. The built-in modules are right by construction.
+        A module of the wrong width would otherwise train (a loss can
+        broadcast, or index past the classes) and predict the wrong number
+        of columns. The built-in modules are right by construction.
         """
-        if not draws_from_global_rng(self):
-            return
-        module, expected = self.net_.module_, self._n_module_outputs()
-        was_training = module.training
-        module.eval()  # no dropout draw, no update of running statistics
-        try:
-            with torch.no_grad():
-                output = module(self._probe_rows(X))
-        finally:
-            module.train(was_training)
-        shape = tuple(getattr(output, "shape", ()))
-        if shape != (min(2, n_rows(X)), expected):
-            name = getattr(type(module), "__qualname__", type(module).__name__)
-            raise ValueError(
-                f"{type(self).__name__}'s module {name} returned output of shape {shape} for a batch of "
-                f"{min(2, n_rows(X))} samples; expected ({min(2, n_rows(X))}, {expected}), one column per "
-                f"{'class' if hasattr(self, 'classes_') else 'target'}. Make its forward return "
-                f"{expected} columns: the module is built with "
-                f"{'n_classes' if hasattr(self, 'classes_') else 'n_outputs'}={expected}, its width."
-            )
+        if draws_from_global_rng(self):
+            kind = ("class", "n_classes") if hasattr(self, "classes_") else ("target", "n_outputs")
+            check_module_output(self.net_.module_, self._probe_rows(X), self._n_module_outputs(), type(self).__name__, kind)
 
     def _set_data_settings(self, plan, valid):
         # Data-dependent settings, read by skorch and the schedule at each
@@ -407,7 +427,7 @@ class BaseTorchEstimator(BaseEstimator):
 
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
-        params = {name: getattr(self, name) for name in PLAN_PARAMS}
+        params = {name: resolve_alias(self, name) for name in PLAN_PARAMS}
         if self.solver == "lbfgs":
             params.update(FULL_BATCH)
         return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
@@ -482,7 +502,7 @@ class BaseTorchEstimator(BaseEstimator):
             criterion=self._criterion,
             optimizer=SOLVERS[self.solver],
             lr=self.lr_,
-            max_epochs=self.max_epochs,
+            max_epochs=resolve_alias(self, "max_epochs"),
             iterator_train=TensorBatchIterator,
             iterator_train__shuffle=self.shuffle,
             iterator_train__drop_last=self.drop_last,
@@ -500,7 +520,11 @@ class BaseTorchEstimator(BaseEstimator):
         # The user's callbacks run after skbatch's, as copies: the param is never filled in.
         reserved = {name for name, _ in net.callbacks + net.get_default_callbacks()}
         net.callbacks = net.callbacks + user_callbacks(self.callbacks, reserved=reserved, owner=type(self).__name__)
-        return net.initialize()
+        net = net.initialize()
+        # A plain attribute, as the data settings: the loss reads it at each step.
+        # lbfgs adds the penalty to its full-batch objective itself (training/lbfgs.py).
+        net.penalty_alpha = self.alpha if penalized_solver(self.solver) and self.solver != "lbfgs" else 0.0
+        return net
 
     def _own_callbacks(self, schedule):
         # The bar first: at an epoch's end it closes before the stopping
@@ -513,7 +537,7 @@ class BaseTorchEstimator(BaseEstimator):
         # skorch's PrintLog formats a table every epoch even when silent.
         return {} if self.verbose else {"callbacks__print_log": None}
 
-    def _train(self, X, y, *, epochs):
+    def _train(self, X, y, *, epochs, incremental=False):
         # skorch's partial_fit, minus its catch of KeyboardInterrupt.
         net = self.net_
         if self.solver != "lbfgs" and isinstance(net.optimizer_, torch.optim.LBFGS):
@@ -523,10 +547,12 @@ class BaseTorchEstimator(BaseEstimator):
                 "train from scratch."
             )
         first_epoch = len(net.history)
+        # n_iter_ counts the epochs of this call, as scikit-learn's does.
+        net.call_first_epoch = first_epoch
         net.notify("on_train_begin", X=X, y=y)
         try:
             if self.solver == "lbfgs":
-                net.lbfgs_run = fit_lbfgs(self, X, y)
+                net.lbfgs_run = fit_lbfgs(self, X, y, max_iter=epochs)
             else:
                 net.fit_loop(X, y, epochs=epochs)
         except ConvergenceReached:
@@ -536,6 +562,10 @@ class BaseTorchEstimator(BaseEstimator):
             if explained is None:
                 raise
             raise explained from error
+        else:
+            # lbfgs warns as scikit-learn's does, from scipy's own result.
+            if not incremental and self.solver != "lbfgs":
+                warn_not_converged(self, epochs)
         net.notify("on_train_end", X=X, y=y)
         remember_fitted_batch_size(self, first_epoch=first_epoch)
 
@@ -544,9 +574,14 @@ class BaseTorchEstimator(BaseEstimator):
             record_lbfgs(self, self.net_.lbfgs_run)
             return
         history = self.net_.history
-        self.n_iter_ = len(history)
+        # scikit-learn's meanings: n_iter_ counts the epochs of the last
+        # call; loss_curve_ and t_ (samples seen) run since the weights
+        # were initialised.
+        self.n_iter_ = len(history) - getattr(self.net_, "call_first_epoch", 0)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
+        self.t_ = sum(batch.get("train_batch_size", 0) for row in history for batch in row["batches"])
+        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
         # The size that ran last: with batch_size_milestones, not the first epoch's.
         self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]

@@ -5,9 +5,9 @@ from typing import ClassVar
 
 from .._compat import Interval, StrOptions
 from ..training.modules import ACTIVATIONS, POOLINGS, ConvNetModule
+from ..training.seeding import fit_generator, own_generator
 from ._docs import fill_doc
 from .base import estimator_params
-from ..training.seeding import fit_generator, own_generator
 from .input_shapes import IMAGE_SHAPE_CONSTRAINT, ShapedInputMixin
 from .mlp import parse_hidden_layer_sizes
 from .targets import BaseTorchClassifier

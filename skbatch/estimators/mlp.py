@@ -5,9 +5,10 @@ from typing import ClassVar
 
 from .._compat import Interval, InvalidParameterError, StrOptions
 from ..training.modules import ACTIVATIONS, MLPModule
+from ..training.seeding import fit_generator, own_generator
 from ._docs import fill_doc
 from .base import estimator_params
-from ..training.seeding import fit_generator, own_generator
+from .mlp_attributes import MLPClassifierAttributes, MLPRegressorAttributes
 from .targets import BaseTorchClassifier, BaseTorchRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "parse_hidden_layer_sizes"]
@@ -113,7 +114,7 @@ class _MLPRegressorParams(_MLPParams):
 
 @fill_doc
 @estimator_params
-class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
+class MLPClassifier(MLPClassifierAttributes, _MLPNetwork, BaseTorchClassifier, _MLPParams):
     """Multilayer perceptron classifier in PyTorch, with scikit-learn's param names.
 
     A grid written for :class:`sklearn.neural_network.MLPClassifier` over
@@ -132,6 +133,7 @@ class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
     Attributes
     ----------
     {fitted_attributes}
+    {mlp_attributes}
 
     See Also
     --------
@@ -164,7 +166,7 @@ class MLPClassifier(_MLPNetwork, BaseTorchClassifier, _MLPParams):
 
 @fill_doc
 @estimator_params
-class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPRegressorParams):
+class MLPRegressor(MLPRegressorAttributes, _MLPNetwork, BaseTorchRegressor, _MLPRegressorParams):
     """Multilayer perceptron regressor in PyTorch, with scikit-learn's param names.
 
     The twin of :class:`MLPClassifier` for real-valued targets, one or
@@ -188,6 +190,7 @@ class MLPRegressor(_MLPNetwork, BaseTorchRegressor, _MLPRegressorParams):
     Attributes
     ----------
     {fitted_attributes}
+    {mlp_attributes}
 
     See Also
     --------

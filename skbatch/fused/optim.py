@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from ..training.penalty import penalized_solver
 from .stacks import column, per_model
 
 __all__ = ["Plateau", "StackedOptimizer"]
@@ -27,8 +28,11 @@ class StackedOptimizer:
         self.shape = (len(estimators), decay_mask.shape[1])
         n_params = self.shape[1]
         alphas = [e.alpha for e in estimators]
-        # The L2 penalty of each model, on its weights only.
+        # alpha of each model, on its weights only: scikit-learn's penalty
+        # (skbatch.training.penalty) for SGD and Adam, decoupled decay for AdamW.
         self.decay = column(alphas, device) * decay_mask if any(alphas) else None
+        self.penalized = penalized_solver(solver)
+        self.alpha, self.decay_mask = column(alphas, device), decay_mask
         self.step_count = 0
         if solver == "sgd":
             self.momentum = per_model([e.momentum for e in estimators], n_params, device)
@@ -55,17 +59,35 @@ class StackedOptimizer:
         self.shape = (len(index), self.shape[1])
 
     @torch.no_grad()
-    def step(self, params, grad):
-        """Update ``params`` in place from ``grad``, which the step may overwrite."""
+    def penalty(self, params, rows):
+        """Each model's penalty ``0.5 * alpha * sum(W**2) / rows``, shape (K,); 0.0 when there is none.
+
+        ``rows`` is the batch's row count: a float, or a (K, 1) column
+        where the models' last batches differ.
+        """
+        if self.decay is None or not self.penalized:
+            return 0.0
+        # The order of the model's own fit (skbatch.training.penalty): the
+        # sum of squares, then alpha; a diverging fit overflows alike.
+        total = params.square().mul_(self.decay_mask).sum(dim=1, keepdim=True)
+        return (total * (0.5 * self.alpha / rows)).squeeze(1)
+
+    @torch.no_grad()
+    def step(self, params, grad, rows=1.0):
+        """Update ``params`` in place from ``grad``, which the step may overwrite.
+
+        ``rows`` (see :meth:`penalty`) scales the penalty's gradient,
+        ``alpha * W / rows``, which is added here.
+        """
         self.step_count += 1
+        if self.decay is not None and self.penalized:
+            grad.addcmul_(params, self.decay / rows)
         if self.solver == "sgd":
             self._sgd(params, grad)
         else:
             self._adam(params, grad)
 
     def _sgd(self, params, grad):
-        if self.decay is not None:
-            grad.addcmul_(params, self.decay)
         if self.buffer is None:
             self.buffer = grad.clone()
         else:
@@ -80,11 +102,8 @@ class StackedOptimizer:
         params.sub_(update * self.lr)
 
     def _adam(self, params, grad):
-        if self.decay is not None:
-            if self.solver == "adamw":
-                params.mul_(1 - self.lr * self.decay)
-            else:
-                grad.addcmul_(params, self.decay)
+        if self.decay is not None and not self.penalized:
+            params.mul_(1 - self.lr * self.decay)
         if self.exp_avg is None:
             self.exp_avg = torch.zeros_like(params)
             self.exp_avg_sq = torch.zeros_like(params)

@@ -30,7 +30,11 @@ from sklearn.utils import indexable
 
 from .._compat import safe_split
 from .._optional import import_optional
-from ..cache.keys import UnfingerprintableParamError, data_fingerprint, value_fingerprint
+from ..cache.keys import (
+    UnfingerprintableParamError,
+    data_fingerprint,
+    value_fingerprint,
+)
 from ..cache.store import FitCache, check_cache_dir
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step

@@ -37,8 +37,10 @@ import torch.nn.functional as F
 
 from ..cache.keys import UnfingerprintableParamError, params_fingerprint
 from ..devices.memory import track_peak_memory
+from ..estimators.aliases import resolve_alias
 from ..estimators.base import BaseTorchEstimator
 from ..estimators.mlp import MLPClassifier, MLPRegressor
+from ..training.callbacks import warn_not_converged
 from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
 from ..training.iterator import to_tensor
 from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
@@ -51,7 +53,8 @@ __all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "
 # Params that may differ between the models of one stack: each model's
 # optimizer, dropout and seed take their own value.
 PER_MODEL_PARAMS = frozenset(
-    {"lr", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t", "random_state"}
+    {"lr", "learning_rate_init", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t"}
+    | {"random_state"}
 )
 
 # torch.func, with the dropout their module has.
@@ -336,7 +339,7 @@ class _StackTraining:
         estimators = [member.estimator for member in members]
         first = estimators[0]
         self.batch_size, self.n_batches = members[0].batch_size, members[0].n_batches
-        self.max_epochs = first.max_epochs
+        self.max_epochs = resolve_alias(first, "max_epochs")
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
@@ -365,6 +368,8 @@ class _StackTraining:
                 self._end_epoch(epoch, losses, counts, time.perf_counter() - start)
                 epoch += 1
         for row, i in enumerate(self.active):
+            # Still training at max_epochs: the model's own fit would warn.
+            warn_not_converged(self.members[i].estimator, self.max_epochs)
             self._finish(i, row)
         return epoch
 
@@ -377,6 +382,7 @@ class _StackTraining:
         offsets = [self.offsets[i] for i in self.active]
         index, last_weights, counts = _epoch_index(rows, offsets, self.batch_size, self.n_batches)
         index = index.to(self.device)
+        last_rows = column([float(count[-1]) for count in counts], self.device)
         losses = torch.empty(self.n_batches, len(rows), device=self.device)
         for step in range(self.n_batches):
             batch = index[:, step * self.batch_size : (step + 1) * self.batch_size]
@@ -384,8 +390,14 @@ class _StackTraining:
             per_model = self._losses(batch, keep, weights)
             # Each model's loss depends on its own row of weights only, so
             # the sum's gradient is every model's own gradient.
-            self.optimizer.step(self.stack.flat, self.stack.gradient(per_model.sum()))
-            losses[step] = per_model.detach()
+            gradient = self.stack.gradient(per_model.sum())
+            # alpha's penalty over this batch's rows (each model's own on
+            # the last batch), as in the model's own fit; its gradient is
+            # added by the optimizer, its value to the recorded loss.
+            rows = self.batch_size if weights is None else last_rows
+            penalty = self.optimizer.penalty(self.stack.flat, rows)
+            self.optimizer.step(self.stack.flat, gradient, rows)
+            losses[step] = per_model.detach() + penalty
         return losses.T.tolist(), counts
 
     def _losses(self, batch, keep, weights):

@@ -23,7 +23,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import safe_indexing
 from .._optional import import_optional
-from ..cache.keys import UnfingerprintableParamError, data_fingerprint, params_fingerprint
+from ..cache.keys import (
+    UnfingerprintableParamError,
+    data_fingerprint,
+    params_fingerprint,
+)
 from ..cache.store import FitCache
 from ..estimators.network_step import network_step
 

@@ -1,13 +1,15 @@
 """The callbacks of one fit: the stopping rule and the learning-rate schedules shared with the fused path."""
 
 import functools
+import warnings
 
+from sklearn.exceptions import ConvergenceWarning
 from skorch.callbacks import EarlyStopping, LRScheduler
 
 from ..devices.pool import ThreadShareRebalance
 from .faults import StopOnNonFiniteLoss
 
-__all__ = ["ConvergenceReached", "training_callbacks"]
+__all__ = ["ConvergenceReached", "training_callbacks", "warn_not_converged"]
 
 
 class ConvergenceReached(Exception):
@@ -43,10 +45,12 @@ def training_callbacks(estimator):
     # Scoring callbacks come first: the stopping rule reads their score
     # from the same epoch.
     callbacks = [("thread_share", ThreadShareRebalance())]
+    # Before the scoring (a diverged net's validation predictions are NaN,
+    # which scikit-learn's metrics refuse with a bare ValueError) and the
+    # stopping rule (which would read a NaN loss as a plateau).
+    callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
     if estimator.early_stopping:
         callbacks += estimator._scoring_callbacks()
-    # Before the stopping rule, which would read a NaN loss as a plateau.
-    callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
     callbacks.append(
         (
             "stopping",
@@ -84,3 +88,16 @@ def training_callbacks(estimator):
 
 def _silent(*args, **kwargs):
     pass
+
+
+def warn_not_converged(estimator, epochs):
+    """scikit-learn's ConvergenceWarning for a fit that ran all ``epochs`` without meeting the stopping rule."""
+    warnings.warn(
+        f"{type(estimator).__name__}: Maximum iterations ({epochs}) reached and the "
+        "optimization hasn't converged yet (max_epochs, or max_iter in scikit-learn's "
+        "name): the stopping rule "
+        f"(tol={estimator.tol}, n_iter_no_change={estimator.n_iter_no_change}) was not met. "
+        "Raise max_epochs, or raise tol.",
+        ConvergenceWarning,
+        stacklevel=2,
+    )

@@ -117,7 +117,7 @@ class _FullBatchObjective:
         return value, grad.to("cpu", torch.float64).numpy()
 
 
-def fit_lbfgs(estimator, X, y):
+def fit_lbfgs(estimator, X, y, *, max_iter):
     """Train ``estimator.net_`` on the tensors ``X`` and ``y`` with scipy's L-BFGS-B; return an :class:`LbfgsRun`.
 
     Each L-BFGS iteration becomes a row of the net's history (its loss as
@@ -157,7 +157,7 @@ def fit_lbfgs(estimator, X, y):
         callback=on_iteration,
         options={
             "maxfun": estimator.max_fun,
-            "maxiter": estimator.max_epochs,
+            "maxiter": max_iter,
             "gtol": estimator.tol,
             **lbfgs_verbosity(estimator.verbose),
         },
@@ -181,7 +181,7 @@ def fit_lbfgs(estimator, X, y):
             f"after {result.nit} iteration(s): training diverged. Scale the features "
             "(e.g. StandardScaler in a Pipeline) or raise alpha."
         )
-    n_iter = check_optimize_result("lbfgs", result, estimator.max_epochs)
+    n_iter = check_optimize_result("lbfgs", result, max_iter)
     return LbfgsRun(n_iter=int(n_iter), loss=loss, first_row=first_row)
 
 

@@ -226,3 +226,28 @@ class ConvNetModule(nn.Module):
 
     def forward(self, X):
         return self.head(self.features(X))
+
+
+def check_module_output(module, rows, expected, owner, kind=("class", "n_classes")):
+    """Raise ValueError unless ``module(rows)`` has shape ``(len(rows), expected)``.
+
+    Runs in eval mode (no dropout draw, no update of running statistics)
+    and without gradients. ``kind`` names a column and the constructor
+    argument that sets the width, for the message.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            output = module(rows)
+    finally:
+        module.train(was_training)
+    shape = tuple(getattr(output, "shape", ()))
+    if shape != (len(rows), expected):
+        name = getattr(type(module), "__qualname__", type(module).__name__)
+        column, argument = kind
+        raise ValueError(
+            f"{owner}'s module {name} returned output of shape {shape} for a batch of {len(rows)} "
+            f"samples; expected ({len(rows)}, {expected}), one column per {column}. Make its forward "
+            f"return {expected} columns: the module is built with {argument}={expected}, its width."
+        )

@@ -24,6 +24,7 @@ from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
 from .losses import split_weights, weighted_loss
+from .penalty import module_penalty
 
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
@@ -42,6 +43,8 @@ class LeanNetMixin:
     """
 
     accumulation_steps = 1
+    # scikit-learn's alpha as a loss penalty (skbatch.training.penalty); 0 for none.
+    penalty_alpha = 0.0
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
@@ -73,6 +76,14 @@ class LeanNetMixin:
         super().check_data(X, split_weights(y)[0])
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        loss = self._data_loss(y_pred, y_true, X=X, training=training)
+        if training and self.penalty_alpha:
+            # The training loss is scikit-learn's: data loss plus the
+            # penalty over this batch's rows; validation loss has none.
+            loss = loss + module_penalty(self.module_, self.penalty_alpha, _penalty_rows(y_true))
+        return loss
+
+    def _data_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, tuple):  # (targets, sample_weight)
             y_true, weight = y_true
             return weighted_loss(self.criterion_, y_pred, y_true.to(y_pred.device), weight.to(y_pred.device))
@@ -106,17 +117,29 @@ class LeanNetMixin:
         """
         self._set_training(True)
         Xi, yi = unpack_data(batch)
+        y_all, weight = split_weights(yi)
         n_samples = get_len(Xi)
+        # A slice's share of the batch: its rows, or its weights' sum when weighted.
+        total = n_samples if weight is None else weight.sum()
         slice_size = math.ceil(n_samples / self.accumulation_steps)
         loss, y_preds = 0.0, []
         for start in range(0, n_samples, slice_size):
-            X_slice, y_slice = Xi[start : start + slice_size], yi[start : start + slice_size]
+            rows = slice(start, start + slice_size)
+            X_slice = Xi[rows]
+            if weight is None:
+                y_slice, share = y_all[rows], get_len(X_slice) / total
+            else:
+                y_slice, share = (y_all[rows], weight[rows]), weight[rows].sum() / total
             y_pred = self.infer(X_slice, **fit_params)
-            share = get_len(X_slice) / n_samples
-            slice_loss = self.get_loss(y_pred, y_slice, X=X_slice, training=True) * share
+            slice_loss = self._data_loss(y_pred, y_slice, X=X_slice, training=True) * share
             slice_loss.backward()
             loss = loss + slice_loss.detach()
             y_preds.append(y_pred.detach())
+        if self.penalty_alpha:
+            # Once per batch, over the whole batch's rows, as without slices.
+            penalty = module_penalty(self.module_, self.penalty_alpha, _penalty_rows(yi))
+            penalty.backward()
+            loss = loss + penalty.detach()
         return {"loss": loss, "y_pred": torch.cat(y_preds)}
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
@@ -145,6 +168,12 @@ class LeanNeuralNetClassifier(LeanNetMixin, NeuralNetClassifier):
 
 class LeanNeuralNetRegressor(LeanNetMixin, NeuralNetRegressor):
     """``skorch.NeuralNetRegressor`` with a leaner per-batch path; same results."""
+
+
+def _penalty_rows(y_true):
+    """What scikit-learn divides the penalty by: the batch's rows, or its ``sample_weight`` sum."""
+    y, weight = split_weights(y_true)
+    return len(y) if weight is None else weight.sum()
 
 
 def _current_epoch(history):

@@ -2,7 +2,7 @@
 
 import torch
 
-from .penalty import UNPENALIZED
+from .penalty import UNPENALIZED, penalized_solver
 
 __all__ = ["SOLVERS", "optimizer_params"]
 
@@ -15,25 +15,25 @@ SOLVERS = {
     "lbfgs": torch.optim.LBFGS,
 }
 
-# Prediction and validation need no gradients, so they run in larger batches
-
 
 def optimizer_params(estimator):
-    """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and L2 penalty."""
+    """skorch ``optimizer__*`` settings for ``estimator``'s solver, momentum, betas and decay.
+
+    ``alpha`` is a loss penalty for SGD and Adam (:mod:`skbatch.training.penalty`),
+    so their optimizers decay nothing; AdamW keeps its decoupled decay at ``alpha``.
+    """
     params = {}
     if estimator.solver == "lbfgs":
         # Unused (see SOLVERS), and torch's LBFGS takes one param group only.
         # The penalty is in lbfgs's loss.
         return params
-    if estimator.alpha > 0:
-        # The L2 penalty applies to weights only, as in scikit-learn's MLP.
-        # A second param group costs a second optimizer pass per step, so
-        # it exists only when there is a penalty to leave out.
+    params["optimizer__weight_decay"] = 0.0
+    if not penalized_solver(estimator.solver) and estimator.alpha > 0:
+        # On weights only, as the penalty. A second param group costs a
+        # second optimizer pass per step, so it exists only when there is
+        # a decay to leave out.
         params["optimizer__weight_decay"] = estimator.alpha
         params["optimizer__param_groups"] = [(UNPENALIZED, {"weight_decay": 0.0})]
-    else:
-        # alpha=0 means no penalty; AdamW's own default would be 0.01.
-        params["optimizer__weight_decay"] = 0.0
     if estimator.solver == "sgd":
         params["optimizer__momentum"] = estimator.momentum
         params["optimizer__nesterov"] = estimator.nesterovs_momentum and estimator.momentum > 0

@@ -10,9 +10,11 @@ import torch
 from sklearn.metrics import r2_score
 from skorch.callbacks import Callback
 
+from ..batching.plan import running_batch_size
+from .faults import non_finite_loss_error
 from .losses import split_weights
 
-__all__ = ["ValidationScore", "accuracy", "r2"]
+__all__ = ["R2", "ValidationScore", "accuracy"]
 
 
 def accuracy(output, y, weight):
@@ -28,16 +30,20 @@ def accuracy(output, y, weight):
     return ((correct * weight).sum() / weight.sum()).item()
 
 
-def r2(link=None):
-    """Weighted R² of ``link(output)``, scikit-learn's ``r2_score``."""
+class R2:
+    """Weighted R² of the predictions, scikit-learn's ``r2_score``; ``exp_link`` for a log-link output.
 
-    def score(output, y, weight):
-        y_pred = output if link is None else link(output)
+    A class, not a closure, so that a fitted estimator pickles.
+    """
+
+    def __init__(self, exp_link=False):
+        self.exp_link = exp_link
+
+    def __call__(self, output, y, weight):
+        y_pred = torch.exp(output) if self.exp_link else output
         return r2_score(
             y.cpu().numpy(), y_pred.cpu().numpy(), sample_weight=None if weight is None else weight.cpu().numpy()
         )
-
-    return score
 
 
 class ValidationScore(Callback):
@@ -50,11 +56,14 @@ class ValidationScore(Callback):
     score : callable
         ``score(output, y, weight)`` on the concatenated module outputs,
         targets and weights (None when unweighted); higher is better.
+    owner : str, default='the estimator'
+        The estimator's name, for the error a diverged net raises.
     """
 
-    def __init__(self, name, score):
+    def __init__(self, name, score, owner="the estimator"):
         self.name = name
         self.score = score
+        self.owner = owner
 
     def initialize(self):
         self._clear()
@@ -78,6 +87,12 @@ class ValidationScore(Callback):
         if not self.outputs_:
             return
         weight = None if self.weights_[0] is None else torch.cat(self.weights_)
-        score = self.score(torch.cat(self.outputs_), torch.cat(self.targets_), weight)
+        outputs = torch.cat(self.outputs_)
+        if not torch.isfinite(outputs).all():
+            # The epoch's training loss can still be finite when its last steps
+            # overflowed the weights; the scorer would fail on "Input contains NaN".
+            self._clear()
+            raise non_finite_loss_error(self.owner, float("nan"), len(net.history), net.lr, running_batch_size(net))
+        score = self.score(outputs, torch.cat(self.targets_), weight)
         net.history.record(self.name, float(np.asarray(score)))
         self._clear()
