@@ -89,6 +89,14 @@ batch_size_milestones : int, sequence of int or None, default=None
     "batch_size_growth": """\
 batch_size_growth : float, default=2.0
     Factor, above 1, applied at each of ``batch_size_milestones``.""",
+    "track_noise_scale": """\
+track_noise_scale : bool, default=False
+    Estimate the gradient noise scale ``B_simple`` (McCandlish et al.
+    2018), the batch size beyond which larger batches stop paying off,
+    during training, from the gradients training computes (pairs of
+    consecutive batches, two-batch estimator), and record it per epoch in
+    ``noise_scale_curve_``. For an exact value at the end, see
+    :func:`skbatch.gradient_noise_scale`.""",
     "max_epochs": """\
 max_epochs : int, default=200
     Most passes over the training data per ``fit``.""",
@@ -285,6 +293,11 @@ best_validation_score_ : float or None
     "batch_size_curve_": """\
 batch_size_curve_ : list of int
     Batch size of every epoch; it changes with ``batch_size_milestones``.""",
+    "noise_scale_curve_": """\
+noise_scale_curve_ : list of float or None
+    With ``track_noise_scale``: the gradient noise scale estimated at the
+    end of every epoch (NaN where no estimate could be made yet). Else
+    None.""",
     "lr_": """\
 lr_ : float
     Learning rate the optimizer started from, after ``lr_scaling``.""",

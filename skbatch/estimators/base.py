@@ -84,6 +84,7 @@ class BaseTorchEstimator(BaseEstimator):
         "base_batch_size": [Interval(Integral, 1, None, closed="left")],
         "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
         "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
+        "track_noise_scale": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions(set(SOLVERS))],
@@ -118,6 +119,7 @@ class BaseTorchEstimator(BaseEstimator):
     base_batch_size: int = 200
     batch_size_milestones: int | Sequence[int] | None = None
     batch_size_growth: float = 2.0
+    track_noise_scale: bool = False
     max_epochs: int = 200
     lr: float = 1e-3
     solver: str = "adam"
@@ -416,6 +418,8 @@ class BaseTorchEstimator(BaseEstimator):
         self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
         self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
+        # Epochs trained without tracking (before a warm start turned it on) have no value.
+        self.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in history] if self.track_noise_scale else None
         if self.early_stopping:
             key = self._validation_score
             self.validation_scores_ = [row[key] for row in history if key in row]

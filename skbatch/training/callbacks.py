@@ -6,6 +6,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 
 from ..devices.pool import ThreadShareRebalance
 from .faults import StopOnNonFiniteLoss
+from .noise_tracking import NoiseScaleTracker
 
 __all__ = ["ConvergenceReached", "training_callbacks"]
 
@@ -79,6 +80,8 @@ def training_callbacks(estimator):
                 ),
             )
         )
+    if estimator.track_noise_scale:
+        callbacks.append(("noise_scale", NoiseScaleTracker()))
     return callbacks
 
 
