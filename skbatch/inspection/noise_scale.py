@@ -22,7 +22,7 @@ from ..estimators.network_step import network_step
 from ..training.iterator import to_tensor
 from ..training.noise_tracking import two_batch_estimates
 
-__all__ = ["NoiseScale", "gradient_noise_scale"]
+__all__ = ["NoiseScale", "gradient_noise_scale", "statistical_efficiency"]
 
 
 @dataclass(frozen=True)
@@ -145,6 +145,8 @@ def gradient_noise_scale(estimator, X, y, *, chunk_size=256, method="auto", b_sm
             if reason is None and method != "two-batch":
                 try:
                     return _exact(net, X, y, chunk_size)
+                except torch.OutOfMemoryError:
+                    raise  # not a property of the module: a smaller chunk_size fits
                 except (RuntimeError, ValueError, NotImplementedError) as error:
                     # torch.func refuses data-dependent control flow and in-place batch statistics.
                     reason = f"torch.func could not vectorize its forward pass ({type(error).__name__}: {error})"
@@ -234,3 +236,30 @@ def _result(trace, grad_sq, method, n):
     return NoiseScale(
         b_simple=float(b_simple), trace_covariance=float(trace), grad_norm_squared=float(grad_sq), method=method, n_samples=int(n)
     )
+
+
+def statistical_efficiency(batch_size, noise_scale, base_batch_size):
+    """Progress per example at ``batch_size`` relative to ``base_batch_size``, given the noise scale.
+
+    Pollux (Qiao et al., OSDI 2021), after McCandlish et al. (2018): a step
+    of ``B`` rows makes ``1 / (1 + B_noise / B)`` of the progress of a
+    noise-free step, so per example, relative to batches of ``B0`` rows,
+    the efficiency is ``(B_noise + B0) / (B_noise + B)``: 1 at ``B0``,
+    falling once ``B`` passes the noise scale. Goodput, the useful
+    examples per second, is throughput times this.
+
+    Parameters
+    ----------
+    batch_size : float or array-like
+        ``B``.
+    noise_scale : float or array-like
+        ``B_noise`` (e.g. ``b_simple``); NaN gives NaN.
+    base_batch_size : float
+        ``B0``.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    noise_scale = np.asarray(noise_scale, dtype=float)
+    return (noise_scale + base_batch_size) / (noise_scale + np.asarray(batch_size, dtype=float))

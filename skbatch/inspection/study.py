@@ -1,5 +1,6 @@
 """Measure what batch size trades: speed, memory, number of updates and generalization."""
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -9,6 +10,7 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import cross_validate
 
 from .._compat import InvalidParameterError, validate_parameter_constraints
+from .noise_scale import gradient_noise_scale, statistical_efficiency
 
 __all__ = ["batch_size_study", "STUDY_COLUMNS"]
 
@@ -25,6 +27,10 @@ STUDY_COLUMNS = [
     "cv_score_std",
     "generalization_gap",
     "lr",
+    "noise_scale",
+    "statistical_efficiency",
+    "goodput",
+    "recommended",
 ]
 
 
@@ -104,7 +110,21 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         - ``train_score``: score on the data the timed fit trained on;
         - ``cv_score`` and ``cv_score_std``: mean and spread over folds;
         - ``generalization_gap``: ``train_score - cv_score``;
-        - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``).
+        - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``);
+        - ``noise_scale``: the gradient noise scale ``B_simple`` of the
+          timed fit's final weights on ``X, y``
+          (:func:`~skbatch.gradient_noise_scale`), the batch size beyond
+          which larger batches stop paying off;
+        - ``statistical_efficiency``: progress per example relative to the
+          smallest batch size studied, ``(B_noise + B0) / (B_noise + B)``
+          (:func:`~skbatch.inspection.noise_scale.statistical_efficiency`,
+          as in Pollux), with each row's own noise scale;
+        - ``goodput``: ``samples_per_second * statistical_efficiency``,
+          useful examples per second;
+        - ``recommended``: True on the one row of highest goodput (none if
+          no goodput could be measured). It weighs speed against the
+          progress each example buys, not generalization: read
+          ``cv_score`` beside it.
 
     See Also
     --------
@@ -122,7 +142,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     [57, 15]
     """
     sizes = _check_batch_sizes(estimator, batch_sizes)
-    rows = []
+    rows, noise_scales = [], []
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
         # initialisation, allocator caches), which the timed fit should not pay.
@@ -135,6 +155,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         fit_seconds = candidate.fit_time_
         peak_bytes = candidate.peak_memory_
         train_score = _score(candidate, X, y, scoring)
+        noise_scales.append(_noise_scale(candidate, X, y, chunk_size=min(256, candidate.batch_size_curve_[0])))
         rows.append(
             {
                 "batch_size": batch_size,
@@ -151,7 +172,29 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
                 "lr": candidate.lr_,
             }
         )
-    return pd.DataFrame(rows, columns=STUDY_COLUMNS)
+    study = pd.DataFrame(rows, columns=STUDY_COLUMNS)
+    return _recommend(study, noise_scales)
+
+
+def _noise_scale(estimator, X, y, *, chunk_size):
+    """``B_simple`` of the fitted ``estimator`` on its training rows; NaN if its module cannot give one."""
+    with warnings.catch_warnings():
+        # A module without per-example gradients gets the two-batch estimate; the table says nothing less.
+        warnings.simplefilter("ignore", UserWarning)
+        return gradient_noise_scale(estimator, X, y, chunk_size=chunk_size, random_state=0).b_simple
+
+
+def _recommend(study, noise_scales):
+    """Fill the noise-scale, efficiency, goodput and recommendation columns of ``study``."""
+    study["noise_scale"] = noise_scales
+    used = study["batch_size_used"].to_numpy(dtype=float)
+    study["statistical_efficiency"] = statistical_efficiency(used, study["noise_scale"], used.min())
+    study["goodput"] = study["samples_per_second"] * study["statistical_efficiency"]
+    finite = np.isfinite(study["goodput"].to_numpy(dtype=float))
+    study["recommended"] = False
+    if finite.any():
+        study.loc[study["goodput"].where(finite).idxmax(), "recommended"] = True
+    return study
 
 
 def _samples_trained(estimator):
