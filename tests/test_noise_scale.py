@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -174,3 +175,55 @@ def test_no_curve_without_tracking_and_tracking_fits_train_unfused():
     assert clf.noise_scale_curve_ is None
     assert "noise_scale" not in dict(clf.net_.callbacks_)
     assert "track_noise_scale" in unstackable_reason(MLPClassifier(track_noise_scale=True))
+
+
+# -- batch_size_growth='noise' ----------------------------------------------------------
+
+
+def _adaptive_plan(limit=100):
+    from skbatch.batching.plan import plan_batches
+
+    params = {
+        "batch_size": 10, "drop_last": False, "accumulation_steps": 1, "lr": 1e-3, "lr_scaling": None,
+        "base_batch_size": 200, "batch_size_milestones": None, "batch_size_growth": "noise",
+    }
+    return plan_batches(params, 500, max_batch_size=limit)
+
+
+def test_the_adaptive_policy_grows_toward_the_noise_scale_within_the_limit():
+    plan = _adaptive_plan(limit=100)
+    assert plan.adaptive and plan.scheduled and plan.batch_limit == 100
+    assert plan.adaptive_batch_size(10, 15.2) == 15  # toward the noise scale
+    assert plan.adaptive_batch_size(10, 500.0) == 20  # at most doubling per epoch
+    assert plan.adaptive_batch_size(80, 500.0) == 100  # never past the memory limit
+    assert plan.adaptive_batch_size(40, 12.0) == 40  # never shrinking
+    assert plan.adaptive_batch_size(40, float("nan")) == 40  # no estimate yet
+    with pytest.raises(ValueError, match="read it from the net's history"):
+        plan.batch_size_at(3)
+
+
+def test_noise_growth_refuses_milestones():
+    from skbatch._compat import InvalidParameterError
+
+    clf = MLPClassifier(batch_size_growth="noise", batch_size_milestones=2, device="cpu")
+    with pytest.raises(InvalidParameterError, match="batch_size_milestones must be None; got 2"):
+        clf.fit(X_SMALL, Y_SMALL)
+
+
+def test_noise_growth_fit_grows_within_the_memory_limit_and_records_honestly(released):
+    clf = TorchClassifier(
+        module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size=8, batch_size_growth="noise",
+        max_epochs=6, lr=1e-2, random_state=0, device="cpu",
+    ).fit(X_DIGITS, Y_DIGITS)
+    curve, noise = clf.batch_size_curve_, clf.noise_scale_curve_
+    limit = clf.max_batch_search_.batch_size
+    assert 38 <= limit <= 40
+    assert curve[0] == 8 and curve[-1] > curve[0]
+    assert all(b <= a * 2 and a <= b <= limit for a, b in zip(curve, curve[1:]))
+    # Each epoch's size is the policy's answer to the noise scale measured the epoch before.
+    plan = clf.net_.batch_plan
+    assert curve[1:] == [plan.adaptive_batch_size(a, n) for a, n in zip(curve[:-1], noise[:-1])]
+    # batch_size_curve_ (batches that ran), the history and batch_size_ agree.
+    assert [row["batch_size"] for row in clf.net_.history] == curve
+    assert clf.batch_size_ == curve[-1]
+    assert clf.n_updates_per_epoch_ == math.ceil(len(X_DIGITS) / curve[-1])

@@ -87,8 +87,16 @@ batch_size_milestones : int, sequence of int or None, default=None
     ``batch_size='max'`` the grown batches are accumulated over slices
     that fit. None keeps the batch size constant.""",
     "batch_size_growth": """\
-batch_size_growth : float, default=2.0
-    Factor, above 1, applied at each of ``batch_size_milestones``.""",
+batch_size_growth : float or 'noise', default=2.0
+    Factor, above 1, applied at each of ``batch_size_milestones``.
+    ``'noise'`` instead grows the batch at every epoch toward the gradient
+    noise scale measured during training (McCandlish et al. 2018's
+    adaptive batch size, the critical batch size as it rises while the
+    loss falls), at most doubling per epoch, never shrinking, and within
+    the largest batch that fits in memory (found as for
+    ``batch_size='max'``, in ``max_batch_search_``); it records
+    ``noise_scale_curve_`` as ``track_noise_scale`` does, and needs
+    ``batch_size_milestones=None``. The learning rate stays at ``lr_``.""",
     "track_noise_scale": """\
 track_noise_scale : bool, default=False
     Estimate the gradient noise scale ``B_simple`` (McCandlish et al.

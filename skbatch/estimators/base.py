@@ -23,7 +23,7 @@ from skorch.helper import predefined_split
 
 from .._compat import Interval, Options, StrOptions, net_part_names
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
-from ..batching.plan import PLAN_PARAMS, plan_batches
+from ..batching.plan import PLAN_PARAMS, epoch_batch_size, plan_batches
 from ..batching.schedule import BatchSizeSchedule
 from ..devices.memory import release_device_memory, track_peak_memory
 from ..devices.pool import DevicePool, cpu_thread_share, place_fit
@@ -83,7 +83,7 @@ class BaseTorchEstimator(BaseEstimator):
         "lr_scaling": [StrOptions({"linear", "sqrt"}), None],
         "base_batch_size": [Interval(Integral, 1, None, closed="left")],
         "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
-        "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
+        "batch_size_growth": [Interval(Real, 1, None, closed="neither"), StrOptions({"noise"})],
         "track_noise_scale": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -118,7 +118,7 @@ class BaseTorchEstimator(BaseEstimator):
     lr_scaling: str | None = None
     base_batch_size: int = 200
     batch_size_milestones: int | Sequence[int] | None = None
-    batch_size_growth: float = 2.0
+    batch_size_growth: float | str = 2.0
     track_noise_scale: bool = False
     max_epochs: int = 200
     lr: float = 1e-3
@@ -312,7 +312,8 @@ class BaseTorchEstimator(BaseEstimator):
     def _plan_batches(self, X, y, *, resume, seed):
         """The :class:`~skbatch.batching.plan.BatchPlan` of training on ``X``; runs 'max''s search if needed."""
         max_batch_size = None
-        if isinstance(self.batch_size, str) and self.batch_size == "max":
+        # 'noise' growth needs the memory limit as much as 'max' does.
+        if (isinstance(self.batch_size, str) and self.batch_size == "max") or self._adaptive_batch_size():
             if not (resume and getattr(self, "max_batch_search_", None) is not None):
                 # The probes draw their own initial weights; forking keeps the
                 # fit's random stream the same as with an int batch size.
@@ -324,6 +325,13 @@ class BaseTorchEstimator(BaseEstimator):
         else:
             self.max_batch_search_ = None
         return self._batch_plan(len(X), max_batch_size=max_batch_size)
+
+    def _adaptive_batch_size(self):
+        return isinstance(self.batch_size_growth, str) and self.batch_size_growth == "noise"
+
+    def _tracks_noise_scale(self):
+        """Whether fits record the noise scale: asked for, or needed by ``batch_size_growth='noise'``."""
+        return self.track_noise_scale or self._adaptive_batch_size()
 
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
@@ -414,12 +422,12 @@ class BaseTorchEstimator(BaseEstimator):
         self.n_iter_ = len(history)
         self.loss_curve_ = [row["train_loss"] for row in history]
         self.loss_ = self.loss_curve_[-1]
-        # The size that ran last: with batch_size_milestones, not the first epoch's.
-        self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
+        # The size that ran last: with batch_size_milestones or 'noise' growth, not the first epoch's.
+        self.batch_size_ = epoch_batch_size(self.net_, len(history) - 1)
         self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
         # Epochs trained without tracking (before a warm start turned it on) have no value.
-        self.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in history] if self.track_noise_scale else None
+        self.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in history] if self._tracks_noise_scale() else None
         if self.early_stopping:
             key = self._validation_score
             self.validation_scores_ = [row[key] for row in history if key in row]

@@ -90,8 +90,8 @@ def unstackable_reason(estimator):
         return "batch_size='max' searches each fit's own batch size"
     if estimator.batch_size_milestones is not None:
         return "batch_size_milestones changes the batch size during training"
-    if estimator.track_noise_scale:
-        return "track_noise_scale=True reads each fit's own gradients"
+    if estimator._tracks_noise_scale():
+        return "track_noise_scale=True or batch_size_growth='noise' reads each fit's own gradients"
     return None
 
 

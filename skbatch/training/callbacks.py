@@ -80,7 +80,7 @@ def training_callbacks(estimator):
                 ),
             )
         )
-    if estimator.track_noise_scale:
+    if estimator._tracks_noise_scale():
         callbacks.append(("noise_scale", NoiseScaleTracker()))
     return callbacks
 

@@ -10,6 +10,7 @@ gradients the fit computes anyway, pairing consecutive batches.
 
 import math
 
+import numpy as np
 import torch
 from skorch.callbacks import Callback
 
@@ -59,7 +60,8 @@ class NoiseScaleTracker(Callback):
     Consecutive training batches of the same size ``B`` are paired: with
     ``g1`` and ``g2`` their mean gradients, the two-batch estimator at
     ``B`` and ``2B`` reduces to ``|G|^2 ~ g1 . g2`` and
-    ``tr(Sigma) ~ B |g1 - g2|^2 / 2``. Each has its own exponential moving
+    ``tr(Sigma) ~ B |g1 - g2|^2 / 2``. Each is averaged over the epoch's
+    pairs, then carried across epochs in its own exponential moving
     average (bias-corrected, as Adam's moments), since the average of
     ratios is biased; the epoch's value, recorded in the history as
     ``noise_scale``, is the ratio of the two averages. The weights move
@@ -71,11 +73,14 @@ class NoiseScaleTracker(Callback):
 
     Parameters
     ----------
-    decay : float, default=0.9
-        Weight of the past in each moving average, per pair of batches.
+    decay : float, default=0.5
+        Weight of the past epochs in each moving average: the estimate
+        follows the noise scale as it rises during training, while an
+        epoch with few pairs (large batches) borrows from the epochs
+        before.
     """
 
-    def __init__(self, decay=0.9):
+    def __init__(self, decay=0.5):
         self.decay = decay
 
     def initialize(self):
@@ -112,9 +117,9 @@ class NoiseScaleTracker(Callback):
         pending = getattr(self, "_pending", [])
         if pending:
             values = torch.stack([torch.stack([d, s]) for d, s, _ in pending]).double().cpu().numpy()
-            for (grad_sq, diff_sq), (_, _, size) in zip(values, pending):
-                # The two-batch estimator at B and 2B, for one pair.
-                self._update(float(grad_sq), size * float(diff_sq) / 2.0)
+            sizes = np.array([size for _, _, size in pending], dtype=float)
+            # The two-batch estimator at B and 2B, for each pair, averaged over the epoch.
+            self._update(float(values[:, 0].mean()), float((sizes * values[:, 1]).mean() / 2.0))
         self._pending = []
         net.history.record("noise_scale", self.noise_scale())
 
