@@ -153,7 +153,7 @@ def _mark_recommendation(data, ax_speed, axes):
         return
     sizes = data["batch_size_used"].to_numpy()
     ax_speed.plot(sizes, data["goodput"], "^-", color="tab:green", label="goodput (useful samples / s)")
-    ax_speed.legend(fontsize="small", loc="lower right")
+    ax_speed.legend(fontsize="small", loc="center right")
     best = data[data["recommended"]].iloc[0]
     label = (
         f"recommended: {best['batch_size_used']:g}\n"
@@ -162,6 +162,6 @@ def _mark_recommendation(data, ax_speed, axes):
     for ax in axes:
         ax.axvline(best["batch_size_used"], color="tab:green", linestyle=":", linewidth=1.5)
     axes[-1].annotate(
-        label, xy=(best["batch_size_used"], best["cv_score"]), xytext=(0.03, 0.04), textcoords="axes fraction",
-        fontsize="small", color="tab:green", arrowprops={"arrowstyle": "->", "color": "tab:green"},
+        label, xy=(best["batch_size_used"], best["cv_score"]), xytext=(0.97, 0.97), textcoords="axes fraction",
+        ha="right", va="top", fontsize="small", color="tab:green", arrowprops={"arrowstyle": "->", "color": "tab:green"},
     )
