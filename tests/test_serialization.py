@@ -21,6 +21,7 @@ NON_DEFAULT = {
     "base_batch_size": 32,
     "batch_size_milestones": 2,
     "batch_size_growth": 1.5,
+    "track_noise_scale": True,
     "max_epochs": 3,
     "lr": 0.02,
     "solver": "sgd",

@@ -95,6 +95,10 @@ class NoiseScaleTracker(Callback):
         # A pair never spans two calls to fit: the data may differ.
         self.previous_ = None
 
+    def on_train_end(self, net, **kwargs):
+        # A fitted estimator need not carry (and pickle) a copy of the gradients.
+        self.previous_ = None
+
     def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
         if not training:
             return
