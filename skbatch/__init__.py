@@ -15,6 +15,7 @@ from .estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_size
 from .estimators.targets import BaseTorchClassifier, BaseTorchRegressor
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
 from .inspection.plotting import plot_batch_size_study, plot_learning_curves
+from .inspection.noise_scale import NoiseScale, gradient_noise_scale
 from .inspection.progress import progress_bar
 from .inspection.report import plot_search, search_report
 from .inspection.study import batch_size_study
@@ -41,6 +42,7 @@ __all__ = [
     "MLPModule",
     "MLPRegressor",
     "MaxBatchSearch",
+    "NoiseScale",
     "NonFiniteLossError",
     "TensorBatchIterator",
     "TorchClassifier",
@@ -48,6 +50,7 @@ __all__ = [
     "batch_size_study",
     "dask_parallel",
     "find_max_batch_size",
+    "gradient_noise_scale",
     "load_fit_records",
     "n_updates_per_epoch",
     "parse_hidden_layer_sizes",

@@ -98,7 +98,7 @@ def test_a_diverging_fit_on_a_full_disk_still_reports_the_divergence(tmp_path, m
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", full_disk)
-    net = MLPClassifier(solver="sgd", lr=1e4, batch_size=100, max_epochs=20, device="cpu", random_state=0,
+    net = MLPClassifier(solver="sgd", lr=1e6, batch_size=100, max_epochs=20, device="cpu", random_state=0,
                         cache_dir=tmp_path / "cache")
     with pytest.warns(RuntimeWarning, match="Could not write to the fit cache"):
         with pytest.raises(NonFiniteLossError):

@@ -137,3 +137,18 @@ def test_learning_curves_of_a_study(tmp_path):
 def test_learning_curves_refuse_a_table_without_curves():
     with pytest.raises(ValueError, match="holds no learning curves.*batch_size_study"):
         plot_learning_curves(_table([np.nan] * 3))
+
+
+def test_study_figure_marks_the_recommended_batch_size_with_its_cv_score():
+    table = _table([np.nan] * 3)
+    table["noise_scale"] = [100.0, 100.0, 100.0]
+    table["statistical_efficiency"] = [1.0, 116 / 164, 116 / 356]
+    table["goodput"] = table["samples_per_second"] * table["statistical_efficiency"]
+    table["recommended"] = [False, True, False]
+    fig = plot_batch_size_study(table)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert any("recommended: 64" in t and "CV score 0.940" in t for t in texts)
+    # A vertical line at 64 on each of the three panels.
+    marks = [line for ax in fig.axes for line in ax.lines if list(line.get_xdata()) == [64, 64]]
+    assert len(marks) == 3
+    plt.close(fig)

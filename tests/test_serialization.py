@@ -22,6 +22,7 @@ NON_DEFAULT = {
     "base_batch_size": 32,
     "batch_size_milestones": 2,
     "batch_size_growth": 1.5,
+    "track_noise_scale": True,
     "max_epochs": 3,
     "max_iter": 3,  # the alias, at the same value: both set differently is an error
     "lr": 0.02,

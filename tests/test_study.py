@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.base import clone
@@ -125,3 +126,28 @@ def test_an_estimator_without_a_network_is_refused_by_name():
 
     with pytest.raises(TypeError, match="needs an skbatch estimator, or a Pipeline whose last step is one; got LogisticRegression"):
         batch_size_study(LogisticRegression(), X_IRIS, Y_IRIS, batch_sizes=[16])
+
+
+def test_the_noise_scale_columns_and_the_recommendation(study):
+    assert (study["noise_scale"] > 0).all()
+    used = study["batch_size_used"].to_numpy(dtype=float)
+    noise = study["noise_scale"].to_numpy()
+    # Pollux's efficiency relative to the smallest batch studied, 16.
+    np.testing.assert_allclose(study["statistical_efficiency"], (noise + 16) / (noise + used))
+    assert study.loc[0, "statistical_efficiency"] == pytest.approx(1.0)
+    np.testing.assert_allclose(study["goodput"], study["samples_per_second"] * study["statistical_efficiency"])
+    assert study["recommended"].sum() == 1
+    assert study.loc[study["recommended"], "goodput"].item() == study["goodput"].max()
+
+
+def test_the_recommendation_on_a_hand_checkable_table():
+    from skbatch.inspection.study import _recommend
+
+    table = pd.DataFrame({"batch_size_used": [10, 100, 1000], "samples_per_second": [1000.0, 5000.0, 20000.0]})
+    # B_noise = 90: efficiencies 1, (90 + 10) / (90 + 100) = 0.526, 100 / 1090 = 0.0917;
+    # goodputs 1000, 2632, 1835: the middle one wins although the last is fastest.
+    study = _recommend(table, [90.0, 90.0, 90.0])
+    np.testing.assert_allclose(study["goodput"], [1000.0, 5000 * 100 / 190, 20000 * 100 / 1090])
+    assert study["recommended"].tolist() == [False, True, False]
+    # Nothing measured, nothing recommended.
+    assert not _recommend(table.copy(), [np.nan] * 3)["recommended"].any()

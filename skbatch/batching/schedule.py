@@ -98,15 +98,26 @@ class BatchSizeSchedule(Callback):
 
     def on_train_begin(self, net, **kwargs):
         # Anything that sizes the iterator before the first epoch opens sees that epoch's size.
-        self.current_ = net.batch_plan.batch_size_at(len(net.history))
+        plan = net.batch_plan
+        if plan.adaptive:
+            # A warm start continues from the size the last epoch ran at, within this plan's limit.
+            last = net.history[-1].get("batch_size") if len(net.history) else None
+            self.current_ = plan.batch_size if last is None else min(last, plan.batch_limit)
+        else:
+            self.current_ = plan.batch_size_at(len(net.history))
 
     def on_epoch_begin(self, net, **kwargs):
         # skorch's own on_epoch_begin has already opened this epoch's row.
         epoch = len(net.history) - 1
         plan = net.batch_plan
-        self.current_ = plan.batch_size_at(epoch)
+        if plan.adaptive:
+            # The noise scale NoiseScaleTracker recorded at the end of the epoch before.
+            previous = net.history[-2].get("noise_scale", float("nan")) if epoch > 0 else float("nan")
+            self.current_ = plan.adaptive_batch_size(self.current_, previous)
+        else:
+            self.current_ = plan.batch_size_at(epoch)
         net.history.record("batch_size", self.current_)
-        net.accumulation_steps = plan.accumulation_steps_at(epoch)
+        net.accumulation_steps = plan.accumulation_steps_for(self.current_)
 
     def __call__(self):
         return self.current_

@@ -92,8 +92,24 @@ batch_size_milestones : int, sequence of int or None, default=None
     ``batch_size='max'`` the grown batches are accumulated over slices
     that fit. None keeps the batch size constant.""",
     "batch_size_growth": """\
-batch_size_growth : float, default=2.0
-    Factor, above 1, applied at each of ``batch_size_milestones``.""",
+batch_size_growth : float or 'noise', default=2.0
+    Factor, above 1, applied at each of ``batch_size_milestones``.
+    ``'noise'`` instead grows the batch at every epoch toward the gradient
+    noise scale measured during training (McCandlish et al. 2018's
+    adaptive batch size, the critical batch size as it rises while the
+    loss falls), at most doubling per epoch, never shrinking, and within
+    the largest batch that fits in memory (found as for
+    ``batch_size='max'``, in ``max_batch_search_``); it records
+    ``noise_scale_curve_`` as ``track_noise_scale`` does, and needs
+    ``batch_size_milestones=None``. The learning rate stays at ``lr_``.""",
+    "track_noise_scale": """\
+track_noise_scale : bool, default=False
+    Estimate the gradient noise scale ``B_simple`` (McCandlish et al.
+    2018), the batch size beyond which larger batches stop paying off,
+    during training, from the gradients training computes (pairs of
+    consecutive batches, two-batch estimator), and record it per epoch in
+    ``noise_scale_curve_``. For an exact value at the end, see
+    :func:`skbatch.gradient_noise_scale`.""",
     "max_epochs": """\
 max_epochs : int, default=200
     Most passes over the training data per ``fit``; with ``'lbfgs'``, most
@@ -358,6 +374,11 @@ best_validation_score_ : float or None
     "batch_size_curve_": """\
 batch_size_curve_ : list of int
     Batch size of every epoch; it changes with ``batch_size_milestones``.""",
+    "noise_scale_curve_": """\
+noise_scale_curve_ : list of float or None
+    With ``track_noise_scale``: the gradient noise scale estimated at the
+    end of every epoch (NaN where no estimate could be made yet). Else
+    None.""",
     "lr_": """\
 lr_ : float
     Learning rate the optimizer started from, after ``lr_scaling``.""",

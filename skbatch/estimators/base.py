@@ -8,7 +8,6 @@ process that trains, which is what a joblib worker in a search needs.
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -17,16 +16,15 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from .._compat import Interval, Options, StrOptions, check_sample_weight, net_part_names
+from .._compat import Interval, Options, StrOptions, check_sample_weight
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
-from ..batching.plan import PLAN_PARAMS, plan_batches
+from ..batching.plan import PLAN_PARAMS, epoch_batch_size, plan_batches
 from ..batching.schedule import BatchSizeSchedule
 from ..devices.memory import release_device_memory, track_peak_memory
 from ..devices.pool import DevicePool, cpu_thread_share, place_fit
@@ -39,6 +37,7 @@ from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
 from ..training.modules import check_module_output
+from ..training.net import epoch_record, move_net
 from ..training.optim import SOLVERS, optimizer_params
 from ..training.penalty import penalized_solver
 from ..training.progress_bar import EpochProgressBar
@@ -102,7 +101,8 @@ class BaseTorchEstimator(BaseEstimator):
         "lr_scaling": [StrOptions({"linear", "sqrt"}), None],
         "base_batch_size": [Interval(Integral, 1, None, closed="left")],
         "batch_size_milestones": [Interval(Integral, 1, None, closed="left"), "array-like", None],
-        "batch_size_growth": [Interval(Real, 1, None, closed="neither")],
+        "batch_size_growth": [Interval(Real, 1, None, closed="neither"), StrOptions({"noise"})],
+        "track_noise_scale": ["boolean"],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -141,7 +141,8 @@ class BaseTorchEstimator(BaseEstimator):
     lr_scaling: str | None = None
     base_batch_size: int = 200
     batch_size_milestones: int | Sequence[int] | None = None
-    batch_size_growth: float = 2.0
+    batch_size_growth: float | str = 2.0
+    track_noise_scale: bool = False
     max_epochs: int = 200
     max_iter: int | None = None
     lr: float = 1e-3
@@ -239,7 +240,7 @@ class BaseTorchEstimator(BaseEstimator):
             raise AttributeError(
                 f"This {type(self).__name__} has no history_ yet: call fit or partial_fit first."
             )
-        return [_epoch_record(row) for row in net.history]
+        return [epoch_record(row) for row in net.history]
 
     # -- training: the steps of one call to fit or partial_fit -------------------
 
@@ -310,7 +311,7 @@ class BaseTorchEstimator(BaseEstimator):
         # A method of its own so that the training tensors, its locals, are
         # gone before the device memory is released.
         if resume:
-            self._move_net(self.device_)
+            move_net(self.net_, self.device_)
         X_train, y_train, w_train, valid = X, y, sample_weight, None
         # scikit-learn's lbfgs holds out no validation data either.
         if self.early_stopping and not incremental and self.solver != "lbfgs":
@@ -392,27 +393,13 @@ class BaseTorchEstimator(BaseEstimator):
         self.net_.train_split = None
         dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
         if to_cpu:
-            self._move_net(torch.device("cpu"))
-
-    def _move_net(self, device):
-        """Move the modules, criteria and optimizer state of ``net_`` to ``device``."""
-        net = self.net_
-        if torch.device(net.device) == device:
-            return
-        modules, optimizers = net_part_names(net)
-        for name in modules:
-            getattr(net, name + "_").to(device)
-        for name in optimizers:
-            optimizer = getattr(net, name + "_")
-            # load_state_dict casts the state to the device of each param.
-            optimizer.load_state_dict(optimizer.state_dict())
-        # A plain attribute: skorch's set_params would re-initialize the module.
-        net.device = str(device)
+            move_net(self.net_, torch.device("cpu"))
 
     def _plan_batches(self, X, y, *, resume, seed):
         """The :class:`~skbatch.batching.plan.BatchPlan` of training on ``X``; runs 'max''s search if needed."""
         max_batch_size = None
-        if isinstance(self.batch_size, str) and self.batch_size == "max" and self.solver != "lbfgs":
+        # 'noise' growth needs the memory limit as much as 'max' does; lbfgs is full batch.
+        if ((isinstance(self.batch_size, str) and self.batch_size == "max") or self._adaptive_batch_size()) and self.solver != "lbfgs":
             if not (resume and getattr(self, "max_batch_search_", None) is not None):
                 # The probes draw their own initial weights; forking keeps the
                 # fit's random stream the same as with an int batch size.
@@ -424,6 +411,13 @@ class BaseTorchEstimator(BaseEstimator):
         else:
             self.max_batch_search_ = None
         return self._batch_plan(n_rows(X), max_batch_size=max_batch_size)
+
+    def _adaptive_batch_size(self):
+        return isinstance(self.batch_size_growth, str) and self.batch_size_growth == "noise"
+
+    def _tracks_noise_scale(self):
+        """Whether fits record the noise scale: asked for, or needed by ``batch_size_growth='noise'``."""
+        return self.track_noise_scale or self._adaptive_batch_size()
 
     def _batch_plan(self, n_samples, *, max_batch_size=None):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
@@ -582,10 +576,12 @@ class BaseTorchEstimator(BaseEstimator):
         self.loss_ = self.loss_curve_[-1]
         self.t_ = sum(batch.get("train_batch_size", 0) for row in history for batch in row["batches"])
         self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
-        # The size that ran last: with batch_size_milestones, not the first epoch's.
-        self.batch_size_ = self.net_.batch_plan.batch_size_at(len(history) - 1)
         self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
+        # The size that ran last: with batch_size_milestones or 'noise' growth, not the first epoch's.
+        self.batch_size_ = epoch_batch_size(self.net_, len(history) - 1)
         self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
+        # Epochs trained without tracking (before a warm start turned it on) have no value.
+        self.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in history] if self._tracks_noise_scale() else None
         if self.early_stopping:
             key = self._validation_score
             self.validation_scores_ = [row[key] for row in history if key in row]
@@ -593,12 +589,3 @@ class BaseTorchEstimator(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-
-
-def _epoch_record(row):
-    """One epoch of skorch's history as a plain dict: its keys but the per-batch list, plus the batch size."""
-    record = {key: value for key, value in row.items() if key != "batches"}
-    batches = row.get("batches")
-    # The first training batch's size is the epoch's (the last may be smaller).
-    record["batch_size"] = batches[0].get("train_batch_size") if batches else None
-    return record

@@ -101,6 +101,8 @@ def unstackable_reason(estimator):
         return "its callbacks run inside each fit's own training loop"
     if getattr(estimator, "loss", "squared_error") != "squared_error":
         return f"loss={estimator.loss!r} is not the squared error the stack trains with"
+    if estimator._tracks_noise_scale():
+        return "track_noise_scale=True or batch_size_growth='noise' reads each fit's own gradients"
     return None
 
 

@@ -101,6 +101,7 @@ def plot_batch_size_study(study, *, title=None):
     ax_score.legend(loc="best", fontsize="small")
     _mark_resolved_sizes(ax_score, data, data["cv_score"])
 
+    _mark_recommendation(data, ax_speed, (ax_speed, ax_memory, ax_score))
     for ax in (ax_speed, ax_memory, ax_score):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("batch size")
@@ -207,3 +208,27 @@ def plot_learning_curves(estimators, *, title=None):
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _mark_recommendation(data, ax_speed, axes):
+    """Draw the goodput on the speed panel and mark the recommended batch size, with its CV score, on every panel.
+
+    Kept apart from the panels' own drawing: it only adds to them, and does
+    nothing for a table without the columns (one made before they existed).
+    """
+    if "goodput" not in data or not data["recommended"].any():
+        return
+    sizes = data["batch_size_used"].to_numpy()
+    ax_speed.plot(sizes, data["goodput"], "^-", color="tab:green", label="goodput (useful samples / s)")
+    ax_speed.legend(fontsize="small", loc="center right")
+    best = data[data["recommended"]].iloc[0]
+    label = (
+        f"recommended: {best['batch_size_used']:g}\n"
+        f"(noise scale {best['noise_scale']:.0f}, CV score {best['cv_score']:.3f} ± {best['cv_score_std']:.3f})"
+    )
+    for ax in axes:
+        ax.axvline(best["batch_size_used"], color="tab:green", linestyle=":", linewidth=1.5)
+    axes[-1].annotate(
+        label, xy=(best["batch_size_used"], best["cv_score"]), xytext=(0.97, 0.97), textcoords="axes fraction",
+        ha="right", va="top", fontsize="small", color="tab:green", arrowprops={"arrowstyle": "->", "color": "tab:green"},
+    )

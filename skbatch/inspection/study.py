@@ -1,5 +1,6 @@
 """Measure what batch size trades: speed, memory, number of updates and generalization."""
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.model_selection import cross_validate
 
 from .._compat import InvalidParameterError, validate_parameter_constraints
 from ..estimators.network_step import network_step
+from .noise_scale import gradient_noise_scale, statistical_efficiency
 
 __all__ = ["batch_size_study", "STUDY_COLUMNS"]
 
@@ -26,6 +28,10 @@ STUDY_COLUMNS = [
     "cv_score_std",
     "generalization_gap",
     "lr",
+    "noise_scale",
+    "statistical_efficiency",
+    "goodput",
+    "recommended",
 ]
 
 
@@ -110,7 +116,21 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         - ``train_score``: score on the data the timed fit trained on;
         - ``cv_score`` and ``cv_score_std``: mean and spread over folds;
         - ``generalization_gap``: ``train_score - cv_score``;
-        - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``).
+        - ``lr``: learning rate used, after ``lr_scaling`` (``lr_``);
+        - ``noise_scale``: the gradient noise scale ``B_simple`` of the
+          timed fit's final weights on ``X, y``
+          (:func:`~skbatch.gradient_noise_scale`), the batch size beyond
+          which larger batches stop paying off;
+        - ``statistical_efficiency``: progress per example relative to the
+          smallest batch size studied, ``(B_noise + B0) / (B_noise + B)``
+          (:func:`~skbatch.inspection.noise_scale.statistical_efficiency`,
+          as in Pollux), with each row's own noise scale;
+        - ``goodput``: ``samples_per_second * statistical_efficiency``,
+          useful examples per second;
+        - ``recommended``: True on the one row of highest goodput (none if
+          no goodput could be measured). It weighs speed against the
+          progress each example buys, not generalization: read
+          ``cv_score`` beside it.
 
         ``study.attrs["scoring"]`` names the score (for the figures) and
         ``study.attrs["learning_curves"]`` holds each timed fit's loss per
@@ -141,7 +161,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         )
     sizes = _check_batch_sizes(network, batch_sizes)
     param = prefix + "batch_size"  # 'mlpclassifier__batch_size' in a Pipeline
-    rows, curves = [], {}
+    rows, curves, noise_scales = [], {}, []
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
         # initialisation, allocator caches), which the timed fit should not pay.
@@ -161,6 +181,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
         curves[_curve_label(batch_size, candidate.batch_size_)] = {
             key: list(history[:, key]) for key in ("train_loss", "valid_loss", "valid_acc") if key in history[-1]
         }
+        noise_scales.append(_noise_scale(fitted, X, y, chunk_size=min(256, candidate.batch_size_curve_[0])))
         rows.append(
             {
                 "batch_size": batch_size,
@@ -181,7 +202,7 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     # For the figures: what the scores are, and each timed fit's loss per epoch.
     study.attrs["scoring"] = _scoring_name(estimator, scoring)
     study.attrs["learning_curves"] = curves
-    return study
+    return _recommend(study, noise_scales)
 
 
 def _curve_label(batch_size, used):
@@ -194,6 +215,27 @@ def _scoring_name(estimator, scoring):
     if scoring is None:
         return "R²" if is_regressor(estimator) else "accuracy"
     return getattr(scoring, "__name__", "score")
+
+
+def _noise_scale(estimator, X, y, *, chunk_size):
+    """``B_simple`` of the fitted ``estimator`` on its training rows; NaN if its module cannot give one."""
+    with warnings.catch_warnings():
+        # A module without per-example gradients gets the two-batch estimate; the table says nothing less.
+        warnings.simplefilter("ignore", UserWarning)
+        return gradient_noise_scale(estimator, X, y, chunk_size=chunk_size, random_state=0).b_simple
+
+
+def _recommend(study, noise_scales):
+    """Fill the noise-scale, efficiency, goodput and recommendation columns of ``study``."""
+    study["noise_scale"] = noise_scales
+    used = study["batch_size_used"].to_numpy(dtype=float)
+    study["statistical_efficiency"] = statistical_efficiency(used, study["noise_scale"], used.min())
+    study["goodput"] = study["samples_per_second"] * study["statistical_efficiency"]
+    finite = np.isfinite(study["goodput"].to_numpy(dtype=float))
+    study["recommended"] = False
+    if finite.any():
+        study.loc[study["goodput"].where(finite).idxmax(), "recommended"] = True
+    return study
 
 
 def _samples_trained(estimator):

@@ -8,6 +8,7 @@ from skorch.callbacks import EarlyStopping, LRScheduler
 
 from ..devices.pool import ThreadShareRebalance
 from .faults import StopOnNonFiniteLoss
+from .noise_tracking import NoiseScaleTracker
 
 __all__ = ["ConvergenceReached", "training_callbacks", "warn_not_converged"]
 
@@ -83,6 +84,8 @@ def training_callbacks(estimator):
                 ),
             )
         )
+    if estimator._tracks_noise_scale():
+        callbacks.append(("noise_scale", NoiseScaleTracker()))
     return callbacks
 
 

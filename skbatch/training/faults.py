@@ -12,7 +12,7 @@ import threading
 import torch
 from skorch.callbacks import Callback
 
-from ..batching.plan import running_batch_size
+from ..batching.plan import epoch_batch_size, running_batch_size
 from ..cache.keys import family_key
 from ..cache.store import FitCache
 from ..devices.memory import is_out_of_memory
@@ -79,7 +79,7 @@ def remember_fitted_batch_size(estimator, *, first_epoch=0):
     """
     key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
     net = estimator.net_
-    sizes = net.batch_plan.batch_sizes(range(first_epoch, len(net.history)))
+    sizes = {epoch_batch_size(net, epoch) for epoch in range(first_epoch, len(net.history))}
     with _fitted_sizes_lock:
         _fitted_sizes.setdefault(key, set()).update(sizes)
 
@@ -117,11 +117,12 @@ def explain_training_error(estimator, error, *, first_epoch=0):
     net = estimator.net_
     plan = net.batch_plan
     epoch = max(len(net.history) - 1, 0)
-    batch_size = plan.batch_size_at(epoch)
+    batch_size = epoch_batch_size(net, epoch)
     grown = ""
     if batch_size != plan.batch_size:
-        grown = f" (batch_size_milestones grew it from {plan.batch_size} at epoch {epoch + 1})"
-    ran = [size for size in plan.batch_sizes(range(first_epoch, epoch)) if size < batch_size]
+        cause = "batch_size_growth='noise'" if plan.adaptive else "batch_size_milestones"
+        grown = f" ({cause} grew it from {plan.batch_size} at epoch {epoch + 1})"
+    ran = [size for size in {epoch_batch_size(net, e) for e in range(first_epoch, epoch)} if size < batch_size]
     earlier = largest_fitted_batch_size(estimator, below=batch_size)
     known = max(ran + ([] if earlier is None else [earlier]), default=None)
     if known is not None:

@@ -23,6 +23,7 @@ from skorch.callbacks import Callback
 from skorch.dataset import get_len, unpack_data
 from skorch.utils import TeeGenerator
 
+from .._compat import net_part_names
 from .losses import split_weights, weighted_loss
 from .penalty import module_penalty
 
@@ -179,3 +180,27 @@ def _penalty_rows(y_true):
 def _current_epoch(history):
     # list's own indexing: History.__getitem__ parses tuple indices on every call.
     return list.__getitem__(history, -1)
+
+
+def move_net(net, device):
+    """Move the modules, criteria and optimizer state of the skorch ``net`` to ``device``."""
+    if torch.device(net.device) == device:
+        return
+    modules, optimizers = net_part_names(net)
+    for name in modules:
+        getattr(net, name + "_").to(device)
+    for name in optimizers:
+        optimizer = getattr(net, name + "_")
+        # load_state_dict casts the state to the device of each param.
+        optimizer.load_state_dict(optimizer.state_dict())
+    # A plain attribute: skorch's set_params would re-initialize the module.
+    net.device = str(device)
+
+
+def epoch_record(row):
+    """One epoch of skorch's history as a plain dict: its keys but the per-batch list, plus the batch size."""
+    record = {key: value for key, value in row.items() if key != "batches"}
+    batches = row.get("batches")
+    # The first training batch's size is the epoch's (the last may be smaller).
+    record["batch_size"] = batches[0].get("train_batch_size") if batches else None
+    return record
