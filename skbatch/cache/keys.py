@@ -9,7 +9,7 @@ import joblib
 import numpy as np
 import scipy.sparse
 
-__all__ = ["data_fingerprint", "family_key", "params_fingerprint"]
+__all__ = ["CONTINUABLE_PARAMS", "data_fingerprint", "family_key", "params_fingerprint"]
 
 # Bump when the layout or the key changes, so old entries are never misread.
 # 2: entries are plain pickles (.pkl), no longer joblib files.
@@ -17,6 +17,9 @@ _FORMAT = 2
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
+
+# Params a longer fit can differ in and still continue a shorter one from its checkpoint.
+CONTINUABLE_PARAMS = frozenset({"max_epochs"})
 
 # Params that change neither the memory a training step needs nor the model.
 _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})

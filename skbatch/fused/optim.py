@@ -103,6 +103,27 @@ class StackedOptimizer:
         else:
             params.addcdiv_(self.exp_avg, denom.mul_(bias_correction_1).div_(self.lr), value=-1.0)
 
+    def load(self, estimators, stack, step_count):
+        """Take each model's state from its estimator's own optimizer: the inverse of :meth:`state_into`.
+
+        For models that continue a fit: ``step_count`` steps already taken by each.
+        """
+        self.step_count = step_count
+        names = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
+        if self.solver == "sgd" and not any(e.momentum > 0 for e in estimators):
+            return
+        buffers = {name: torch.zeros(self.shape, device=self.device) for name in names}
+        for row, estimator in enumerate(estimators):
+            state = estimator.net_.optimizer_.state
+            for name, buffer in buffers.items():
+                for param, view in stack.unstack(buffer, row, estimator.net_.module_):
+                    if param in state:  # SGD without momentum keeps none: its buffer is the gradient
+                        view.copy_(state[param][name])
+        if self.solver == "sgd":
+            self.buffer = buffers["momentum_buffer"]
+        else:
+            self.exp_avg, self.exp_avg_sq = buffers["exp_avg"], buffers["exp_avg_sq"]
+
     def state_into(self, row, estimator, stack, lr):
         """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
 

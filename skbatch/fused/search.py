@@ -34,6 +34,7 @@ from ..cache.keys import _stable, data_fingerprint
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
+from .resume import resume_point
 from .train import (
     FusedMember,
     UnstackableError,
@@ -44,7 +45,7 @@ from .train import (
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
-_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device"]
+_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch"]
 
 
 class FusedSearchMixin:
@@ -81,9 +82,16 @@ class FusedSearchMixin:
     fused_stacks_ : pandas.DataFrame
         One row per stack trained: ``n_models``, ``batch_size``,
         ``n_batches`` (steps per epoch), ``epochs`` (the most any of its
-        models ran), ``seconds`` and ``device``.
+        models ran), ``seconds``, ``device`` and ``from_epoch`` (the epochs
+        its models had already trained, when they continue shorter fits).
     unfused_fits_ : dict of str to int
         Why fits were left to train one by one, and how many.
+    resumed_fits_ : dict of str to int
+        Fits that a shorter fit in the cache (the same params but
+        ``max_epochs``) saved training: ``'continued'`` from its checkpoint
+        (the stack's ``from_epoch``), ``'stopped early before: reused as
+        is'``, or ``'retrained: <why>'`` where continuing would not give
+        the same fit.
 
     Notes
     -----
@@ -118,6 +126,7 @@ class FusedSearchMixin:
         network, prefix = network_step(self.estimator)
         self.fused_stacks_ = []
         self.unfused_fits_ = Counter()
+        self.resumed_fits_ = Counter()
         original = self.estimator
         store = None
         if network is not None and network.cache_dir is None:
@@ -150,6 +159,7 @@ class FusedSearchMixin:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
         self.unfused_fits_ = dict(self.unfused_fits_)
+        self.resumed_fits_ = dict(self.resumed_fits_)
         return self
 
     def _get_routed_params_for_fit(self, params):
@@ -235,15 +245,20 @@ class FusedSearchMixin:
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
-        for task, (task_stacks, failures, task_shares, task_cached) in zip(tasks, results):
+        resumes = Counter()
+        for task, (task_stacks, failures, task_shares, task_cached, task_resumes) in zip(tasks, results):
             stacks += task_stacks
             unfused.update(failures)
+            resumes.update(task_resumes)
             n_cached += task_cached
             for position, seconds in task_shares:
                 params, fold = task[position]
                 shares[index[id(params)]][fold] = seconds
         self.fused_stacks_ += stacks
+        self.resumed_fits_.update(resumes)
         self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start))
+        for what, count in sorted(resumes.items()):
+            self._say(f"{count} fit(s) {what}")
 
 
 def _pretrain_summary(stacks, n_fits, n_cached, seconds):
@@ -322,7 +337,7 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     (a rerun with the same ``cache_dir``), which are not trained again.
     """
     members, keys, failures, positions = [], [], [], []
-    n_cached = 0
+    n_cached, resumes, shorter, shares = 0, Counter(), {}, []
     transformed, fingerprints = {}, {}
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
@@ -344,19 +359,31 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         if cache.has_fit(key):
             n_cached += 1
             continue
-        members.append(FusedMember(network, X_train, y_train, block=block))
+        if network.cache_dir not in shorter:  # the records are read once per task
+            shorter[network.cache_dir] = cache.shorter_fits()
+        start = resume_point(cache, shorter[network.cache_dir], network, key)
+        if start.reason is not None:
+            resumes[f"retrained: {start.reason}"] += 1
+        elif start.done:
+            # Its shorter twin stopped early, where this fit would stop too.
+            cache.store(network, key, _reused_record(cache, network, key), handoff=handoff)
+            resumes["stopped early before: reused as is"] += 1
+            shares.append((position, 0.0))
+            continue
+        elif start.epochs:
+            resumes["continued"] += 1
+        members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs))
         keys.append((cache, key))
         positions.append(position)
     if not members:
-        return [], failures, [], n_cached
+        return [], failures, shares, n_cached, resumes
 
     with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
         try:
             stacks = train_fused(members, placement)
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
             failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
-            return [], failures, [], n_cached
-    shares = []
+            return [], failures, shares, n_cached, resumes
     for member, (cache, key), position in zip(members, keys, positions):
         if isinstance(member.error, UnstackableError):
             failures.append(str(member.error))
@@ -369,7 +396,13 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         record["fused_stack_size"] = member.stack_size
         cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
-    return stacks, failures, shares, n_cached
+    return stacks, failures, shares, n_cached, resumes
+
+
+def _reused_record(cache, estimator, key):
+    record = cache.make_record(estimator, key, status="ok")
+    record["fit_time"] = 0.0  # nothing trained: its time is in the fit it reuses
+    return record
 
 
 

@@ -44,7 +44,16 @@ from ..training.seeding import seeded_torch
 from .optim import Plateau, StackedOptimizer
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
-__all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "train_fused", "unstackable_reason"]
+__all__ = [
+    "PER_MODEL_PARAMS",
+    "FusedMember",
+    "UnstackableError",
+    "continuation_reason",
+    "replay_rules",
+    "stack_key",
+    "train_fused",
+    "unstackable_reason",
+]
 
 # Params that may differ between the models of one stack: each model's
 # optimizer, dropout and seed take their own value.
@@ -113,6 +122,39 @@ def stack_key(estimator):
     return params_fingerprint(estimator, ignore=per_model)
 
 
+def continuation_reason(estimator):
+    """Why a fit restored into ``estimator`` cannot continue exactly in a stack; None if it can.
+
+    Every rule of a stackable fit (the plateau stop, ``'invscaling'``,
+    ``'adaptive'``) depends on the epochs run so far, never on
+    ``max_epochs``, and each model's shuffling generator travels with its
+    checkpoint, so a continued fit is the longer fit itself. Dropout masks
+    are the exception: a stack draws them from one stream of its own,
+    which a continued model cannot pick up where its first stack left it.
+    """
+    module = estimator.net_.module_
+    if getattr(estimator, "dropout", 0) or any(isinstance(m, torch.nn.modules.dropout._DropoutNd) for m in module.modules()):
+        return "dropout masks come from a stack's own random stream, which a continued fit cannot resume"
+    optimizer = estimator.net_.optimizer_
+    has_state = all(param in optimizer.state for group in optimizer.param_groups for param in group["params"])
+    if not has_state and not (estimator.solver == "sgd" and estimator.momentum == 0):
+        return "the checkpoint holds no optimizer state"
+    return None
+
+
+def replay_rules(estimator):
+    """The epoch-end rules of ``estimator`` after the epochs in its history: ``(rule, lr, stopped)``.
+
+    The rules read the training losses alone, so replaying the history
+    gives the state the fit ended in (with no history: the starting state).
+    """
+    rule, lr, stopped = Plateau(estimator), estimator.lr_, False
+    for epoch, row in enumerate(estimator.net_.history):
+        rule.best_loss = min(rule.best_loss, row["train_loss"])
+        stopped, lr = rule.end_epoch(epoch, row["train_loss"], lr)
+    return rule, lr, stopped
+
+
 @dataclass
 class FusedMember:
     """One model of a stack: an estimator and the data its own ``fit`` would get.
@@ -132,6 +174,10 @@ class FusedMember:
         training failed; the estimator is then left unfitted.
     stack_size : int or None
         Set by :func:`train_fused`: how many models trained in its stack.
+    resume_epochs : int
+        Epochs already trained: the estimator holds a restored fit of that
+        many epochs (see :func:`continuation_reason`), which its stack
+        continues up to ``max_epochs``. 0 for a fit from scratch.
     """
 
     estimator: object
@@ -145,6 +191,7 @@ class FusedMember:
     seed: int = None
     plan: object = field(default=None, repr=False)  # its BatchPlan, as its own fit would make it
     stack_size: int = None
+    resume_epochs: int = 0
 
     # A stack needs one batch size all through training, so a member's
     # plan never grows it (unstackable_reason leaves schedules out).
@@ -200,6 +247,7 @@ def train_fused(members, placement):
             estimator._n_module_outputs(),
             member.batch_size,
             member.n_batches,
+            member.resume_epochs,
         )
         groups.setdefault(key, []).append(member)
     stacks = []
@@ -257,8 +305,11 @@ def _prepare(member, placement):
     # The plan the model's own fit would make: the same sizes, updates and lr_.
     plan = estimator._batch_plan(len(X))
     estimator.lr_ = plan.lr
-    with seeded_torch(seed, placement.device):
-        estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
+    if member.resume_epochs:
+        estimator._move_net(placement.device)
+    else:
+        with seeded_torch(seed, placement.device):
+            estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
     estimator._set_data_settings(plan, None)
     # The callbacks start their state (the stopping rule's, the lr
     # schedule's) as at the start of the model's own training.
@@ -292,6 +343,7 @@ def _train_stack(members, placement):
         "epochs": epochs,
         "seconds": seconds,
         "device": str(device),
+        "from_epoch": members[0].resume_epochs,
     }
 
 
@@ -318,14 +370,20 @@ class _StackTraining:
             self.stack = FunctionalStack(modules, device)
         self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
-        self.rules = [Plateau(e) for e in estimators]
-        self.lrs = [e.lr_ for e in estimators]
+        # Continued models pick up their rules, rates and optimizer state where their checkpoint ended.
+        self.start = members[0].resume_epochs
+        replayed = [replay_rules(e) for e in estimators]
+        self.rules = [rule for rule, _, _ in replayed]
+        self.lrs = [lr for _, lr, _ in replayed]
+        if self.start:
+            self.optimizer.load(estimators, self.stack, self.start * self.n_batches)
+        self.optimizer.set_lr(self.lrs)
         self.histories = [[] for _ in members]
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
 
     def run(self):
         """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
-        epoch = 0
+        epoch = self.start
         # A functional stack's dropout draws from torch's global stream: seeded, and the caller's left as it was.
         with seeded_torch(self.members[0].seed, self.device):
             while self.active and epoch < self.max_epochs:
