@@ -34,10 +34,12 @@ def test_cv_results_equal_scikit_learns_halving_with_survivors_continued(small_d
     ordinary = HalvingGridSearchCV(_mlp(**params), GRID, **HALVING, return_train_score=True).fit(X, y)
     fused = FusedHalvingGridSearchCV(_mlp(**params), GRID, **HALVING, return_train_score=True).fit(X, y)
     _assert_same_results(fused, ordinary)
-    # Rungs of 1, 2 and 4 epochs; the 2 and then 1 survivors continue their 3 folds.
-    assert fused.fused_stacks_[["n_models", "from_epoch", "epochs"]].values.tolist() == [[12, 0, 1], [6, 1, 2], [3, 2, 4]]
-    assert fused.resumed_fits_ == {"continued": 9}
-    assert fused.epochs_trained_ == {"trained": 12 + 6 + 6, "without_reuse": (4 * 1 + 2 * 2 + 1 * 4) * 3}
+    # Rungs of 1, 2 and 4 epochs; the 2 and then 1 survivors continue their
+    # 3 folds, and their full-data fit, which the refit then restores.
+    stacks = [[4 * 3 + 4, 0, 1], [2 * 3 + 2, 1, 2], [3 + 1, 2, 4]]
+    assert fused.fused_stacks_[["n_models", "from_epoch", "epochs"]].values.tolist() == stacks
+    assert fused.resumed_fits_ == {"continued": 2 * 4 + 4}
+    assert fused.epochs_trained_ == {"trained": 16 * 1 + 8 * 1 + 4 * 2, "without_reuse": (4 * 1 + 2 * 2 + 1 * 4) * 3}
     np.testing.assert_allclose(fused.best_estimator_.predict_proba(X), ordinary.best_estimator_.predict_proba(X), atol=1e-5)
 
 
@@ -69,13 +71,13 @@ def test_dropout_retrains_each_rung_and_says_why(small_digits, capsys):
     search = FusedHalvingGridSearchCV(_mlp(dropout=0.2), GRID, **HALVING, verbose=1).fit(X, y)
     assert search.fused_stacks_["from_epoch"].tolist() == [0, 0, 0]
     reason = "retrained: dropout masks come from a stack's own random stream, which a continued fit cannot resume"
-    assert search.resumed_fits_ == {reason: 9}
-    assert search.epochs_trained_["trained"] == search.epochs_trained_["without_reuse"]
+    assert search.resumed_fits_ == {reason: 2 * 4 + 4}
+    assert search.epochs_trained_["trained"] == 16 * 1 + 8 * 2 + 4 * 4
     assert "dropout masks come from a stack's own random stream" in capsys.readouterr().out
 
 
 def test_random_halving(small_digits):
     X, y = small_digits
     search = FusedHalvingRandomSearchCV(_mlp(), GRID, n_candidates=4, random_state=0, **HALVING).fit(X, y)
-    assert search.resumed_fits_ == {"continued": 9}
+    assert search.resumed_fits_ == {"continued": 2 * 4 + 4}
     assert search.best_params_["max_epochs"] == 4

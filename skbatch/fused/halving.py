@@ -21,6 +21,10 @@ __all__ = ["FusedHalvingGridSearchCV", "FusedHalvingRandomSearchCV"]
 
 
 class _ContinuedHalving(FusedSearchMixin):
+    # The last rungs are small, and the refit's candidate is among them: its
+    # full-data fit trains there, continued rung to rung like the folds.
+    _fuse_refit = True
+
     def fit(self, X, y=None, **params):
         """Run successive halving, training each rung fused and continuing the survivors of the last.
 
@@ -92,10 +96,12 @@ _SHARED_DOC = """
         Fits that continued a shorter one, reused one that had stopped
         early, or retrained although a shorter one was cached (and why).
     epochs_trained_ : dict
-        ``'trained'``: the model-epochs the fused stacks trained;
-        ``'without_reuse'``: those scikit-learn's halving would train for
-        the same rungs (each fit from scratch; with a resource other than
-        ``max_epochs``, those of the stacks).
+        ``'trained'``: the model-epochs the fused stacks trained (with the
+        full-data fits that small rungs train for the refit);
+        ``'without_reuse'``: those scikit-learn's halving trains for the
+        same rungs' cross-validation, each fit from scratch (with a
+        resource other than ``max_epochs``: those of the stacks, had none
+        continued).
 
     See Also
     --------
@@ -119,7 +125,7 @@ class FusedHalvingGridSearchCV(_ContinuedHalving, HalvingGridSearchCV):
     ...     resource="max_epochs", min_resources=1, max_resources=4, factor=2, cv=3,
     ... ).fit(X / 16, y)
     >>> search.epochs_trained_
-    {'trained': 12, 'without_reuse': 18}
+    {'trained': 32, 'without_reuse': 36}
     """
     )
 

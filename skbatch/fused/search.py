@@ -181,6 +181,26 @@ class FusedSearchMixin:
             return parent(evaluate_fused, callback_ctx=callback_ctx)
         return parent(evaluate_fused)
 
+    # Whether a batch's candidates train their full-data fit in their stack
+    # (see _fuses_refit); the searches whose batches can be many small ones
+    # (BayesSearchCV: n_points candidates a batch) leave it off.
+    _fuse_refit = False
+
+    # Beyond this many candidates in a batch, the full-data fits that one
+    # refit will use are not worth their width in the stack.
+    _max_refit_candidates = 8
+
+    def _fuses_refit(self, candidate_params):
+        """Whether each candidate of this batch trains its full-data fit beside its fold models.
+
+        A full-data model widens its candidate's stack by one model in k and
+        takes (k - 1) / k more steps per epoch, the extra ones at the width of
+        the full-data models alone: far less than the refit's fit on its own,
+        which is overhead-bound like every small fit. But only one of them is
+        used, by the refit: for small batches only.
+        """
+        return bool(self.refit) and self._fuse_refit and len(candidate_params) <= self._max_refit_candidates
+
     def _say(self, message):
         if self.verbose > 0:
             print(f"[{type(self).__name__}] {message}")
@@ -231,6 +251,8 @@ class FusedSearchMixin:
                 continue
             members = groups.setdefault(stack_key(network), [])
             members += [(params, fold) for fold in range(len(splits))]
+            if self._fuses_refit(candidate_params):
+                members.append((params, None))  # fold None: all rows, the fit refit asks for
         if not groups:
             return
 
@@ -253,7 +275,8 @@ class FusedSearchMixin:
             n_cached += task_cached
             for position, seconds in task_shares:
                 params, fold = task[position]
-                shares[index[id(params)]][fold] = seconds
+                if fold is not None:  # a full-data fit is no split of cv_results_
+                    shares[index[id(params)]][fold] = seconds
         self.fused_stacks_ += stacks
         self.resumed_fits_.update(resumes)
         self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start))
@@ -342,7 +365,8 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
-        X_train, y_train = safe_split(candidate, X, y, splits[fold][0])
+        rows = np.arange(X.shape[0] if hasattr(X, "shape") else len(X)) if fold is None else splits[fold][0]
+        X_train, y_train = safe_split(candidate, X, y, rows)
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
@@ -461,8 +485,10 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     ...     cv=3,
     ... ).fit(X / 16, y)
     >>> search.fused_stacks_["n_models"].tolist()
-    [6, 6]
+    [8, 8]
     """
+
+    _fuse_refit = True
 
 
 class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
@@ -496,6 +522,8 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
     --------
     FusedGridSearchCV : The same for a grid.
     """
+
+    _fuse_refit = True
 
 
 def _make_bayes_search():
