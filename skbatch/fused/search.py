@@ -406,9 +406,12 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         try:
             stacks = train_fused(members, placement)
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
-            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
+            n_folds = sum(task[position][1] is not None for position in positions)
+            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * n_folds
             return [], failures, shares, n_cached, resumes
     for member, (cache, key), position in zip(members, keys, positions):
+        if member.error is not None and task[position][1] is None:
+            continue  # a full-data fit is no fit of the search: the refit trains it, or fails, on its own
         if isinstance(member.error, UnstackableError):
             failures.append(str(member.error))
             continue
