@@ -267,7 +267,7 @@ class FusedSearchMixin:
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
-        resumes = Counter()
+        resumes, n_full = Counter(), 0
         for task, (task_stacks, failures, task_shares, task_cached, task_resumes) in zip(tasks, results):
             stacks += task_stacks
             unfused.update(failures)
@@ -275,23 +275,29 @@ class FusedSearchMixin:
             n_cached += task_cached
             for position, seconds in task_shares:
                 params, fold = task[position]
-                if fold is not None:  # a full-data fit is no split of cv_results_
+                if fold is None:  # a full-data fit is no split of cv_results_
+                    n_full += 1
+                else:
                     shares[index[id(params)]][fold] = seconds
         self.fused_stacks_ += stacks
         self.resumed_fits_.update(resumes)
-        self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start))
+        self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start, n_full))
         for what, count in sorted(resumes.items()):
             self._say(f"{count} fit(s) {what}")
 
 
-def _pretrain_summary(stacks, n_fits, n_cached, seconds):
-    """What one fused pass did, in words: restored fits are not failures to fuse."""
-    n_fused = sum(stack["n_models"] for stack in stacks)
+def _pretrain_summary(stacks, n_fits, n_cached, seconds, n_full=0):
+    """What one fused pass did, in words: restored fits are not failures to fuse.
+
+    ``n_full`` full-data fits (for the refit) trained in the stacks besides the search's fits.
+    """
+    n_fused = sum(stack["n_models"] for stack in stacks) - n_full
     parts = []
     if n_cached:
         parts.append(f"{n_cached} of {n_fits} fits restored from the cache")
     if n_fused or not n_cached:
-        parts.append(f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), in {seconds:.1f} s")
+        also = f", with {n_full} full-data fit(s) for the refit" if n_full else ""
+        parts.append(f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s){also}, in {seconds:.1f} s")
     else:
         parts.append("none trained")
     rest = n_fits - n_cached - n_fused
@@ -381,7 +387,7 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
         key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
         if cache.has_fit(key):
-            n_cached += 1
+            n_cached += fold is not None  # a search fit, not a full-data fit for the refit
             continue
         if network.cache_dir not in shorter:  # the records are read once per task
             shorter[network.cache_dir] = cache.shorter_fits()
