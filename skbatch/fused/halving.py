@@ -44,8 +44,8 @@ class _ContinuedHalving(FusedSearchMixin):
         """
         super().fit(X, y, **params)
         stacks = self.fused_stacks_
-        trained = int((stacks["n_models"] * (stacks["epochs"] - stacks["from_epoch"])).sum())
-        without_reuse = int((stacks["n_models"] * stacks["epochs"]).sum())
+        trained = int(stacks["epochs_trained"].sum())
+        without_reuse = trained
         if self.resource == "max_epochs" and hasattr(self, "cv_results_"):
             # What scikit-learn's halving trains: every fit of every rung, from scratch.
             without_reuse = int(np.sum(self.cv_results_["n_resources"])) * self.n_splits_
@@ -100,8 +100,7 @@ _SHARED_DOC = """
         full-data fits that small rungs train for the refit);
         ``'without_reuse'``: those scikit-learn's halving trains for the
         same rungs' cross-validation, each fit from scratch (with a
-        resource other than ``max_epochs``: those of the stacks, had none
-        continued).
+        resource other than ``max_epochs``: equal to ``'trained'``).
 
     See Also
     --------

@@ -45,7 +45,7 @@ from .train import (
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
-_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch"]
+_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch", "epochs_trained"]
 
 
 class FusedSearchMixin:
@@ -82,8 +82,9 @@ class FusedSearchMixin:
     fused_stacks_ : pandas.DataFrame
         One row per stack trained: ``n_models``, ``batch_size``,
         ``n_batches`` (steps per epoch), ``epochs`` (the most any of its
-        models ran), ``seconds``, ``device`` and ``from_epoch`` (the epochs
-        its models had already trained, when they continue shorter fits).
+        models ran), ``seconds``, ``device``, ``from_epoch`` (the fewest epochs
+        its models had already trained, when some continue shorter fits)
+        and ``epochs_trained`` (the epochs its models trained, summed).
     unfused_fits_ : dict of str to int
         Why fits were left to train one by one, and how many.
     resumed_fits_ : dict of str to int
@@ -402,7 +403,9 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             continue
         elif start.epochs:
             resumes["continued"] += 1
-        members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs))
+        members.append(
+            FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None)
+        )
         keys.append((cache, key))
         positions.append(position)
     if not members:

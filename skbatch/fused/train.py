@@ -174,6 +174,10 @@ class FusedMember:
         training failed; the estimator is then left unfitted.
     stack_size : int or None
         Set by :func:`train_fused`: how many models trained in its stack.
+    rider : bool
+        Trained only in a stack with members that are not riders (a
+        search's full-data fit, worth training only beside its fold models:
+        alone it would cost what the refit it saves does).
     resume_epochs : int
         Epochs already trained: the estimator holds a restored fit of that
         many epochs (see :func:`continuation_reason`), which its stack
@@ -191,6 +195,7 @@ class FusedMember:
     seed: int = None
     plan: object = field(default=None, repr=False)  # its BatchPlan, as its own fit would make it
     stack_size: int = None
+    rider: bool = False
     resume_epochs: int = 0
 
     # A stack needs one batch size all through training, so a member's
@@ -246,14 +251,15 @@ def train_fused(members, placement):
             estimator.input_shape_,
             estimator._n_module_outputs(),
             member.batch_size,
-            # Models of any number of steps per epoch share a stack: each keeps
-            # its own epochs, and its own count of the optimizer's steps.
-            member.resume_epochs,
+            # Models of any number of steps per epoch, continued or not, share
+            # a stack: each keeps its own epochs and its own optimizer step count.
         )
         groups.setdefault(key, []).append(member)
     stacks = []
     for group in groups.values():
         reason = _functional_reason(group, placement.device)
+        if all(member.rider for member in group):
+            reason = "no fit of the search to train beside"
         if reason is not None:
             for member in group:
                 _fail(member, UnstackableError(reason))
@@ -344,7 +350,10 @@ def _train_stack(members, placement):
         "epochs": epochs,
         "seconds": seconds,
         "device": str(device),
-        "from_epoch": members[0].resume_epochs,
+        "from_epoch": min(member.resume_epochs for member in members),
+        "epochs_trained": sum(
+            len(member.estimator.net_.history) - member.resume_epochs for member in members if member.error is None
+        ),
     }
 
 
@@ -372,12 +381,12 @@ class _StackTraining:
         self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
         # Continued models pick up their rules, rates and optimizer state where their checkpoint ended.
-        self.start = members[0].resume_epochs
         replayed = [replay_rules(e) for e in estimators]
         self.rules = [rule for rule, _, _ in replayed]
         self.lrs = [lr for _, lr, _ in replayed]
-        if self.start:
-            self.optimizer.load(estimators, self.stack, [self.start * member.n_batches for member in members])
+        if any(member.resume_epochs for member in members):
+            # A model from scratch loads an empty state: zero moments, zero steps, as a fresh optimizer's.
+            self.optimizer.load(estimators, self.stack, [m.resume_epochs * m.n_batches for m in members])
         self.optimizer.set_lr(self.lrs)
         self.histories = [[] for _ in members]
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
@@ -392,7 +401,7 @@ class _StackTraining:
         stack, so all share the optimizer's step count.
         """
         n_models = len(self.members)
-        self.epochs, self.steps = [self.start] * n_models, [0] * n_models
+        self.epochs, self.steps = [member.resume_epochs for member in self.members], [0] * n_models
         self.streams, self.batch_losses, self.epoch_start = [None] * n_models, [[] for _ in self.members], [0.0] * n_models
         self.window = []  # per step: the losses of the active models, read back at the next epoch end
         # A functional stack's dropout draws from torch's global stream: seeded, and the caller's left as it was.
