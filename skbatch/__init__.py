@@ -13,6 +13,7 @@ from .estimators.convnet import ConvNetClassifier
 from .estimators.custom import TorchClassifier, TorchRegressor
 from .estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
 from .estimators.targets import BaseTorchClassifier, BaseTorchRegressor
+from .fused.halving import FusedHalvingGridSearchCV, FusedHalvingRandomSearchCV
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
 from .inspection.plotting import plot_batch_size_study, plot_learning_curves
 from .inspection.noise_scale import NoiseScale, gradient_noise_scale
@@ -36,6 +37,8 @@ __all__ = [
     "DevicePool",
     "FusedBayesSearchCV",
     "FusedGridSearchCV",
+    "FusedHalvingGridSearchCV",
+    "FusedHalvingRandomSearchCV",
     "FusedRandomizedSearchCV",
     "FusedSearchMixin",
     "MLPClassifier",

@@ -56,7 +56,7 @@ def test_grid_search_gives_gridsearchcvs_results(small_digits):
     fused = FusedGridSearchCV(_mlp(), GRID, cv=3, return_train_score=True).fit(X, y)
     # The same seeds and the same rows in the same order: the same models, up to rounding.
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_[["n_models", "batch_size"]].values.tolist() == [[6, 32], [6, 64]]
+    assert fused.fused_stacks_[["n_models", "batch_size"]].values.tolist() == [[8, 32], [8, 64]]  # 2 candidates x 3 folds, + each one's full-data fit for the refit
     assert fused.unfused_fits_ == {}
     np.testing.assert_allclose(fused.best_estimator_.predict_proba(X), ordinary.best_estimator_.predict_proba(X), atol=1e-5)
 
@@ -103,7 +103,7 @@ def test_randomized_search(small_digits):
     ordinary = RandomizedSearchCV(_mlp(), distributions, **kwargs).fit(X, y)
     fused = FusedRandomizedSearchCV(_mlp(), distributions, **kwargs).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_["n_models"].sum() == 12
+    assert fused.fused_stacks_["n_models"].sum() == 12 + 4  # with each candidate's full-data fit
 
 
 def test_bayes_search_fuses_the_folds_of_each_point(small_digits):
@@ -148,7 +148,7 @@ def test_pipeline_fuses_the_network_after_fitting_preprocessing_per_fold(small_d
     fused = FusedGridSearchCV(pipe, grid, cv=3).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
     # Different preprocessing, same network params: still one stack, each model on its own data.
-    assert fused.fused_stacks_["n_models"].tolist() == [12]
+    assert fused.fused_stacks_["n_models"].tolist() == [12 + 4]  # with the full-data fit of each of the 4 candidates
     assert fused.best_estimator_[-1].cache_dir is None
 
 
@@ -158,7 +158,7 @@ def test_a_convnet_search_is_fused_too(small_digits):
     ordinary = GridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
     fused = FusedGridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_["n_models"].tolist() == [4]
+    assert fused.fused_stacks_["n_models"].tolist() == [4 + 2]
 
 
 def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
@@ -180,7 +180,7 @@ def test_only_the_unstackable_candidates_fall_back(small_digits):
     ordinary = GridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     fused = FusedGridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_["n_models"].tolist() == [4]
+    assert fused.fused_stacks_["n_models"].tolist() == [4 + 2]
     assert fused.unfused_fits_ == {"early_stopping=True holds out a validation split in each fit": 4}
 
 
@@ -230,8 +230,8 @@ def test_a_cache_dir_keeps_fused_fits_for_the_next_run(small_digits, tmp_path):
     X, y = small_digits
     first = FusedGridSearchCV(_mlp(cache_dir=tmp_path), GRID, cv=3).fit(X, y)
     records = load_fit_records(tmp_path)
-    # 12 fused fold fits, then the refit on all rows, trained on its own.
-    assert sorted(records["fused_stack_size"].fillna(0).astype(int).tolist()) == [0] + [6] * 12
+    # 12 fused fold fits and the 4 candidates' full-data fits; the refit restores its own.
+    assert sorted(records["fused_stack_size"].fillna(0).astype(int).tolist()) == [8] * 16
     again = FusedGridSearchCV(_mlp(cache_dir=tmp_path), GRID, cv=3).fit(X, y)
     assert len(again.fused_stacks_) == 0  # nothing left to train
     _assert_same_results(again, first)

@@ -24,6 +24,7 @@ import torch
 from sklearn.base import BaseEstimator
 
 __all__ = [
+    "CONTINUABLE_PARAMS",
     "UnfingerprintableParamError",
     "data_fingerprint",
     "family_key",
@@ -39,6 +40,9 @@ _FORMAT = 3
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
+
+# Params a longer fit can differ in and still continue a shorter one from its checkpoint.
+CONTINUABLE_PARAMS = frozenset({"max_epochs"})
 
 # Params that change neither the memory a training step needs nor the model.
 _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "random_state"})

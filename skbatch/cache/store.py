@@ -42,6 +42,7 @@ MB per second), a cost paid only when ``cache_dir`` is set.
 """
 
 import contextlib
+import copy
 import datetime
 import json
 import os
@@ -62,12 +63,13 @@ from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
     UnfingerprintableParamError,
+    CONTINUABLE_PARAMS,
     data_fingerprint,
     family_key,
     params_fingerprint,
 )
 
-__all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "watch_restores"]
+__all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "longest_shorter", "watch_restores"]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
@@ -138,7 +140,40 @@ class FitCache:
             "params_fingerprint": params_fp,
             "x_fingerprint": x_fp,
             "y_fingerprint": y_fp,
+            # Equal for fits that differ in max_epochs alone: one can continue the other.
+            "continuation_key": joblib.hash((params_fingerprint(estimator, ignore=CONTINUABLE_PARAMS), x_fp, y_fp)),
         }
+
+    def shorter_fits(self):
+        """Finished fits by continuation key: ``{continuation_key: [(max_epochs, n_iter, key dict), ...]}``.
+
+        Read once from the records, for a caller about to look up many fits
+        (:func:`longest_shorter` picks from it). Entries whose fit file is
+        gone are left out.
+        """
+        found = {}
+        for record in self.records():
+            ckey = record.get("continuation_key")
+            if ckey is None or record.get("status") != "ok" or record.get("n_iter") is None:
+                continue
+            key = {name: record[name] for name in ("key", "params_fingerprint", "x_fingerprint", "y_fingerprint")}
+            key["continuation_key"] = ckey
+            if not self.has_fit(key):
+                continue
+            found.setdefault(ckey, []).append((int(record["params"]["max_epochs"]), int(record["n_iter"]), key))
+        return found
+
+    def restore_copy(self, estimator, key):
+        """:meth:`restore`, leaving the entry as it is: a state handed off in memory is copied, not taken.
+
+        For a fit that continues training from this one: the entry itself
+        must stay restorable by the fit it belongs to.
+        """
+        state = _handoffs.get((str(self.directory), key["key"]))
+        if state is not None:
+            vars(estimator).update(copy.deepcopy(state))
+            return True
+        return self.restore(estimator, key)
 
     def _fit_path(self, key):
         return self.directory / "fits" / f"{key}.safetensors"
@@ -303,6 +338,23 @@ def check_cache_dir(estimator):
             f"The 'cache_dir' parameter of {name} must be a folder or None. Got {str(value)!r} "
             "instead, which is a file. Pass a folder (it is created if missing), or None to cache nothing."
         )
+
+
+def longest_shorter(shorter, key, max_epochs):
+    """The fit of ``shorter`` (from :meth:`FitCache.shorter_fits`) that a fit of ``max_epochs`` continues.
+
+    Returns ``(epochs, n_iter, key)`` of the longest finished fit with the
+    same continuation key and fewer ``max_epochs``, or of one that stopped
+    early (``n_iter`` below its own ``max_epochs``) at or before
+    ``max_epochs``; None when there is none.
+    """
+    best = None
+    for epochs, n_iter, found in shorter.get(key["continuation_key"], ()):
+        if found["key"] == key["key"] or n_iter > max_epochs or (epochs > max_epochs and n_iter == epochs):
+            continue
+        if best is None or n_iter > best[1]:
+            best = (epochs, n_iter, found)
+    return best
 
 
 def fit_cached(estimator, X, y, sample_weight=None):

@@ -7,9 +7,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ..batching.plan import running_batch_size
 from ..cache.store import fit_cached
-from ..training.faults import non_finite_loss_error
 from ..training.lbfgs import check_partial_fit_solver
 from ..training.losses import HalfPoissonDeviance, MultilabelLogLoss
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
@@ -361,23 +359,3 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
         # predictions raise NonFiniteLossError there, not scikit-learn's "Input contains NaN".
         scoring = ValidationScore(self._validation_score, R2(exp_link=self._poisson()), owner=type(self).__name__)
         return [(self._validation_score, scoring)]
-
-
-class _FiniteR2:
-    """R² on the validation split; a diverged net's non-finite predictions raise NonFiniteLossError.
-
-    The epoch's training loss can still be finite when the last steps
-    overflowed the weights; scikit-learn's r2_score would then fail with
-    a bare "Input contains NaN". A class, not a closure, so a fitted
-    estimator pickles.
-    """
-
-    def __init__(self, owner):
-        self.owner = owner
-
-    def __call__(self, net, X, y):
-        y_pred = net.predict(X)
-        if not np.all(np.isfinite(y_pred)):
-            epoch, batch_size = len(net.history), running_batch_size(net)
-            raise non_finite_loss_error(self.owner, float("nan"), epoch, net.lr, batch_size)
-        return r2_score(y, y_pred.reshape(np.shape(y)))

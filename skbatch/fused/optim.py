@@ -34,6 +34,8 @@ class StackedOptimizer:
         self.penalized = penalized_solver(solver)
         self.alpha, self.decay_mask = column(alphas, device), decay_mask
         self.step_count = 0
+        # Steps taken before this stack, per model (K, 1), when continued models differ in them; else None.
+        self.step_offset = None
         if solver == "sgd":
             self.momentum = per_model([e.momentum for e in estimators], n_params, device)
             nesterov = [e.nesterovs_momentum and e.momentum > 0 for e in estimators]
@@ -113,14 +115,42 @@ class StackedOptimizer:
             self.exp_avg_sq.addcmul_(grad, grad, value=1 - self.beta_2)
         else:
             self.exp_avg_sq.addcmul_(grad, grad * (1 - self.beta_2))
-        bias_correction_1 = 1 - self.beta_1**self.step_count
-        bias_correction_2 = 1 - self.beta_2**self.step_count
+        steps = self.step_count if self.step_offset is None else self.step_offset + self.step_count
+        bias_correction_1 = 1 - self.beta_1**steps
+        bias_correction_2 = 1 - self.beta_2**steps
         # torch's Adam: params -= lr / bc1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(bc2) + eps)
         denom = self.exp_avg_sq.sqrt().div_(bias_correction_2**0.5).add_(self.eps)
         if isinstance(self.lr, float) and isinstance(bias_correction_1, float):
             params.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction_1)
         else:
             params.addcdiv_(self.exp_avg, denom.mul_(bias_correction_1).div_(self.lr), value=-1.0)
+
+    def load(self, estimators, stack, step_counts):
+        """Take each model's state from its estimator's own optimizer: the inverse of :meth:`state_into`.
+
+        For models that continue a fit: ``step_counts``, the steps each has taken.
+        """
+        if all(count == step_counts[0] for count in step_counts):
+            self.step_count = step_counts[0]
+        else:  # a full-data fit continued beside fold models takes more steps per epoch
+            self.step_offset = column(step_counts, self.device)
+        names = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
+        if self.solver == "sgd" and not any(e.momentum > 0 for e in estimators):
+            return
+        buffers = {name: torch.zeros(self.shape, device=self.device) for name in names}
+        for row, estimator in enumerate(estimators):
+            state = estimator.net_.optimizer_.state
+            for name, buffer in buffers.items():
+                for param, view in stack.unstack(buffer, row, estimator.net_.module_):
+                    if param in state:  # SGD without momentum keeps none: its buffer is the gradient
+                        view.copy_(state[param][name])
+        if self.solver == "sgd":
+            self.buffer = buffers["momentum_buffer"]
+        else:
+            self.exp_avg, self.exp_avg_sq = buffers["exp_avg"], buffers["exp_avg_sq"]
+
+    def _steps_of(self, row):
+        return self.step_count + (0 if self.step_offset is None else int(self.step_offset[row, 0]))
 
     def state_into(self, row, estimator, stack, lr):
         """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
@@ -141,7 +171,7 @@ class StackedOptimizer:
             pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
             for (param, exp_avg), (_, exp_avg_sq) in pairs:
                 optimizer.state[param] = {
-                    "step": torch.tensor(float(self.step_count)),
+                    "step": torch.tensor(float(self._steps_of(row))),
                     "exp_avg": exp_avg.clone().to(param.device),
                     "exp_avg_sq": exp_avg_sq.clone().to(param.device),
                 }

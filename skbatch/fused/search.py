@@ -38,6 +38,7 @@ from ..cache.keys import (
 from ..cache.store import FitCache, check_cache_dir
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
+from .resume import resume_point
 from .train import (
     FusedMember,
     UnstackableError,
@@ -48,7 +49,7 @@ from .train import (
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
-_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device"]
+_STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch", "epochs_trained"]
 
 
 class FusedSearchMixin:
@@ -85,9 +86,17 @@ class FusedSearchMixin:
     fused_stacks_ : pandas.DataFrame
         One row per stack trained: ``n_models``, ``batch_size``,
         ``n_batches`` (steps per epoch), ``epochs`` (the most any of its
-        models ran), ``seconds`` and ``device``.
+        models ran), ``seconds``, ``device``, ``from_epoch`` (the fewest epochs
+        its models had already trained, when some continue shorter fits)
+        and ``epochs_trained`` (the epochs its models trained, summed).
     unfused_fits_ : dict of str to int
         Why fits were left to train one by one, and how many.
+    resumed_fits_ : dict of str to int
+        Fits that a shorter fit in the cache (the same params but
+        ``max_epochs``) saved training: ``'continued'`` from its checkpoint
+        (the stack's ``from_epoch``), ``'stopped early before: reused as
+        is'``, or ``'retrained: <why>'`` where continuing would not give
+        the same fit.
 
     Notes
     -----
@@ -122,6 +131,7 @@ class FusedSearchMixin:
         network, prefix = network_step(self.estimator)
         self.fused_stacks_ = []
         self.unfused_fits_ = Counter()
+        self.resumed_fits_ = Counter()
         original = self.estimator
         store = None
         if network is not None:
@@ -156,6 +166,7 @@ class FusedSearchMixin:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
         self.unfused_fits_ = dict(self.unfused_fits_)
+        self.resumed_fits_ = dict(self.resumed_fits_)
         return self
 
     def _get_routed_params_for_fit(self, params):
@@ -176,6 +187,26 @@ class FusedSearchMixin:
         if "callback_ctx" in inspect.signature(parent).parameters:
             return parent(evaluate_fused, callback_ctx=callback_ctx)
         return parent(evaluate_fused)
+
+    # Whether a batch's candidates train their full-data fit in their stack
+    # (see _fuses_refit); the searches whose batches can be many small ones
+    # (BayesSearchCV: n_points candidates a batch) leave it off.
+    _fuse_refit = False
+
+    # Beyond this many candidates in a batch, the full-data fits that one
+    # refit will use are not worth their width in the stack.
+    _max_refit_candidates = 8
+
+    def _fuses_refit(self, candidate_params):
+        """Whether each candidate of this batch trains its full-data fit beside its fold models.
+
+        A full-data model widens its candidate's stack by one model in k and
+        takes (k - 1) / k more steps per epoch, the extra ones at the width of
+        the full-data models alone: far less than the refit's fit on its own,
+        which is overhead-bound like every small fit. But only one of them is
+        used, by the refit: for small batches only.
+        """
+        return bool(self.refit) and self._fuse_refit and len(candidate_params) <= self._max_refit_candidates
 
     def _say(self, message):
         if self.verbose > 0:
@@ -233,6 +264,8 @@ class FusedSearchMixin:
                 continue
             members = groups.setdefault(shared, [])
             members += [(params, fold) for fold in range(len(splits))]
+            if self._fuses_refit(candidate_params):
+                members.append((params, None))  # fold None: all rows, the fit refit asks for
         if not groups:
             return
 
@@ -247,25 +280,37 @@ class FusedSearchMixin:
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
-        for task, (task_stacks, failures, task_shares, task_cached) in zip(tasks, results):
+        resumes, n_full = Counter(), 0
+        for task, (task_stacks, failures, task_shares, task_cached, task_resumes) in zip(tasks, results):
             stacks += task_stacks
             unfused.update(failures)
+            resumes.update(task_resumes)
             n_cached += task_cached
             for position, seconds in task_shares:
                 params, fold = task[position]
-                shares[index[id(params)]][fold] = seconds
+                if fold is None:  # a full-data fit is no split of cv_results_
+                    n_full += 1
+                else:
+                    shares[index[id(params)]][fold] = seconds
         self.fused_stacks_ += stacks
-        self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start))
+        self.resumed_fits_.update(resumes)
+        self._say(_pretrain_summary(stacks, n_fits, n_cached, time.perf_counter() - start, n_full))
+        for what, count in sorted(resumes.items()):
+            self._say(f"{count} fit(s) {what}")
 
 
-def _pretrain_summary(stacks, n_fits, n_cached, seconds):
-    """What one fused pass did, in words: restored fits are not failures to fuse."""
-    n_fused = sum(stack["n_models"] for stack in stacks)
+def _pretrain_summary(stacks, n_fits, n_cached, seconds, n_full=0):
+    """What one fused pass did, in words: restored fits are not failures to fuse.
+
+    ``n_full`` full-data fits (for the refit) trained in the stacks besides the search's fits.
+    """
+    n_fused = sum(stack["n_models"] for stack in stacks) - n_full
     parts = []
     if n_cached:
         parts.append(f"{n_cached} of {n_fits} fits restored from the cache")
     if n_fused or not n_cached:
-        parts.append(f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s), in {seconds:.1f} s")
+        also = f", with {n_full} full-data fit(s) for the refit" if n_full else ""
+        parts.append(f"{n_fused} of {n_fits} fits trained fused, in {len(stacks)} stack(s){also}, in {seconds:.1f} s")
     else:
         parts.append("none trained")
     rest = n_fits - n_cached - n_fused
@@ -334,12 +379,13 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     (a rerun with the same ``cache_dir``), which are not trained again.
     """
     members, keys, failures, positions = [], [], [], []
-    n_cached = 0
+    n_cached, resumes, shorter, shares = 0, Counter(), {}, []
     transformed, fingerprints = {}, {}
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
-        X_train, y_train = safe_split(candidate, X, y, splits[fold][0])
+        rows = np.arange(X.shape[0] if hasattr(X, "shape") else len(X)) if fold is None else splits[fold][0]
+        X_train, y_train = safe_split(candidate, X, y, rows)
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
@@ -361,22 +407,39 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             failures.append(str(error))
             continue
         if cache.has_fit(key):
-            n_cached += 1
+            n_cached += fold is not None  # a search fit, not a full-data fit for the refit
             continue
-        members.append(FusedMember(network, X_train, y_train, block=block))
+        if network.cache_dir not in shorter:  # the records are read once per task
+            shorter[network.cache_dir] = cache.shorter_fits()
+        start = resume_point(cache, shorter[network.cache_dir], network, key)
+        if start.reason is not None:
+            resumes[f"retrained: {start.reason}"] += 1
+        elif start.done:
+            # Its shorter twin stopped early, where this fit would stop too.
+            cache.store(network, key, _reused_record(cache, network, key), handoff=handoff)
+            resumes["stopped early before: reused as is"] += 1
+            shares.append((position, 0.0))
+            continue
+        elif start.epochs:
+            resumes["continued"] += 1
+        members.append(
+            FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None)
+        )
         keys.append((cache, key))
         positions.append(position)
     if not members:
-        return [], failures, [], n_cached
+        return [], failures, shares, n_cached, resumes
 
     with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
         try:
             stacks = train_fused(members, placement)
         except Exception as error:  # whatever stopped the stack, each fit can still train alone
-            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * len(members)
-            return [], failures, [], n_cached
-    shares = []
+            n_folds = sum(task[position][1] is not None for position in positions)
+            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * n_folds
+            return [], failures, shares, n_cached, resumes
     for member, (cache, key), position in zip(members, keys, positions):
+        if member.error is not None and task[position][1] is None:
+            continue  # a full-data fit is no fit of the search: the refit trains it, or fails, on its own
         if isinstance(member.error, UnstackableError):
             failures.append(str(member.error))
             continue
@@ -388,7 +451,13 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
         record["fused_stack_size"] = member.stack_size
         cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
-    return stacks, failures, shares, n_cached
+    return stacks, failures, shares, n_cached, resumes
+
+
+def _reused_record(cache, estimator, key):
+    record = cache.make_record(estimator, key, status="ok")
+    record["fit_time"] = 0.0  # nothing trained: its time is in the fit it reuses
+    return record
 
 
 
@@ -447,8 +516,10 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     ...     cv=3,
     ... ).fit(X / 16, y)
     >>> search.fused_stacks_["n_models"].tolist()
-    [6, 6]
+    [8, 8]
     """
+
+    _fuse_refit = True
 
 
 class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
@@ -482,6 +553,8 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
     --------
     FusedGridSearchCV : The same for a grid.
     """
+
+    _fuse_refit = True
 
 
 def _make_bayes_search():

@@ -43,12 +43,21 @@ from ..estimators.mlp import MLPClassifier, MLPRegressor
 from ..training.callbacks import warn_not_converged
 from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
 from ..training.iterator import to_tensor
+from ..training.net import move_net
 from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
 from ..training.sparse import is_sparse
-from .optim import Plateau, StackedOptimizer
+from .optim import StackedOptimizer
+from .resume import replay_rules
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
-__all__ = ["PER_MODEL_PARAMS", "FusedMember", "UnstackableError", "stack_key", "train_fused", "unstackable_reason"]
+__all__ = [
+    "PER_MODEL_PARAMS",
+    "FusedMember",
+    "UnstackableError",
+    "stack_key",
+    "train_fused",
+    "unstackable_reason",
+]
 
 # Params that may differ between the models of one stack: each model's
 # optimizer, dropout and seed take their own value.
@@ -154,6 +163,14 @@ class FusedMember:
         training failed; the estimator is then left unfitted.
     stack_size : int or None
         Set by :func:`train_fused`: how many models trained in its stack.
+    rider : bool
+        Trained only in a stack with members that are not riders (a
+        search's full-data fit, worth training only beside its fold models:
+        alone it would cost what the refit it saves does).
+    resume_epochs : int
+        Epochs already trained: the estimator holds a restored fit of that
+        many epochs (see :func:`skbatch.fused.resume.continuation_reason`), which its stack
+        continues up to ``max_epochs``. 0 for a fit from scratch.
     """
 
     estimator: object
@@ -167,6 +184,8 @@ class FusedMember:
     seed: int = None
     plan: object = field(default=None, repr=False)  # its BatchPlan, as its own fit would make it
     stack_size: int = None
+    rider: bool = False
+    resume_epochs: int = 0
 
     # A stack needs one batch size all through training, so a member's
     # plan never grows it (unstackable_reason leaves schedules out).
@@ -228,12 +247,15 @@ def train_fused(members, placement):
             estimator.input_shape_,
             estimator._n_module_outputs(),
             member.batch_size,
-            member.n_batches,
+            # Models of any number of steps per epoch, continued or not, share
+            # a stack: each keeps its own epochs and its own optimizer step count.
         )
         groups.setdefault(key, []).append(member)
     stacks = []
     for group in groups.values():
         reason = _functional_reason(group, placement.device)
+        if all(member.rider for member in group):
+            reason = "no fit of the search to train beside"
         if reason is not None:
             for member in group:
                 _fail(member, UnstackableError(reason))
@@ -289,9 +311,12 @@ def _prepare(member, placement):
     # The plan the model's own fit would make: the same sizes, updates and lr_.
     plan = estimator._batch_plan(len(X))
     estimator.lr_ = plan.lr
-    with fit_randomness(seed, placement.device, global_rng=draws_from_global_rng(estimator)):
-        estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
-        estimator._check_module_output(X)
+    if member.resume_epochs:
+        move_net(estimator.net_, placement.device)
+    else:
+        with fit_randomness(seed, placement.device, global_rng=draws_from_global_rng(estimator)):
+            estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
+            estimator._check_module_output(X)
     estimator._set_data_settings(plan, None)
     # The callbacks start their state (the stopping rule's, the lr
     # schedule's) as at the start of the model's own training.
@@ -321,10 +346,14 @@ def _train_stack(members, placement):
     return {
         "n_models": len(members),
         "batch_size": members[0].batch_size,
-        "n_batches": members[0].n_batches,
+        "n_batches": max(member.n_batches for member in members),
         "epochs": epochs,
         "seconds": seconds,
         "device": str(device),
+        "from_epoch": min(member.resume_epochs for member in members),
+        "epochs_trained": sum(
+            len(member.estimator.net_.history) - member.resume_epochs for member in members if member.error is None
+        ),
     }
 
 
@@ -340,7 +369,7 @@ class _StackTraining:
         self.members, self.device = members, device
         estimators = [member.estimator for member in members]
         first = estimators[0]
-        self.batch_size, self.n_batches = members[0].batch_size, members[0].n_batches
+        self.batch_size = members[0].batch_size
         self.max_epochs = resolve_alias(first, "max_epochs")
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
@@ -351,56 +380,84 @@ class _StackTraining:
             self.stack = FunctionalStack(modules, device)
         self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
-        self.rules = [Plateau(e) for e in estimators]
-        self.lrs = [e.lr_ for e in estimators]
+        # Continued models pick up their rules, rates and optimizer state where their checkpoint ended.
+        replayed = [replay_rules(e) for e in estimators]
+        self.rules = [rule for rule, _, _ in replayed]
+        self.lrs = [lr for _, lr, _ in replayed]
+        if any(member.resume_epochs for member in members):
+            # A model from scratch loads an empty state: zero moments, zero steps, as a fresh optimizer's.
+            self.optimizer.load(estimators, self.stack, [m.resume_epochs * m.n_batches for m in members])
+        self.optimizer.set_lr(self.lrs)
         self.histories = [[] for _ in members]
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
 
     def run(self):
-        """Train until every model has stopped or run ``max_epochs``; return the epochs run."""
-        epoch = 0
+        """Train until every model has stopped or run ``max_epochs``; return the most epochs a model ran.
+
+        Each model keeps its own epochs: a model with more rows (the
+        full-data fit of a candidate, beside its fold models) takes more
+        steps per epoch, and ends its epochs at other steps than the rest.
+        Every model still in training takes a step at every step of the
+        stack, so all share the optimizer's step count.
+        """
+        n_models = len(self.members)
+        self.epochs, self.steps = [member.resume_epochs for member in self.members], [0] * n_models
+        self.streams, self.batch_losses, self.epoch_start = [None] * n_models, [[] for _ in self.members], [0.0] * n_models
+        self.window = []  # per step: the losses of the active models, read back at the next epoch end
         # A functional stack's dropout draws from torch's global stream: seeded,
         # under the process-wide lock, and the caller's left as it was. An MLP
         # stack draws from its own generator only.
         global_rng = isinstance(self.stack, FunctionalStack)
         with seeded_torch(self.members[0].seed, self.device) if global_rng else contextlib.nullcontext():
-            while self.active and epoch < self.max_epochs:
-                start = time.perf_counter()
-                losses, counts = self._epoch()
-                self._end_epoch(epoch, losses, counts, time.perf_counter() - start)
-                epoch += 1
-        for row, i in enumerate(self.active):
-            # Still training at max_epochs: the model's own fit would warn.
-            warn_not_converged(self.members[i].estimator, self.max_epochs)
-            self._finish(i, row)
-        return epoch
+            while self.active:
+                self._step()
+        return max(self.epochs)
 
-    def _epoch(self):
-        """One pass of every active model over its rows; return its batch losses and batch sizes."""
-        rows = [self.members[i] for i in self.active]
+    def _step(self):
+        """One step of every active model, on its next batch; then the epoch ends of those whose epoch is done."""
+        for i in self.active:
+            if self.steps[i] == 0:  # its epoch starts: its rows, in the order its own fit would draw
+                member = self.members[i]
+                index, weights, counts = _epoch_index([member], [self.offsets[i]], self.batch_size, member.n_batches)
+                rows = index[0].to(self.device).view(member.n_batches, self.batch_size)
+                self.streams[i] = (rows, None if weights is None else weights[0], counts[0])
+                self.epoch_start[i] = time.perf_counter()
+        members = [self.members[i] for i in self.active]
         keep = None
-        if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in rows):
-            keep = (1 - column([member.estimator.dropout for member in rows], self.device)).unsqueeze(2)
-        offsets = [self.offsets[i] for i in self.active]
-        index, last_weights, counts = _epoch_index(rows, offsets, self.batch_size, self.n_batches)
-        index = index.to(self.device)
-        last_rows = column([float(count[-1]) for count in counts], self.device)
-        losses = torch.empty(self.n_batches, len(rows), device=self.device)
-        for step in range(self.n_batches):
-            batch = index[:, step * self.batch_size : (step + 1) * self.batch_size]
-            weights = last_weights if step == self.n_batches - 1 else None
-            per_model = self._losses(batch, keep, weights)
-            # Each model's loss depends on its own row of weights only, so
-            # the sum's gradient is every model's own gradient.
-            gradient = self.stack.gradient(per_model.sum())
-            # alpha's penalty over this batch's rows (each model's own on
-            # the last batch), as in the model's own fit; its gradient is
-            # added by the optimizer, its value to the recorded loss.
-            rows = self.batch_size if weights is None else last_rows
-            penalty = self.optimizer.penalty(self.stack.flat, rows)
-            self.optimizer.step(self.stack.flat, gradient, rows)
-            losses[step] = per_model.detach() + penalty
-        return losses.T.tolist(), counts
+        if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in members):
+            keep = (1 - column([member.estimator.dropout for member in members], self.device)).unsqueeze(2)
+        batch = torch.stack([self.streams[i][0][self.steps[i]] for i in self.active])
+        # A model's last batch may be short: its padding weighs 0, its real rows the mean over them.
+        last = [self.steps[i] == self.members[i].n_batches - 1 and self.streams[i][1] is not None for i in self.active]
+        weights = None
+        if any(last):
+            full = torch.full((self.batch_size,), 1.0 / self.batch_size)
+            weights = torch.stack([self.streams[i][1] if short else full for i, short in zip(self.active, last)])
+        per_model = self._losses(batch, keep, weights)
+        # Each model's loss depends on its own row of weights only, so
+        # the sum's gradient is every model's own gradient.
+        gradient = self.stack.gradient(per_model.sum())
+        # alpha's penalty over this batch's rows (each model's own on a
+        # short last batch), as in the model's own fit; its gradient is
+        # added by the optimizer, its value to the recorded loss.
+        rows = self.batch_size
+        if any(last):
+            rows = column([float(self.streams[i][2][self.steps[i]]) for i in self.active], self.device)
+        penalty = self.optimizer.penalty(self.stack.flat, rows)
+        self.optimizer.step(self.stack.flat, gradient, rows)
+        self.window.append(per_model.detach() + penalty)
+        ending = []
+        for row, i in enumerate(self.active):
+            self.steps[i] += 1
+            if self.steps[i] == self.members[i].n_batches:
+                ending.append(row)
+        if ending:
+            # One read back per epoch end, not per step: on a GPU each would wait for the device.
+            values = torch.stack(self.window).T.tolist()
+            self.window = []
+            for row, i in enumerate(self.active):
+                self.batch_losses[i] += values[row]
+            self._end_epoch(ending)
 
     def _losses(self, batch, keep, weights):
         """Each model's mean loss over its own rows of ``batch`` (weighted where padded)."""
@@ -415,19 +472,21 @@ class _StackTraining:
             return per_row.mean(dim=1)
         return (per_row * weights.to(self.device)).sum(dim=1)
 
-    def _end_epoch(self, epoch, losses, counts, seconds):
-        """Record the epoch in each model's history, then apply its own stopping and ``lr`` rules."""
-        still = []
-        for row, i in enumerate(self.active):
-            estimator, rule = self.members[i].estimator, self.rules[i]
+    def _end_epoch(self, ending):
+        """Record the epoch of the models at rows ``ending`` in their history, then apply their own rules."""
+        removed = set()
+        for row in ending:
+            i = self.active[row]
+            estimator, rule, epoch = self.members[i].estimator, self.rules[i], self.epochs[i]
+            losses, counts = self.batch_losses[i], self.streams[i][2]
+            self.batch_losses[i], self.steps[i], self.epochs[i] = [], 0, epoch + 1
             # skorch's train_loss: the mean of the batch losses, weighted by batch size.
-            loss = float(np.average(losses[row], weights=counts[row]))
-            batches = [{"train_loss": value, "train_batch_size": size} for value, size in zip(losses[row], counts[row])]
+            loss = float(np.average(losses, weights=counts))
             record = {
                 "epoch": epoch + 1,
-                "batches": batches,
-                "train_batch_count": self.n_batches,
-                "dur": seconds,
+                "batches": [{"train_loss": value, "train_batch_size": size} for value, size in zip(losses, counts)],
+                "train_batch_count": self.members[i].n_batches,
+                "dur": time.perf_counter() - self.epoch_start[i],
                 "train_loss": loss,
                 "train_loss_best": loss < rule.best_loss,
             }
@@ -439,17 +498,22 @@ class _StackTraining:
                 batch_size = self.members[i].plan.batch_size_at(epoch)
                 error = non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, batch_size)
                 _fail(self.members[i], error)
+                removed.add(row)
                 continue
             stop, self.lrs[i] = rule.end_epoch(epoch, loss, self.lrs[i])
-            if stop:
+            if stop or epoch + 1 == self.max_epochs:
+                if not stop:  # still training at max_epochs: the model's own fit would warn
+                    warn_not_converged(estimator, self.max_epochs)
                 self._finish(i, row)
-            else:
-                still.append(row)
-        if len(still) < len(self.active):
+                removed.add(row)
+        if removed:
+            still = [row for row in range(len(self.active)) if row not in removed]
+            self.active = [self.active[row] for row in still]
+            if not still:
+                return
             index = torch.tensor(still, dtype=torch.long, device=self.device)
             self.stack.select(index)
             self.optimizer.select(index)
-            self.active = [self.active[row] for row in still]
         self.optimizer.set_lr([self.lrs[i] for i in self.active])
 
     def _finish(self, i, row):
