@@ -152,12 +152,12 @@ def _assert_same_scores(got, expected):
     assert got.best_params_ == expected.best_params_
 
 
-def _assert_finished_fits_kept(killer, cache_dir, n_fits):
+def _assert_finished_fits_kept(killer, cache_dir, n_fits, n_full_data=1):
     records = {record["key"]: record for record in FitCache(cache_dir).records()}
-    assert len(records) == n_fits + 1  # and the refit on all rows
+    assert len(records) == n_fits + n_full_data  # and the fits on all rows (the refit's)
     assert all(record["status"] == "ok" for record in records.values())
     # The worker died mid-search, after storing fits of its own ...
-    assert len(killer.records_at_kill) < n_fits
+    assert len(killer.records_at_kill) < n_fits + n_full_data
     finished = [key for key, record in killer.records_at_kill.items() if record["pid"] == killer.killed_pid]
     assert finished
     # ... which the rest of the search restored rather than trained again.
@@ -191,5 +191,9 @@ def test_fused_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
         cluster, search, X, y, tmp_path, counts=lambda record: "fused_stack_size" not in record
     )
     _assert_same_scores(search, expected)
-    assert search.fused_stacks_["n_models"].sum() == 12
-    _assert_finished_fits_kept(killer, tmp_path, n_fits=18)
+    # 12 fold fits, and each fused candidate's fit on all rows, trained in its
+    # stack so that the refit restores it.
+    assert search.fused_stacks_["n_models"].sum() == 12 + 4
+    # The refit of an unfused (early_stopping) best candidate trains on its own.
+    n_full_data = 4 + bool(search.best_params_.get("early_stopping"))
+    _assert_finished_fits_kept(killer, tmp_path, n_fits=18, n_full_data=n_full_data)
