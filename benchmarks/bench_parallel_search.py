@@ -13,14 +13,20 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 
 import joblib
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skbatch import MLPClassifier
+
+# Every fit trains a fixed epoch budget, as a benchmark must; the ConvergenceWarning
+# scikit-learn's MLP (and skbatch's) raises for each such fit says nothing here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 TARGET_SPEEDUP = 1.7
 
