@@ -18,7 +18,46 @@ from .base import BaseTorchEstimator
 __all__ = ["BaseTorchClassifier", "BaseTorchRegressor"]
 
 
-class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
+class _Fit:
+    """``fit`` of the classifier and regressor bases: the fit cache's door, then the shared training."""
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X`` and ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data: numpy arrays of any numeric dtype, pandas
+            DataFrames or nested lists. Converted to float32. Estimators
+            that take images also accept arrays of 3 or 4 dimensions.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            A classifier's class labels, of any type numpy can sort, or an
+            indicator matrix of 0/1 for multilabel classification; a
+            regressor's target values, converted to float32.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample: each batch's loss is
+            ``sum(w_i * l_i) / sum(w_i)``, as in scikit-learn's MLP.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+
+        Raises
+        ------
+        NonFiniteLossError
+            If the training loss becomes NaN or infinite; names ``lr`` and
+            the batch size.
+        DeviceOutOfMemoryError
+            If the device runs out of memory; names the batch size and the
+            largest that trained with the same settings, when known.
+        """
+        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
+            return fit_cached(self, X, y, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+
+class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
     """Base for classifiers whose network is a torch module trained by skorch.
 
     Encodes the labels as class indices, trains with
@@ -57,40 +96,6 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
 
     def _scoring_callbacks(self):
         return [("validation_score", ValidationScore(self._validation_score, accuracy))]
-
-    def fit(self, X, y, sample_weight=None):
-        """Train the network on ``X`` and ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data: numpy arrays of any numeric dtype, pandas
-            DataFrames or nested lists. Converted to float32. Estimators
-            that take images also accept arrays of 3 or 4 dimensions.
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-            Class labels of any type numpy can sort, or an indicator matrix
-            of 0/1 for multilabel classification.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample: each batch's loss is
-            ``sum(w_i * l_i) / sum(w_i)``, as in scikit-learn's MLP.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-
-        Raises
-        ------
-        NonFiniteLossError
-            If the training loss becomes NaN or infinite; names ``lr`` and
-            the batch size.
-        DeviceOutOfMemoryError
-            If the device runs out of memory; names the batch size and the
-            largest that trained with the same settings, when known.
-        """
-        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
-            return fit_cached(self, X, y, sample_weight=sample_weight)
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -227,7 +232,7 @@ class BaseTorchClassifier(ClassifierMixin, BaseTorchEstimator):
         return np.asarray(y, dtype=np.float32)
 
 
-class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
+class BaseTorchRegressor(RegressorMixin, _Fit, BaseTorchEstimator):
     """Base for regressors whose network is a torch module trained by skorch.
 
     Trains on float32 targets of shape ``(n_samples, n_outputs)`` with
@@ -260,39 +265,6 @@ class BaseTorchRegressor(RegressorMixin, BaseTorchEstimator):
     def _net_params(self):
         # The module outputs log(mean) under the Poisson loss's log link.
         return {"predict_nonlinearity": torch.exp if self._poisson() else "auto"}
-
-    def fit(self, X, y, sample_weight=None):
-        """Train the network on ``X`` and ``y``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data: numpy arrays of any numeric dtype, pandas
-            DataFrames or nested lists. Converted to float32. Estimators
-            that take images also accept arrays of 3 or 4 dimensions.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            Target values. Converted to float32.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Non-negative weight of each sample: each batch's loss is
-            ``sum(w_i * l_i) / sum(w_i)``, as in scikit-learn's MLP.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-
-        Raises
-        ------
-        NonFiniteLossError
-            If the training loss becomes NaN or infinite; names ``lr`` and
-            the batch size.
-        DeviceOutOfMemoryError
-            If the device runs out of memory; names the batch size and the
-            largest that trained with the same settings, when known.
-        """
-        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
-            return fit_cached(self, X, y, sample_weight=sample_weight)
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(check_partial_fit_solver)
     def partial_fit(self, X, y, sample_weight=None):
