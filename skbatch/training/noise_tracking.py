@@ -68,8 +68,11 @@ class NoiseScaleTracker(Callback):
     between the two batches of a pair, so the estimate holds while one
     step changes the gradient little compared with its noise.
 
-    The cost per step is one copy of the gradients every other step and
-    a dot product; nothing is recomputed.
+    The cost of a pair is one copy of the gradients and two reductions;
+    nothing is recomputed. At most ``max_pairs`` pairs are taken per
+    epoch, spread over it (every ``k``-th pair, ``k`` from the previous
+    epoch's count): the average of a subset of pairs is as unbiased as
+    that of all, and small batches, which make many pairs, pay for few.
 
     Parameters
     ----------
@@ -78,10 +81,13 @@ class NoiseScaleTracker(Callback):
         follows the noise scale as it rises during training, while an
         epoch with few pairs (large batches) borrows from the epochs
         before.
+    max_pairs : int, default=8
+        Most pairs of batches measured per epoch.
     """
 
-    def __init__(self, decay=0.5):
+    def __init__(self, decay=0.5, max_pairs=8):
         self.decay = decay
+        self.max_pairs = max_pairs
 
     def initialize(self):
         self.previous_ = None
@@ -89,6 +95,7 @@ class NoiseScaleTracker(Callback):
         self.trace_avg_ = 0.0
         self.grad_sq_avg_ = 0.0
         self.weight_ = 0.0
+        self.stride_ = 1
         return self
 
     def on_train_begin(self, net, **kwargs):
@@ -101,6 +108,10 @@ class NoiseScaleTracker(Callback):
 
     def on_grad_computed(self, net, named_parameters, batch=None, training=False, **kwargs):
         if not training:
+            return
+        self._step += 1
+        # The first batch of every stride-th pair starts one; the rest pass at no cost.
+        if self.previous_ is None and (self._step // 2) % self.stride_:
             return
         grads = [p.grad for _, p in named_parameters if p.grad is not None]
         size = len(batch[0])
@@ -116,9 +127,13 @@ class NoiseScaleTracker(Callback):
 
     def on_epoch_begin(self, net, **kwargs):
         self._pending = []
+        self._step = -1
 
     def on_epoch_end(self, net, **kwargs):
         pending = getattr(self, "_pending", [])
+        # The pairs this epoch had in all, at this stride: next epoch's stride keeps them to max_pairs.
+        available = max(1, (getattr(self, "_step", 0) + 1) // 2)
+        self.stride_ = max(1, -(-available // self.max_pairs))
         if pending:
             values = torch.stack([torch.stack([d, s]) for d, s, _ in pending]).double().cpu().numpy()
             sizes = np.array([size for _, _, size in pending], dtype=float)
