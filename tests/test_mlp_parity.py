@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.datasets import load_digits
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
@@ -160,3 +161,17 @@ def test_fused_search_over_learning_rate_init_matches_grid_search(digits):
         plain = GridSearchCV(net, grid, cv=2).fit(X, y)
     assert len(fused.fused_stacks_) == 1  # both rates in one stack: learning_rate_init is per model
     np.testing.assert_allclose(fused.cv_results_["mean_test_score"], plain.cv_results_["mean_test_score"], atol=1e-6)
+
+
+def test_predict_log_proba_and_out_activation_for_every_classifier():
+    # predict_log_proba lives on the classifier base: the ConvNet has it too.
+    from skbatch import ConvNetClassifier
+
+    X, y = load_digits(return_X_y=True)
+    conv = ConvNetClassifier(channels=(2,), dense_layer_sizes=(), image_shape=(1, 8, 8), max_epochs=1,
+                             device="cpu", random_state=0).fit(X[:100] / 16, y[:100])
+    np.testing.assert_allclose(conv.predict_log_proba(X[:5] / 16), np.log(conv.predict_proba(X[:5] / 16)))
+    # A multilabel MLP's outputs go through a sigmoid per label: scikit-learn's 'logistic'.
+    Y = np.stack([y[:100] % 2, (y[:100] > 4).astype(int)], axis=1)
+    multilabel = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, device="cpu", random_state=0).fit(X[:100], Y)
+    assert multilabel.out_activation_ == "logistic"

@@ -4,7 +4,6 @@ They are properties, not copies stored at the end of ``fit``: the weights
 have one owner, the torch module in ``net_``, and these are views of it.
 """
 
-import numpy as np
 import torch
 
 __all__ = ["MLPAttributes", "MLPClassifierAttributes", "MLPRegressorAttributes"]
@@ -56,25 +55,9 @@ class MLPClassifierAttributes(MLPAttributes):
 
     @property
     def out_activation_(self):
-        """``'softmax'``: skbatch scores every class, binary targets too."""
+        """``'logistic'`` for multilabel targets (a sigmoid per label); else ``'softmax'``, binary targets too."""
         _linears(self)
-        return "softmax"
-
-    def predict_log_proba(self, X):
-        """Log of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
+        return "logistic" if self._multilabel else "softmax"
 
 
 class MLPRegressorAttributes(MLPAttributes):

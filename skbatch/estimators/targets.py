@@ -121,6 +121,22 @@ class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
         """
         return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
+    def predict_log_proba(self, X):
+        """Log of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
     def predict_proba(self, X):
         """Probability of each class for each sample.
 
