@@ -159,16 +159,18 @@ def test_each_model_stops_on_its_own_plateau(small_digits):
 def test_adaptive_learning_rate_follows_each_models_own_plateau(small_digits):
     X, y = small_digits
     base = MLPClassifier(
-        hidden_layer_sizes=(16,), max_epochs=12, batch_size=50, solver="sgd", lr=0.05,
-        learning_rate="adaptive", tol=0.5, n_iter_no_change=20, random_state=0, device="cpu",
+        hidden_layer_sizes=(16,), max_epochs=30, batch_size=50, solver="sgd", lr=0.05,
+        learning_rate="adaptive", tol=0.5, n_iter_no_change=1, random_state=0, device="cpu",
     )
-    members = _fold_members(base, X, y, [{}])
+    # The cuts come every other epoch, so the models stop at the rate's floor (1e-6) before max_epochs.
+    members = _fold_members(base, X, y, [{}, {"n_iter_no_change": 2}])
     _fit_fused(members)
     for member in members:
         alone = _assert_matches_own_fit(member)
         lr = member.estimator.net_.optimizer_.param_groups[0]["lr"]
         assert lr == pytest.approx(alone.net_.optimizer_.param_groups[0]["lr"])
-        assert lr < 0.05  # the schedule did cut it
+        assert lr <= 1e-6  # the schedule cut it to its floor
+        assert member.estimator.n_iter_ < 30  # and then stopped
 
 
 @pytest.mark.parametrize("drop_last, shuffle", [(False, True), (True, True), (False, False)])

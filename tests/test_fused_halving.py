@@ -57,8 +57,9 @@ def test_a_continued_fit_is_the_longer_fit(small_digits, tmp_path):
 
 def test_a_fit_that_stopped_early_is_reused_not_trained(small_digits, tmp_path):
     X, y = small_digits
-    # tol so large that no epoch counts as progress: every fit stops after n_iter_no_change epochs.
-    estimator = _mlp(tol=1e9, n_iter_no_change=2, max_epochs=3, cache_dir=tmp_path)
+    # tol so large that no epoch counts as progress: every fit stops at epoch 4, once more
+    # than n_iter_no_change epochs after the first have missed.
+    estimator = _mlp(tol=1e9, n_iter_no_change=2, max_epochs=5, cache_dir=tmp_path)
     first = FusedGridSearchCV(estimator, {"lr": [1e-3]}, cv=2, refit=False).fit(X, y)
     again = FusedGridSearchCV(estimator, {"lr": [1e-3], "max_epochs": [6]}, cv=2, refit=False).fit(X, y)
     assert again.resumed_fits_ == {"stopped early before: reused as is": 2}

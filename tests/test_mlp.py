@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.metrics import log_loss
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from torch import nn
 
 from skbatch import MLPClassifier, TorchClassifier, parse_hidden_layer_sizes
@@ -108,19 +109,30 @@ def test_without_alpha_there_is_one_param_group(small_digits):
 
 
 def test_invscaling_schedule(small_digits):
-    clf = MLPClassifier(learning_rate="invscaling", power_t=0.5, lr=0.1, max_epochs=4, tol=0, hidden_layer_sizes=(8,))
-    clf.fit(*small_digits)
+    # scikit-learn's rule: after each epoch, lr / (t + 1) ** power_t, t the samples seen.
+    X, y = small_digits
+    clf = MLPClassifier(learning_rate="invscaling", solver="sgd", power_t=0.5, lr=0.1, max_epochs=4, tol=0, hidden_layer_sizes=(8,))
+    clf.fit(X, y)
     used = [row["event_lr"] for row in clf.net_.history]
-    assert used == pytest.approx([0.1 / (epoch + 1) ** 0.5 for epoch in range(4)])
+    assert used == pytest.approx([0.1] + [0.1 / (len(X) * epochs + 1) ** 0.5 for epochs in range(1, 4)])
 
 
 def test_adaptive_schedule_divides_by_five_on_a_plateau(small_digits):
     # A rate this high makes the loss stall at once, so the rule must fire.
-    clf = MLPClassifier(learning_rate="adaptive", solver="sgd", lr=50.0, max_epochs=8, tol=0.5, n_iter_no_change=100)
+    clf = MLPClassifier(learning_rate="adaptive", solver="sgd", lr=50.0, max_epochs=8, tol=0.5, n_iter_no_change=1)
     clf.fit(*small_digits)
     used = [row["event_lr"] for row in clf.net_.history]
     assert used[-1] < 50.0
     assert set(used) <= {50.0 / 5**k for k in range(8)}
+
+
+@pytest.mark.parametrize("learning_rate", ["invscaling", "adaptive"])
+def test_schedules_leave_adam_alone(small_digits, learning_rate):
+    # scikit-learn's Adam ignores learning_rate; skbatch's does too.
+    clf = MLPClassifier(learning_rate=learning_rate, lr=0.01, max_epochs=6, tol=0.5, n_iter_no_change=1, hidden_layer_sizes=(8,))
+    clf.fit(*small_digits)
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == 0.01
+    assert "event_lr" not in clf.net_.history[-1]
 
 
 def test_constant_schedule_keeps_the_rate(small_digits):
@@ -130,9 +142,12 @@ def test_constant_schedule_keeps_the_rate(small_digits):
 
 def test_training_loss_plateau_stops_training(small_digits):
     # Any change smaller than tol counts as no improvement: the first epoch
-    # sets the reference, the next n_iter_no_change epochs miss, then it stops.
+    # sets the reference, and scikit-learn stops once more than
+    # n_iter_no_change epochs in a row miss.
     clf = MLPClassifier(tol=1e6, n_iter_no_change=2, max_epochs=50, hidden_layer_sizes=(8,)).fit(*small_digits)
-    assert clf.n_iter_ == 3
+    assert clf.n_iter_ == 4
+    sk = SkMLPClassifier(tol=1e6, n_iter_no_change=2, max_iter=50, hidden_layer_sizes=(8,)).fit(*small_digits)
+    assert clf.n_iter_ == sk.n_iter_
 
 
 def test_early_stopping_uses_held_out_accuracy_and_restores_best(digits):

@@ -3,7 +3,9 @@ Testing for Multi-layer Perceptron module (sklearn.neural_network)
 
 scikit-learn 1.9's sklearn/neural_network/tests/test_mlp.py, ported to
 skbatch by renaming the import only (skbatch's ``device`` default, 'auto',
-is the CPU here). Every skip says why: a private scikit-learn internal,
+is the CPU here), and, in the two tests that read scikit-learn's private
+optimizer or stopping rule, their counterparts in skbatch's net (comments
+there say so). Every skip says why: a private scikit-learn internal,
 or an intended difference listed in docs/user_guide/sklearn_differences.rst.
 """
 
@@ -345,8 +347,8 @@ def test_lbfgs_regression_maxfun(X, y):
             assert max_fun >= mlp.n_iter_
 
 
-# Skipped: reads scikit-learn's private _optimizer.learning_rate, and needs 'invscaling' per sample seen, which skbatch does not have yet.
-@pytest.mark.skip(reason="reads scikit-learn's private _optimizer.learning_rate, and needs 'invscaling' per sample seen, which skbatch does not have yet (see the differences table)")
+# Renamed: scikit-learn's private _optimizer.learning_rate is the rate of skbatch's torch
+# optimizer, and learning_rate_init (None: lr is set instead) the fit's base rate lr_.
 def test_learning_rate_warmstart():
     # Tests that warm_start reuse past solutions.
     X = [[3, 2], [1, 6], [5, 6], [-2, -4]]
@@ -362,14 +364,14 @@ def test_learning_rate_warmstart():
         )
         with ignore_warnings(category=ConvergenceWarning):
             mlp.fit(X, y)
-            prev_eta = mlp._optimizer.learning_rate
+            prev_eta = mlp.net_.optimizer_.param_groups[0]["lr"]
             mlp.fit(X, y)
-            post_eta = mlp._optimizer.learning_rate
+            post_eta = mlp.net_.optimizer_.param_groups[0]["lr"]
 
         if learning_rate == "constant":
             assert prev_eta == post_eta
         elif learning_rate == "invscaling":
-            assert mlp.learning_rate_init / pow(8 + 1, mlp.power_t) == post_eta
+            assert mlp.lr_ / pow(8 + 1, mlp.power_t) == post_eta
 
 
 def test_multilabel_classification():
@@ -726,15 +728,14 @@ def test_early_stopping(MLPEstimator):
     assert mlp_estimator.best_loss_ is not None
 
 
-# Skipped: reads scikit-learn's private _optimizer.learning_rate; 'adaptive' follows its own rule here.
-@pytest.mark.skip(reason="reads scikit-learn's private _optimizer.learning_rate; 'adaptive' follows its own rule here (see the differences table)")
+# Renamed: scikit-learn's private _optimizer.learning_rate is the rate of skbatch's torch optimizer.
 def test_adaptive_learning_rate():
     X = [[3, 2], [1, 6]]
     y = [1, 0]
     clf = MLPClassifier(tol=0.5, max_iter=3000, solver="sgd", learning_rate="adaptive")
     clf.fit(X, y)
     assert clf.max_iter > clf.n_iter_
-    assert 1e-6 > clf._optimizer.learning_rate
+    assert 1e-6 > clf.net_.optimizer_.param_groups[0]["lr"]
 
 
 def test_warm_start():
@@ -790,8 +791,7 @@ def test_warm_start_full_iteration(MLPEstimator):
         assert max_iter == clf.n_iter_
 
 
-# Skipped: reads scikit-learn's private _no_improvement_count; tests/test_mlp_parity.py checks the stopping rule's public effects.
-@pytest.mark.skip(reason="reads scikit-learn's private _no_improvement_count; tests/test_mlp_parity.py checks the stopping rule's public effects")
+# Renamed: scikit-learn's private _no_improvement_count is that of skbatch's stopping rule.
 def test_n_iter_no_change():
     # test n_iter_no_change using binary data set
     # the classifying fitting process is not prone to loss curve fluctuations
@@ -808,12 +808,11 @@ def test_n_iter_no_change():
         clf.fit(X, y)
 
         # validate n_iter_no_change
-        assert clf._no_improvement_count == n_iter_no_change + 1
+        assert dict(clf.net_.callbacks_)["stopping"].rules_.no_improvement_count == n_iter_no_change + 1
         assert max_iter > clf.n_iter_
 
 
-# Skipped: reads scikit-learn's private _no_improvement_count; tests/test_mlp_parity.py::test_n_iter_no_change_inf_runs_every_epoch checks n_iter_no_change=np.inf.
-@pytest.mark.skip(reason="reads scikit-learn's private _no_improvement_count; tests/test_mlp_parity.py::test_n_iter_no_change_inf_runs_every_epoch checks n_iter_no_change=np.inf")
+# Renamed: scikit-learn's private _no_improvement_count is that of skbatch's stopping rule.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_n_iter_no_change_inf():
     # test n_iter_no_change using binary data set
@@ -837,7 +836,7 @@ def test_n_iter_no_change_inf():
     assert clf.n_iter_ == max_iter
 
     # validate _update_no_improvement_count() was always triggered
-    assert clf._no_improvement_count == clf.n_iter_ - 1
+    assert dict(clf.net_.callbacks_)["stopping"].rules_.no_improvement_count == clf.n_iter_ - 1
 
 
 # Skipped: intended difference: skbatch stratifies on the labels, not scikit-learn's label-binarized column, so the message names class [1] where scikit-learn's names ['True'].

@@ -36,7 +36,9 @@ __all__ = [
 # 2: entries are plain pickles (.pkl), no longer joblib files.
 # 3: entries are safetensors files holding their key and JSON state; params
 #    are fingerprinted by content.
-_FORMAT = 3
+# 4: fits stop and schedule lr by scikit-learn's rules (training/epoch_rules.py);
+#    a format-3 fit of the same params may have stopped at another epoch.
+_FORMAT = 4
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})

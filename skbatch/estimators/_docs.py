@@ -165,10 +165,13 @@ alpha : float, default=1e-4
     and the loss holds no penalty.""",
     "learning_rate": """\
 learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-    Schedule, for every solver (scikit-learn's MLP applies it to ``'sgd'``
-    only): ``'invscaling'`` uses ``lr / epoch ** power_t``;
-    ``'adaptive'`` divides the rate by 5 each time two epochs in a row
-    fail to lower the training loss by ``tol``.""",
+    Schedule of the rate, with ``solver='sgd'`` only, as in scikit-learn's
+    MLP (other solvers keep ``lr_``; pass a skorch ``LRScheduler`` in
+    ``callbacks`` to schedule them). After each epoch, ``'invscaling'``
+    sets the rate to ``lr_ / (t_ + 1) ** power_t``, ``t_`` the samples
+    seen; ``'adaptive'`` keeps it until more than ``n_iter_no_change``
+    epochs in a row miss the stopping rule's ``tol``, then divides it by
+    5 instead of stopping, and stops once it is at most 1e-6.""",
     "power_t": """\
 power_t : float, default=0.5
     Exponent of ``'invscaling'``.""",
@@ -176,26 +179,31 @@ power_t : float, default=0.5
         "classifier": """\
 early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the training data (stratified)
-    and stop when its accuracy has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
-    stop when the training loss has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs. ``partial_fit`` refuses
-    ``early_stopping=True``, as scikit-learn's does.""",
+    and judge each epoch by its accuracy: an epoch that does not beat the
+    best so far by ``tol`` is a miss, and training stops once more than
+    ``n_iter_no_change`` epochs in a row miss, restoring the weights of
+    the best accuracy. Otherwise each epoch is judged by its training
+    loss, which must fall below the best so far minus ``tol``. These are
+    scikit-learn's rules. ``partial_fit`` refuses ``early_stopping=True``,
+    as scikit-learn's does.""",
         "regressor": """\
 early_stopping : bool, default=False
-    Hold out ``validation_fraction`` of the training data and stop
-    when its R² has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs, restoring the best weights. Otherwise
-    stop when the training loss has not improved by ``tol`` for
-    ``n_iter_no_change`` epochs. ``partial_fit`` refuses
-    ``early_stopping=True``, as scikit-learn's does.""",
+    Hold out ``validation_fraction`` of the training data and judge each
+    epoch by its R²: an epoch that does not beat the best so far by
+    ``tol`` is a miss, and training stops once more than
+    ``n_iter_no_change`` epochs in a row miss, restoring the weights of
+    the best R². Otherwise each epoch is judged by its training loss,
+    which must fall below the best so far minus ``tol``. These are
+    scikit-learn's rules. ``partial_fit`` refuses ``early_stopping=True``,
+    as scikit-learn's does.""",
     },
     "validation_fraction": """\
 validation_fraction : float, default=0.1
     Share held out with ``early_stopping``.""",
     "n_iter_no_change": """\
 n_iter_no_change : int or np.inf, default=10
-    Epochs without improvement before stopping; ``np.inf`` never stops
+    Training stops once more than this many epochs in a row fail to
+    improve by ``tol`` (see ``early_stopping``); ``np.inf`` never stops
     early.""",
     "tol": """\
 tol : float, default=1e-4
@@ -214,7 +222,9 @@ random_state : int, RandomState instance or None, default=None
     split. An int gives identical predictions on every fit.""",
     "warm_start": """\
 warm_start : bool, default=False
-    Continue from the weights and optimizer state of the last ``fit``.""",
+    Continue from the weights and optimizer state of the last ``fit``
+    (scikit-learn's MLP starts a fresh optimizer). The stopping rule's
+    count and best score carry over, as scikit-learn's do.""",
     "device": """\
 device : str, torch.device or DevicePool, default='auto'
     ``'auto'`` holds a free slot of ``DevicePool('auto')``, one per

@@ -543,6 +543,8 @@ class BaseTorchEstimator(BaseEstimator):
         first_epoch = len(net.history)
         # n_iter_ counts the epochs of this call, as scikit-learn's does.
         net.call_first_epoch = first_epoch
+        # The stopping rule and lr schedule follow the params as they are now, as scikit-learn's do.
+        dict(net.callbacks_)["stopping"].configure(self)
         net.notify("on_train_begin", X=X, y=y)
         try:
             if self.solver == "lbfgs":

@@ -1,17 +1,17 @@
-"""The stacked optimizer and stopping rules: each model of a stack keeps its own settings and state.
+"""The stacked optimizer: each model of a stack keeps its own settings and state.
 
 A hand-written Adam/AdamW/SGD that follows ``torch.optim``'s formulas row by
-row, and the plateau rule of a fit's skorch callbacks, judged per model.
+row. Each model's stopping rule and lr schedule are its own fit's
+(:class:`skbatch.training.epoch_rules.EpochRules`).
 """
 
-import math
 
 import torch
 
 from ..training.penalty import penalized_solver
 from .stacks import column, per_model
 
-__all__ = ["Plateau", "StackedOptimizer"]
+__all__ = ["StackedOptimizer"]
 
 
 class StackedOptimizer:
@@ -175,44 +175,3 @@ class StackedOptimizer:
                     "exp_avg": exp_avg.clone().to(param.device),
                     "exp_avg_sq": exp_avg_sq.clone().to(param.device),
                 }
-
-
-class Plateau:
-    """The unfused fit's epoch-end rules for one model: stopping and the ``lr`` schedule.
-
-    The same rules as the skorch callbacks of a fit (``_StopOnPlateau`` on
-    the training loss, ``LambdaLR`` for ``'invscaling'``, ``ReduceLROnPlateau``
-    for ``'adaptive'``), kept per model.
-    """
-
-    def __init__(self, estimator):
-        self.estimator = estimator
-        self.misses = 0
-        self.threshold = math.inf
-        self.best_loss = math.inf
-        self.plateau_best = math.inf
-        self.bad_epochs = 0
-
-    def end_epoch(self, epoch, loss, lr):
-        """Return ``(stop, lr for the next epoch)`` after epoch ``epoch`` (0-based)."""
-        estimator = self.estimator
-        if loss < self.threshold:
-            self.misses = 0
-            self.threshold = loss - estimator.tol
-        else:
-            self.misses += 1
-        if self.misses == estimator.n_iter_no_change:
-            return True, lr
-        if estimator.learning_rate == "invscaling":
-            lr = estimator.lr_ / (epoch + 2) ** estimator.power_t
-        elif estimator.learning_rate == "adaptive":
-            if loss < self.plateau_best - estimator.tol:
-                self.plateau_best, self.bad_epochs = loss, 0
-            else:
-                self.bad_epochs += 1
-            if self.bad_epochs > 1:
-                reduced = lr * 0.2
-                if lr - reduced > 1e-8:
-                    lr = reduced
-                self.bad_epochs = 0
-        return False, lr

@@ -14,8 +14,8 @@ import torch
 from sklearn.base import clone
 
 from ..cache.store import longest_shorter
+from ..training.epoch_rules import EpochRules
 from ..training.modules import GeneratorDropout
-from .optim import Plateau
 
 __all__ = ["ResumePoint", "continuation_reason", "replay_rules", "resume_point"]
 
@@ -84,13 +84,11 @@ def continuation_reason(estimator):
 
 
 def replay_rules(estimator):
-    """The epoch-end rules of ``estimator`` after the epochs in its history: ``(rule, lr, stopped)``.
+    """The epoch-end rules of ``estimator`` after the epochs in its history: ``(rules, lr, stopped)``.
 
     The rules read the training losses alone, so replaying the history
     gives the state the fit ended in (with no history: the starting state).
     """
-    rule, lr, stopped = Plateau(estimator), estimator.lr_, False
-    for epoch, row in enumerate(estimator.net_.history):
-        rule.best_loss = min(rule.best_loss, row["train_loss"])
-        stopped, lr = rule.end_epoch(epoch, row["train_loss"], lr)
-    return rule, lr, stopped
+    rules = EpochRules(estimator)
+    lr, stopped = rules.replay(estimator.net_.history, estimator.lr_)
+    return rules, lr, stopped

@@ -488,19 +488,19 @@ class _StackTraining:
                 "train_batch_count": self.members[i].n_batches,
                 "dur": time.perf_counter() - self.epoch_start[i],
                 "train_loss": loss,
-                "train_loss_best": loss < rule.best_loss,
+                "train_loss_best": rule.is_better(loss),
             }
-            if estimator.learning_rate == "invscaling":
-                record["event_lr"] = self.lrs[i]
+            if rule.scheduled:
+                record["event_lr"] = self.lrs[i]  # the rate this epoch trained at, as the callback records it
             self.histories[i].append(record)
-            rule.best_loss = min(rule.best_loss, loss)
             if not math.isfinite(loss):
                 batch_size = self.members[i].plan.batch_size_at(epoch)
                 error = non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, batch_size)
                 _fail(self.members[i], error)
                 removed.add(row)
                 continue
-            stop, self.lrs[i] = rule.end_epoch(epoch, loss, self.lrs[i])
+            end = rule.end_epoch(loss, sum(counts), self.lrs[i])
+            stop, self.lrs[i] = end.stop, end.lr
             if stop or epoch + 1 == self.max_epochs:
                 if not stop:  # still training at max_epochs: the model's own fit would warn
                     warn_not_converged(estimator, self.max_epochs)

@@ -1,48 +1,110 @@
-"""The callbacks of one fit: the stopping rule and the learning-rate schedules shared with the fused path."""
+"""The callbacks of one fit: the stopping rule and the learning-rate schedules, scikit-learn's (``epoch_rules.py``)."""
 
-import functools
+import math
 import warnings
 
 from sklearn.exceptions import ConvergenceWarning
-from skorch.callbacks import EarlyStopping, LRScheduler
+from skorch.callbacks import Callback
 
 from ..devices.pool import ThreadShareRebalance
+from .epoch_rules import EpochRules, epoch_rows
 from .faults import StopOnNonFiniteLoss
 from .noise_tracking import NoiseScaleTracker
 
-__all__ = ["ConvergenceReached", "training_callbacks", "warn_not_converged"]
+__all__ = ["ConvergenceReached", "EpochRulesCallback", "training_callbacks", "warn_not_converged"]
 
 
 class ConvergenceReached(Exception):
     """Raised by the stopping rule; kept apart from KeyboardInterrupt so Ctrl-C still stops a search."""
 
 
-class _StopOnPlateau(EarlyStopping):
-    """skorch's EarlyStopping, made safe for Ctrl-C and for calls without validation data.
+class EpochRulesCallback(Callback):
+    """skorch callback: scikit-learn's stopping rule and ``learning_rate`` schedules (:class:`EpochRules`).
 
-    skorch's EarlyStopping signals a stop with KeyboardInterrupt, which skorch
-    then swallows, so a user's Ctrl-C would end training silently and the
-    half-trained model would be scored as if it had converged. An epoch that
-    lacks the monitored score (``partial_fit`` holds out no validation data)
-    is not judged.
+    Signals a stop with :class:`ConvergenceReached`, not skorch's
+    KeyboardInterrupt, which skorch swallows: a user's Ctrl-C would end
+    training silently and the half-trained model be scored as converged.
+
+    The rules' state (the no-improvement count, the best loss, the samples
+    seen) carries over a warm start and ``partial_fit``, as scikit-learn's
+    does; a net restored from the fit cache rebuilds it from its history.
+    With ``early_stopping``, the weights of the best validation score are
+    kept and loaded back at the end of the call.
+
+    Parameters
+    ----------
+    estimator : BaseTorchEstimator
+        Whose settings the rules follow; :meth:`configure` reads them again
+        before each call.
     """
 
+    def __init__(self, estimator):
+        self.rules_ = EpochRules(estimator)
+        self.judged = "train_loss"  # what the rules' state was judged on
+        self.configure(estimator)
+
+    def configure(self, estimator):
+        """Follow the settings ``estimator`` has now."""
+        self.rules_.configure(estimator)
+        self.monitor = estimator._validation_score if estimator.early_stopping else "train_loss"
+        self.verbose = estimator.verbose
+        return self
+
+    def get_params(self, deep=True):
+        # skorch reads a callback's params from its __init__ signature; this
+        # one's settings come from the estimator, through configure.
+        return {}
+
+    def initialize(self):
+        self.best_model_weights_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_model_weights_ = None
+        rules = self.rules_
+        # A net restored from the fit cache, or a warm start that turned
+        # early_stopping on or off: the state follows from the history.
+        if rules.epochs != len(net.history) or self.judged != self.monitor:
+            lr, _ = rules.replay(net.history, rules.base_lr, self.monitor)
+            self.judged = self.monitor
+            if rules.scheduled:
+                _set_lr(net, lr)
+        if rules.higher_is_better and math.isfinite(rules.best):
+            # A warm start begins from the weights of the best score so far,
+            # which the last call loaded back: they stay the best until beaten.
+            self.best_model_weights_ = _copy_weights(net)
+
     def on_epoch_end(self, net, **kwargs):
-        if self.monitor not in net.history[-1]:
-            return
-        try:
-            super().on_epoch_end(net, **kwargs)
-        except KeyboardInterrupt:
-            raise ConvergenceReached from None
+        row = net.history[-1]
+        lr = net.optimizer_.param_groups[0]["lr"]
+        if self.rules_.scheduled:
+            net.history.record("event_lr", lr)  # the rate this epoch trained at
+        end = self.rules_.end_epoch(row.get(self.monitor), epoch_rows(row), lr)
+        if end.best and self.rules_.higher_is_better:
+            self.best_model_weights_ = _copy_weights(net)
+        if end.lr != lr:
+            _set_lr(net, end.lr)
+        if end.message and self.verbose:
+            print(end.message)
+        if end.stop:
+            raise ConvergenceReached
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_model_weights_ is not None:
+            net.module_.load_state_dict(self.best_model_weights_)
 
 
-def _invscaling_factor(epoch, power_t):
-    # Module level, not a lambda, so that a fitted estimator pickles.
-    return 1.0 / (epoch + 1) ** power_t
+def _copy_weights(net):
+    return {name: value.detach().clone() for name, value in net.module_.state_dict().items()}
+
+
+def _set_lr(net, lr):
+    for group in net.optimizer_.param_groups:
+        group["lr"] = lr
 
 
 def training_callbacks(estimator):
-    """The skorch callbacks of one fit: thread share, scoring, non-finite loss, stopping rule, lr schedule."""
+    """The skorch callbacks of one fit: thread share, non-finite loss, scoring, the stopping rule and lr schedule."""
     # Scoring callbacks come first: the stopping rule reads their score
     # from the same epoch.
     callbacks = [("thread_share", ThreadShareRebalance())]
@@ -52,45 +114,10 @@ def training_callbacks(estimator):
     callbacks.append(("nonfinite_loss", StopOnNonFiniteLoss(type(estimator).__name__)))
     if estimator.early_stopping:
         callbacks += estimator._scoring_callbacks()
-    callbacks.append(
-        (
-            "stopping",
-            _StopOnPlateau(
-                monitor=estimator._validation_score if estimator.early_stopping else "train_loss",
-                lower_is_better=not estimator.early_stopping,
-                patience=estimator.n_iter_no_change,
-                threshold=estimator.tol,
-                threshold_mode="abs",
-                load_best=estimator.early_stopping,
-                sink=print if estimator.verbose else _silent,
-            ),
-        )
-    )
-    if estimator.learning_rate == "invscaling":
-        factor = functools.partial(_invscaling_factor, power_t=estimator.power_t)
-        callbacks.append(("lr_schedule", LRScheduler(policy="LambdaLR", lr_lambda=factor)))
-    elif estimator.learning_rate == "adaptive":
-        # scikit-learn's rule: divide by 5 after two epochs without a gain of tol.
-        callbacks.append(
-            (
-                "lr_schedule",
-                LRScheduler(
-                    policy="ReduceLROnPlateau",
-                    monitor="train_loss",
-                    factor=0.2,
-                    patience=1,
-                    threshold=estimator.tol,
-                    threshold_mode="abs",
-                ),
-            )
-        )
+    callbacks.append(("stopping", EpochRulesCallback(estimator)))
     if estimator._tracks_noise_scale():
         callbacks.append(("noise_scale", NoiseScaleTracker()))
     return callbacks
-
-
-def _silent(*args, **kwargs):
-    pass
 
 
 def warn_not_converged(estimator, epochs):
