@@ -40,8 +40,8 @@ class EpochRulesCallback(Callback):
 
     def __init__(self, estimator):
         self.rules_ = EpochRules(estimator)
-        self.judged = "train_loss"  # what the rules' state was judged on
         self.configure(estimator)
+        self.judged = self.monitor  # what the rules' state was judged on
 
     def configure(self, estimator):
         """Follow the settings ``estimator`` has now."""
