@@ -5,7 +5,6 @@ row. Each model's stopping rule and lr schedule are its own fit's
 (:class:`skbatch.training.epoch_rules.EpochRules`).
 """
 
-
 import torch
 
 from ..training.penalty import penalized_solver
