@@ -189,3 +189,27 @@ def test_the_rule_carries_over_warm_starts_and_partial_fit(digits):
     assert (rules.epochs, rules.samples_seen, rules.best, rules.no_improvement_count) == (
         fresh.epochs, fresh.samples_seen, fresh.best, fresh.no_improvement_count,
     )
+
+
+def test_a_fit_restored_from_the_cache_continues_under_the_same_rules(small_digits, tmp_path):
+    # The cache stores the history, not the rules' state: a restored fit
+    # rebuilds it from the history, so partial_fit goes on as the original would.
+    X, y = small_digits
+    params = dict(
+        hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive", lr=0.5, tol=0.05, n_iter_no_change=1,
+        max_epochs=6, random_state=0, device="cpu", cache_dir=tmp_path,
+    )
+    original = MLPClassifier(**params)
+    with pytest.warns(ConvergenceWarning):
+        original.fit(X, y)
+    restored = MLPClassifier(**params).fit(X, y)  # from the cache: no training, so no warning
+    assert not dict(restored.net_.callbacks_)["stopping"].rules_.epochs  # nothing judged yet
+    for clf in (original, restored):
+        for _ in range(4):
+            clf.partial_fit(X, y)
+    rules = [dict(clf.net_.callbacks_)["stopping"].rules_ for clf in (original, restored)]
+    assert vars(rules[0]) == vars(rules[1])
+    assert [row["event_lr"] for row in restored.net_.history] == [row["event_lr"] for row in original.net_.history]
+    assert len(set(row["event_lr"] for row in original.net_.history[-4:])) > 1  # the rule cut the rate in the partial fits
+    for ours, theirs in zip(restored.net_.module_.parameters(), original.net_.module_.parameters()):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
