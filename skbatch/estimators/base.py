@@ -5,9 +5,7 @@ The estimator stores its params untouched and builds a skorch net in ``fit``
 process that trains, which is what a joblib worker in a search needs.
 """
 
-import contextlib
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -16,40 +14,27 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
-from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from .._compat import Interval, Options, StrOptions, check_sample_weight
+from .._compat import Interval, Options, StrOptions
 from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
-from ..batching.plan import PLAN_PARAMS, epoch_batch_size, plan_batches
+from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
-from ..devices.memory import release_device_memory, track_peak_memory
-from ..devices.pool import DevicePool, cpu_thread_share, place_fit
-from ..training.callbacks import (
-    ConvergenceReached,
-    training_callbacks,
-    warn_not_converged,
-)
-from ..training.faults import explain_training_error, remember_fitted_batch_size
+from ..devices.pool import DevicePool
+from ..training.callbacks import training_callbacks
 from ..training.iterator import TensorBatchIterator, to_tensor
-from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
+from ..training.lbfgs import FULL_BATCH
 from ..training.modules import check_module_output
-from ..training.net import epoch_record, move_net
+from ..training.net import epoch_record
 from ..training.optim import SOLVERS, optimizer_params
 from ..training.penalty import penalized_solver
 from ..training.progress_bar import EpochProgressBar
-from ..training.seeding import (
-    draws_from_global_rng,
-    fit_randomness,
-    forward_draws_from_global_rng,
-    seeded_torch,
-)
+from ..training.seeding import draws_from_global_rng, seeded_torch
 from ..training.sparse import as_csr, is_sparse, n_rows
 from ..training.user_callbacks import user_callbacks
-from .aliases import check_aliases, resolve_alias
+from .aliases import resolve_alias
+from .fit_sequence import FitSequence
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -65,7 +50,7 @@ _MIN_INFERENCE_BATCH_SIZE = 1024
 
 
 @estimator_params
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(FitSequence, BaseEstimator):
     """Base for estimators whose network is a torch module trained by skorch.
 
     Holds what classifiers and regressors share: the training params and
@@ -78,9 +63,10 @@ class BaseTorchEstimator(BaseEstimator):
 
     - a training param: ``_parameter_constraints`` and a field here, and
       its description in ``skbatch.estimators._docs``;
-    - per-fit work: ``_fit`` (validation, device placement, timing,
-      memory) and ``_train_on_device`` (validation split, the batch plan,
-      building and training the net);
+    - per-fit work: the steps of :class:`~skbatch.estimators.fit_sequence.FitSequence`
+      (validation, device placement, validation split, the batch plan,
+      building the net, the callbacks' start and end, the fitted
+      attributes), which the fused trainer follows too;
     - what a batch size means: :func:`skbatch.batching.plan.plan_batches`,
       through ``_plan_batches``; everything else reads the plan it returns;
     - the skorch net class and loss: ``_net_class`` and ``_criterion`` on
@@ -242,126 +228,7 @@ class BaseTorchEstimator(BaseEstimator):
             )
         return [epoch_record(row) for row in net.history]
 
-    # -- training: the steps of one call to fit or partial_fit -------------------
-
-    def _fit(self, X, y, *, incremental, classes=None, sample_weight=None):
-        X, y, resume, seed = self._prepare_data(X, y, incremental=incremental, classes=classes)
-        if sample_weight is not None:
-            sample_weight = check_sample_weight(sample_weight, X, dtype=np.float32, ensure_non_negative=True)
-
-        # The slot is held from the first tensor on the device to the last one
-        # released, so the next fit on that device starts from a clean card.
-        with place_fit(self.device) as placement, cpu_thread_share():
-            self.device_ = placement.device
-            self.device_uuid_ = placement.uuid
-            self.device_slot_ = placement.slot
-            try:
-                with track_peak_memory(self.device_) as peak:
-                    start = time.perf_counter()
-                    self._train_on_device(
-                        X, y, resume=resume, incremental=incremental, seed=seed, sample_weight=sample_weight
-                    )
-                    self.fit_time_ = time.perf_counter() - start
-                self.peak_memory_ = peak.bytes
-                # The slot goes back to the pool: the network must leave its device.
-                self._release_training_state(to_cpu=placement.slot is not None)
-            finally:
-                # The CPU has no cache to hand back, and a full garbage
-                # collection costs more than a small fit.
-                if self.device_.type != "cpu":
-                    release_device_memory(self.device_)
-        self._record_training()
-        return self
-
-    def _prepare_data(self, X, y, *, incremental, classes=None):
-        """Validate params and data for one fit; return ``(X, y, resume, seed)``.
-
-        Sets what is learned from the data alone (``n_features_in_``,
-        ``input_shape_``, ``classes_`` or ``n_outputs_``). Fused training
-        (:mod:`skbatch.fused.train`) prepares each stacked model through here too,
-        so it sees the data and the seed the model's own fit would.
-        """
-        self._validate_params()
-        check_aliases(self)
-        self._check_params()
-        if incremental and self.early_stopping:
-            # scikit-learn's message: one epoch holds out no validation split.
-            raise ValueError(
-                "partial_fit does not support early_stopping=True: each call trains one "
-                "epoch on the rows it gets, with no validation split to stop on. Set "
-                "early_stopping=False to use partial_fit, or call fit."
-            )
-        resume = hasattr(self, "net_") and (incremental or self.warm_start)
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            reset=not resume,
-            dtype=np.float32,
-            allow_nd=self._allow_nd,
-            accept_sparse=self._sparse_formats(),
-            **self._target_checks,
-        )
-        X = self._shape_input(X, reset=not resume)
-        y = self._encode_targets(y, classes=classes, resume=resume, incremental=incremental)
-        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        return X, y, resume, seed
-
-    def _train_on_device(self, X, y, *, resume, incremental, seed, sample_weight=None):
-        # A method of its own so that the training tensors, its locals, are
-        # gone before the device memory is released.
-        if resume:
-            move_net(self.net_, self.device_)
-        X_train, y_train, w_train, valid = X, y, sample_weight, None
-        # scikit-learn's lbfgs holds out no validation data either.
-        if self.early_stopping and not incremental and self.solver != "lbfgs":
-            # The weights are split with the rows, as scikit-learn does.
-            arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
-            split = train_test_split(
-                *arrays,
-                test_size=self.validation_fraction,
-                stratify=y if self._stratify_validation and y.ndim == 1 else None,
-                random_state=seed,
-            )
-            X_train, X_valid, y_train, y_valid = split[:4]
-            w_train, w_valid = split[4:] or (None, None)
-            if n_rows(X_valid) < 2:
-                # One row makes R² NaN and accuracy a coin; scikit-learn refuses too.
-                raise ValueError(
-                    f"The validation set is too small: validation_fraction={self.validation_fraction} "
-                    f"of {n_rows(X)} samples holds out {n_rows(X_valid)}, and early_stopping needs at "
-                    "least 2. Increase 'validation_fraction' or the size of your dataset, or set "
-                    "early_stopping=False."
-                )
-            valid = Dataset(self._to_device(X_valid), self._device_targets(y_valid, w_valid))
-        plan = self._plan_batches(X_train, y_train, resume=resume, seed=seed)
-        if not resume:
-            # A warm start keeps the rate its optimizer already has.
-            self.lr_ = plan.lr
-
-        # The fit's own generator builds the network (see training/seeding.py);
-        # the built-in dropout layers keep their stream across partial_fit
-        # calls, and a custom module's global stream is seeded anew for each
-        # call, from the epochs done, so no call replays another's masks.
-        epochs_done = len(self.net_.history) if resume else 0
-        global_rng = draws_from_global_rng(self)
-        with fit_randomness(seed + epochs_done, self.device_, global_rng=global_rng):
-            if not resume:
-                self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), seed, scheduled=plan.scheduled)
-                self._check_module_output(X_train)
-            else:
-                self._check_schedule(plan)
-            self._set_data_settings(plan, valid)
-        X_train, y_train = self._to_device(X_train), self._device_targets(y_train, w_train)
-        # A custom forward that draws from torch's global generator trains
-        # with it seeded, under the process-wide lock; any other trains freely.
-        seeded = global_rng and forward_draws_from_global_rng(self.net_.module_, self._probe_rows(X_train), self.device_)
-        # A stream of its own, not the one that drew the initial weights.
-        forward_seed = int(np.random.SeedSequence([seed, epochs_done]).generate_state(1)[0])
-        with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
-            self._train(
-                X_train, y_train, epochs=1 if incremental else resolve_alias(self, "max_epochs"), incremental=incremental
-            )
+    # -- training: the steps of one fit are FitSequence's (fit_sequence.py) ----------
 
     def _check_module_output(self, X):
         """Run a custom module on two rows before training; a clear error if its width is wrong.
@@ -385,15 +252,6 @@ class BaseTorchEstimator(BaseEstimator):
         self.net_.accumulation_steps = plan.accumulation_steps
         self.net_.iterator_valid__batch_size = max(plan.batch_size, _MIN_INFERENCE_BATCH_SIZE)
         self.net_.train_split = None if valid is None else predefined_split(valid)
-
-    def _release_training_state(self, *, to_cpu):
-        # The held-out split and the best weights kept for early stopping live
-        # on the device; the net needs them only while training, and the best
-        # weights are already loaded back.
-        self.net_.train_split = None
-        dict(self.net_.callbacks_)["stopping"].best_model_weights_ = None
-        if to_cpu:
-            move_net(self.net_, torch.device("cpu"))
 
     def _plan_batches(self, X, y, *, resume, seed):
         """The :class:`~skbatch.batching.plan.BatchPlan` of training on ``X``; runs 'max''s search if needed."""
@@ -530,64 +388,3 @@ class BaseTorchEstimator(BaseEstimator):
     def _logging_params(self):
         # skorch's PrintLog formats a table every epoch even when silent.
         return {} if self.verbose else {"callbacks__print_log": None}
-
-    def _train(self, X, y, *, epochs, incremental=False):
-        # skorch's partial_fit, minus its catch of KeyboardInterrupt.
-        net = self.net_
-        if self.solver != "lbfgs" and isinstance(net.optimizer_, torch.optim.LBFGS):
-            raise ValueError(
-                f"This {type(self).__name__} was fitted with solver='lbfgs', whose network has no "
-                f"state for solver={self.solver!r} to continue from. Set warm_start=False to "
-                "train from scratch."
-            )
-        first_epoch = len(net.history)
-        # n_iter_ counts the epochs of this call, as scikit-learn's does.
-        net.call_first_epoch = first_epoch
-        # The stopping rule and lr schedule follow the params as they are now, as scikit-learn's do.
-        dict(net.callbacks_)["stopping"].configure(self)
-        net.notify("on_train_begin", X=X, y=y)
-        try:
-            if self.solver == "lbfgs":
-                net.lbfgs_run = fit_lbfgs(self, X, y, max_iter=epochs)
-            else:
-                net.fit_loop(X, y, epochs=epochs)
-        except ConvergenceReached:
-            pass
-        except Exception as error:
-            explained = explain_training_error(self, error, first_epoch=first_epoch)
-            if explained is None:
-                raise
-            raise explained from error
-        else:
-            # lbfgs warns as scikit-learn's does, from scipy's own result.
-            if not incremental and self.solver != "lbfgs":
-                warn_not_converged(self, epochs)
-        net.notify("on_train_end", X=X, y=y)
-        remember_fitted_batch_size(self, first_epoch=first_epoch)
-
-    def _record_training(self):
-        if self.solver == "lbfgs":
-            record_lbfgs(self, self.net_.lbfgs_run)
-            return
-        history = self.net_.history
-        # scikit-learn's meanings: n_iter_ counts the epochs of the last
-        # call; loss_curve_ and t_ (samples seen) run since the weights
-        # were initialised.
-        self.n_iter_ = len(history) - getattr(self.net_, "call_first_epoch", 0)
-        self.loss_curve_ = [row["train_loss"] for row in history]
-        self.loss_ = self.loss_curve_[-1]
-        self.t_ = sum(batch.get("train_batch_size", 0) for row in history for batch in row["batches"])
-        self.best_loss_ = None if self.early_stopping else min(self.loss_curve_)
-        self.batch_size_curve_ = [row["batches"][0]["train_batch_size"] for row in history]
-        # The size that ran last: with batch_size_milestones or 'noise' growth, not the first epoch's.
-        self.batch_size_ = epoch_batch_size(self.net_, len(history) - 1)
-        self.n_updates_per_epoch_ = history[-1, "train_batch_count"]
-        # Epochs trained without tracking (before a warm start turned it on) have no value.
-        self.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in history] if self._tracks_noise_scale() else None
-        if self.early_stopping:
-            key = self._validation_score
-            self.validation_scores_ = [row[key] for row in history if key in row]
-            self.best_validation_score_ = max(self.validation_scores_, default=None)
-        else:
-            self.validation_scores_ = None
-            self.best_validation_score_ = None

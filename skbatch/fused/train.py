@@ -27,9 +27,8 @@ rounding, except for dropout masks, which come from another random stream.
 
 import contextlib
 import copy
-import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -40,14 +39,12 @@ from ..devices.memory import track_peak_memory
 from ..estimators.aliases import resolve_alias
 from ..estimators.base import BaseTorchEstimator
 from ..estimators.mlp import MLPClassifier, MLPRegressor
-from ..training.callbacks import warn_not_converged
-from ..training.faults import non_finite_loss_error, remember_fitted_batch_size
+from ..training.callbacks import ConvergenceReached, set_lr, warn_not_converged
 from ..training.iterator import to_tensor
-from ..training.net import move_net
-from ..training.seeding import draws_from_global_rng, fit_randomness, seeded_torch
+from ..training.net import record_batches
+from ..training.seeding import seeded_torch
 from ..training.sparse import is_sparse
 from .optim import StackedOptimizer
-from .resume import replay_rules
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
 __all__ = [
@@ -295,33 +292,26 @@ def _fail(member, error):
 
 
 def _prepare(member, placement):
-    """Validate and initialise ``member`` as the start of its own ``fit`` would."""
+    """Start ``member``'s fit as its own ``fit`` would: the same steps, up to its first epoch."""
     estimator = member.estimator
     reason = unstackable_reason(estimator)
     if reason is not None:
-        raise ValueError(reason)
-    X, y, _, seed = estimator._prepare_data(member.X, member.y, incremental=False)
-    reason = _data_reason(estimator, X)
+        raise UnstackableError(reason)
+    start = estimator._start_fit(member.X, member.y, incremental=False)
+    reason = _data_reason(estimator, start.X)
     if reason is not None:
         raise UnstackableError(reason)
-    estimator.device_ = placement.device
-    estimator.device_uuid_ = placement.uuid
-    estimator.device_slot_ = placement.slot
-    estimator.max_batch_search_ = None
-    # The plan the model's own fit would make: the same sizes, updates and lr_.
-    plan = estimator._batch_plan(len(X))
-    estimator.lr_ = plan.lr
     if member.resume_epochs:
-        move_net(estimator.net_, placement.device)
-    else:
-        with fit_randomness(seed, placement.device, global_rng=draws_from_global_rng(estimator)):
-            estimator.net_ = estimator._make_net(estimator.n_features_in_, estimator._n_module_outputs(), seed)
-            estimator._check_module_output(X)
-    estimator._set_data_settings(plan, None)
-    # The callbacks start their state (the stopping rule's, the lr
-    # schedule's) as at the start of the model's own training.
-    estimator.net_.notify("on_train_begin", X=None, y=None)
-    member.X_prepared, member.y_prepared, member.seed = X, y, seed
+        # A restored shorter fit, which this one continues as a warm start would.
+        start = replace(start, resume=True)
+    estimator._take_placement(placement)
+    rows = estimator._hold_out_validation(start)
+    plan = estimator._plan_batches(rows.X, rows.y, resume=start.resume, seed=start.seed)
+    estimator._init_network(start, rows, plan)
+    estimator._begin_training(None, None)
+    # A continued fit is the longer fit itself, whose epochs all count in n_iter_.
+    estimator.net_.call_first_epoch = 0
+    member.X_prepared, member.y_prepared, member.seed = rows.X, rows.y, start.seed
     member.plan = plan
 
 
@@ -334,15 +324,12 @@ def _train_stack(members, placement):
     for member in members:
         if member.error is not None:
             continue
-        estimator = member.estimator
         member.stack_size = len(members)
         # Each model's share of the stack's time, so that the fit times of a
         # search still add up to the time it spent training.
-        estimator.fit_time_ = seconds / len(members)
-        estimator.peak_memory_ = peak.bytes
-        estimator._record_training()
-        estimator._release_training_state(to_cpu=placement.slot is not None)
-        remember_fitted_batch_size(estimator)
+        member.estimator._finish_fit(
+            fit_time=seconds / len(members), peak_memory=peak.bytes, to_cpu=placement.slot is not None
+        )
     return {
         "n_models": len(members),
         "batch_size": members[0].batch_size,
@@ -380,15 +367,13 @@ class _StackTraining:
             self.stack = FunctionalStack(modules, device)
         self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
-        # Continued models pick up their rules, rates and optimizer state where their checkpoint ended.
-        replayed = [replay_rules(e) for e in estimators]
-        self.rules = [rule for rule, _, _ in replayed]
-        self.lrs = [lr for _, lr, _ in replayed]
+        # Each model's rate is where its own callbacks left it at the start
+        # of training (a continued model's schedule replayed from its history).
+        self.lrs = [e.net_.optimizer_.param_groups[0]["lr"] for e in estimators]
         if any(member.resume_epochs for member in members):
             # A model from scratch loads an empty state: zero moments, zero steps, as a fresh optimizer's.
             self.optimizer.load(estimators, self.stack, [m.resume_epochs * m.n_batches for m in members])
         self.optimizer.set_lr(self.lrs)
-        self.histories = [[] for _ in members]
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
 
     def run(self):
@@ -402,7 +387,7 @@ class _StackTraining:
         """
         n_models = len(self.members)
         self.epochs, self.steps = [member.resume_epochs for member in self.members], [0] * n_models
-        self.streams, self.batch_losses, self.epoch_start = [None] * n_models, [[] for _ in self.members], [0.0] * n_models
+        self.streams, self.batch_losses = [None] * n_models, [[] for _ in self.members]
         self.window = []  # per step: the losses of the active models, read back at the next epoch end
         # A functional stack's dropout draws from torch's global stream: seeded,
         # under the process-wide lock, and the caller's left as it was. An MLP
@@ -418,10 +403,10 @@ class _StackTraining:
         for i in self.active:
             if self.steps[i] == 0:  # its epoch starts: its rows, in the order its own fit would draw
                 member = self.members[i]
+                member.estimator.net_.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
                 index, weights, counts = _epoch_index([member], [self.offsets[i]], self.batch_size, member.n_batches)
                 rows = index[0].to(self.device).view(member.n_batches, self.batch_size)
                 self.streams[i] = (rows, None if weights is None else weights[0], counts[0])
-                self.epoch_start[i] = time.perf_counter()
         members = [self.members[i] for i in self.active]
         keep = None
         if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in members):
@@ -473,37 +458,37 @@ class _StackTraining:
         return (per_row * weights.to(self.device)).sum(dim=1)
 
     def _end_epoch(self, ending):
-        """Record the epoch of the models at rows ``ending`` in their history, then apply their own rules."""
+        """End the epoch of the models at rows ``ending`` as their own fits would: through their own callbacks.
+
+        Each model's net records the epoch's batches, then runs its
+        epoch-end callbacks, as skorch's loop does: the loss and its best,
+        the epoch's time, the non-finite loss check, the stopping rule and
+        the lr schedule. A model that stops, fails or reaches
+        ``max_epochs`` leaves the stack.
+        """
         removed = set()
         for row in ending:
             i = self.active[row]
-            estimator, rule, epoch = self.members[i].estimator, self.rules[i], self.epochs[i]
+            member = self.members[i]
+            net = member.estimator.net_
             losses, counts = self.batch_losses[i], self.streams[i][2]
-            self.batch_losses[i], self.steps[i], self.epochs[i] = [], 0, epoch + 1
-            # skorch's train_loss: the mean of the batch losses, weighted by batch size.
-            loss = float(np.average(losses, weights=counts))
-            record = {
-                "epoch": epoch + 1,
-                "batches": [{"train_loss": value, "train_batch_size": size} for value, size in zip(losses, counts)],
-                "train_batch_count": self.members[i].n_batches,
-                "dur": time.perf_counter() - self.epoch_start[i],
-                "train_loss": loss,
-                "train_loss_best": rule.is_better(loss),
-            }
-            if rule.scheduled:
-                record["event_lr"] = self.lrs[i]  # the rate this epoch trained at, as the callback records it
-            self.histories[i].append(record)
-            if not math.isfinite(loss):
-                batch_size = self.members[i].plan.batch_size_at(epoch)
-                error = non_finite_loss_error(type(estimator).__name__, loss, epoch + 1, estimator.lr_, batch_size)
-                _fail(self.members[i], error)
+            self.batch_losses[i], self.steps[i] = [], 0
+            self.epochs[i] += 1
+            record_batches(net, losses, counts)
+            set_lr(net, self.lrs[i])  # the rate this epoch trained at, where the callbacks read it
+            stop = False
+            try:
+                net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+            except ConvergenceReached:
+                stop = True
+            except Exception as error:  # a non-finite loss: the model's own fit fails with the same error
+                _fail(member, error)
                 removed.add(row)
                 continue
-            end = rule.end_epoch(loss, sum(counts), self.lrs[i])
-            stop, self.lrs[i] = end.stop, end.lr
-            if stop or epoch + 1 == self.max_epochs:
+            self.lrs[i] = net.optimizer_.param_groups[0]["lr"]
+            if stop or self.epochs[i] == self.max_epochs:
                 if not stop:  # still training at max_epochs: the model's own fit would warn
-                    warn_not_converged(estimator, self.max_epochs)
+                    warn_not_converged(member.estimator, self.max_epochs)
                 self._finish(i, row)
                 removed.add(row)
         if removed:
@@ -517,11 +502,11 @@ class _StackTraining:
         self.optimizer.set_lr([self.lrs[i] for i in self.active])
 
     def _finish(self, i, row):
-        """Give member ``i`` (row ``row`` of the stack) its weights, optimizer state and history."""
+        """Give member ``i`` (row ``row`` of the stack) its weights and optimizer state, and end its training."""
         estimator = self.members[i].estimator
         copy_into(self.stack, row, estimator.net_.module_)
         self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
-        estimator.net_.history.extend(self.histories[i])
+        estimator._end_training(None, None, first_epoch=self.members[i].resume_epochs)
 
 
 def _stack_data(members, device):

@@ -11,7 +11,7 @@ from .epoch_rules import EpochRules, epoch_rows
 from .faults import StopOnNonFiniteLoss
 from .noise_tracking import NoiseScaleTracker
 
-__all__ = ["ConvergenceReached", "EpochRulesCallback", "training_callbacks", "warn_not_converged"]
+__all__ = ["ConvergenceReached", "EpochRulesCallback", "set_lr", "training_callbacks", "warn_not_converged"]
 
 
 class ConvergenceReached(Exception):
@@ -68,7 +68,7 @@ class EpochRulesCallback(Callback):
             lr, _ = rules.replay(net.history, rules.base_lr, self.monitor)
             self.judged = self.monitor
             if rules.scheduled:
-                _set_lr(net, lr)
+                set_lr(net, lr)
         if rules.higher_is_better and math.isfinite(rules.best):
             # A warm start begins from the weights of the best score so far,
             # which the last call loaded back: they stay the best until beaten.
@@ -83,7 +83,7 @@ class EpochRulesCallback(Callback):
         if end.best and self.rules_.higher_is_better:
             self.best_model_weights_ = _copy_weights(net)
         if end.lr != lr:
-            _set_lr(net, end.lr)
+            set_lr(net, end.lr)
         if end.message and self.verbose:
             print(end.message)
         if end.stop:
@@ -98,7 +98,8 @@ def _copy_weights(net):
     return {name: value.detach().clone() for name, value in net.module_.state_dict().items()}
 
 
-def _set_lr(net, lr):
+def set_lr(net, lr):
+    """Set the learning rate of every param group of ``net``'s optimizer."""
     for group in net.optimizer_.param_groups:
         group["lr"] = lr
 
