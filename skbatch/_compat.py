@@ -22,9 +22,13 @@ What is reached here, and why:
   counts iterations and warns as scikit-learn's MLP;
 - joblib's ``Parallel.__call__`` and ``Parallel.print_progress`` (patched
   by :mod:`skbatch.inspection.progress`), with ``n_completed_tasks`` and
-  ``return_generator``.
+  ``return_generator``;
+- ``joblib.parallel.get_active_backend``: a fused search's own ``Parallel``,
+  nested in the one its parent search holds open, gets a backend of its own
+  (:func:`own_parallel_backend`).
 """
 
+import copy
 import functools
 
 import scipy
@@ -52,6 +56,7 @@ __all__ = [
     "fit_and_score",
     "lbfgs_verbosity",
     "net_part_names",
+    "own_parallel_backend",
     "safe_indexing",
     "safe_split",
     "validate_parameter_constraints",
@@ -65,6 +70,23 @@ def net_part_names(net):
     name ``n`` is reached as ``getattr(net, n + '_')``.
     """
     return [*net._modules, *net._criteria], list(net._optimizers)
+
+
+def own_parallel_backend():
+    """A copy of the joblib backend active here (``parallel_config``'s, or the default), for a nested ``Parallel``.
+
+    Under ``parallel_config(backend=...)`` every ``Parallel`` shares the one
+    backend object the config holds. A ``Parallel`` that ends shuts that
+    object's workers down (``terminate`` forgets the executor or pool); if a
+    search's own ``with parallel:`` block still holds it, its next call finds
+    no workers (``'NoneType' object has no attribute 'submit'``). A copy
+    starts and ends workers of its own (loky's reusable executor is still
+    reused), with the same settings.
+    """
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend()
+    return copy.copy(backend)
 
 
 @functools.cache

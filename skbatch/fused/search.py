@@ -18,6 +18,7 @@ import re
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 
 import joblib
 import numpy as np
@@ -28,7 +29,7 @@ from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 
-from .._compat import safe_split
+from .._compat import own_parallel_backend, safe_split
 from .._optional import import_optional
 from ..cache.keys import (
     UnfingerprintableParamError,
@@ -144,19 +145,17 @@ class FusedSearchMixin:
             # temporary directory, and the user's estimator is put back after.
             store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
             self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
-        self._fused_data = indexable(X, y)
-        self._fused_shares = []
+        # What this fit's fused passes need, made here and dropped at its end.
+        self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original)
         try:
             super().fit(X, y, **params)
             if hasattr(self, "cv_results_"):
-                _add_training_shares(self.cv_results_, self._fused_shares)
+                _add_training_shares(self.cv_results_, self._fused_run.shares)
         finally:
             if network is not None:
                 FitCache(network.cache_dir if store is None else store.name).drop_handoffs()
             self.estimator = original
-            del self._fused_data
-            self.__dict__.pop("_fused_shares", None)
-            self.__dict__.pop("_fused_routed", None)
+            del self._fused_run
             if store is not None:
                 store.cleanup()
         if store is not None and hasattr(self, "best_estimator_"):
@@ -173,14 +172,24 @@ class FusedSearchMixin:
         # The parent's fit routes params once per fit; the fused pass needs
         # the same split params (groups) and fit params it routes.
         routed = super()._get_routed_params_for_fit(params)
-        self._fused_routed = routed
+        run = getattr(self, "_fused_run", None)
+        if run is not None:
+            run.routed = routed
         return routed
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        run = self._fused_run
+
         def evaluate_fused(candidate_params, cv=None, more_results=None, **kwargs):
             candidate_params = list(candidate_params)
-            self._pretrain(candidate_params, cv or self._checked_cv_orig)
-            return evaluate_candidates(candidate_params, cv=cv, more_results=more_results, **kwargs)
+            cv = cv or self._checked_cv_orig
+            # The folds are drawn once, by one call to split(), for the fused
+            # pass and the parent alike: a splitter with state (a RandomState,
+            # an iterator used once, halving's subsamples) sees exactly the
+            # call it would see in the parent search.
+            folds = _DrawnFolds(list(cv.split(run.X, run.y, **run.routed.splitter.split)))
+            self._pretrain(run, candidate_params, folds.splits)
+            return evaluate_candidates(candidate_params, cv=folds, more_results=more_results, **kwargs)
 
         parent = super()._run_search
         # scikit-learn >= 1.9 passes a callback context; scikit-optimize's search takes none.
@@ -212,31 +221,26 @@ class FusedSearchMixin:
         if self.verbose > 0:
             print(f"[{type(self).__name__}] {message}")
 
-    def _pretrain(self, candidate_params, cv):
+    def _pretrain(self, run, candidate_params, splits):
         """Train every stackable (candidate, fold) fit of this batch fused, into the cache."""
         unfused = Counter()
         # One dict per candidate, in cv_results_ order: fold -> seconds of stack training.
         shares = [{} for _ in candidate_params]
-        self._fused_shares += shares
+        run.shares += shares
         try:
-            self._pretrain_batch(candidate_params, cv, unfused, shares)
+            self._pretrain_batch(run, candidate_params, splits, unfused, shares)
         finally:
             for reason, count in unfused.items():
                 self.unfused_fits_[reason] += count
                 self._say(f"{count} fit(s) train one by one: {reason}")
 
-    def _pretrain_batch(self, candidate_params, cv, unfused, shares):
-        X, y = self._fused_data
-        routed = self._fused_routed
-        splits = list(cv.split(X, y, **routed.splitter.split))
+    def _pretrain_batch(self, run, candidate_params, splits, unfused, shares):
         n_fits = len(candidate_params) * len(splits)
         reason = None
         if network_step(self.estimator)[0] is None:
             reason = "the estimator is not an skbatch estimator or a Pipeline ending in one"
-        elif routed.estimator.fit:
-            reason = f"fit params ({', '.join(sorted(routed.estimator.fit))}) go to each fit"
-        elif not _same_splits(splits, cv.split(X, y, **routed.splitter.split)):
-            reason = "cv draws new folds at each call to split(); give it a random_state"
+        elif run.routed.estimator.fit:
+            reason = f"fit params ({', '.join(sorted(run.routed.estimator.fit))}) go to each fit"
         if reason is not None:
             unfused[reason] += n_fits
             return
@@ -247,9 +251,12 @@ class FusedSearchMixin:
             candidate = clone(self.estimator)
             try:
                 candidate.set_params(**clone(params, safe=False))
-            except ValueError as error:
-                unfused[f"its params cannot be set ({error})"] += len(splits)
-                continue
+            except ValueError:
+                # The parent raises this from its first fit, outside any
+                # error_score: raise it now, as the user's own estimator
+                # words it (not this fit's copy, whose cache_dir is temporary).
+                clone(run.user_estimator).set_params(**clone(params, safe=False))
+                raise
             network, _ = network_step(candidate)
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
@@ -275,8 +282,11 @@ class FusedSearchMixin:
         # With one worker, the stacks and then the per-fold fits all run in
         # this process: the fits can take their trained state from memory.
         handoff = n_workers == 1
-        results = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch)(
-            delayed(_train_task)(self.estimator, X, y, splits, task, handoff=handoff) for task in tasks
+        # A backend of its own: the parent's Parallel, open around this
+        # pass, must keep its workers (see own_parallel_backend).
+        parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
+        results = parallel(
+            delayed(_train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff) for task in tasks
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
@@ -349,12 +359,47 @@ def _add_training_shares(results, shares):
     results["mean_fit_time"], results["std_fit_time"] = mean, std
 
 
-def _same_splits(splits, again):
-    again = list(again)
-    return len(splits) == len(again) and all(
-        np.array_equal(train, train_again) and np.array_equal(test, test_again)
-        for (train, test), (train_again, test_again) in zip(splits, again)
-    )
+class _DrawnFolds:
+    """The folds one call to a splitter's ``split`` drew, handed out again at every call.
+
+    Given to the parent's ``evaluate_candidates`` as its ``cv``, so that the
+    parent scores exactly the folds the fused pass trained on.
+    """
+
+    def __init__(self, splits):
+        self.splits = splits
+
+    def split(self, X=None, y=None, groups=None, **params):
+        return iter(self.splits)
+
+    def get_n_splits(self, X=None, y=None, groups=None, **params):
+        return len(self.splits)
+
+
+@dataclass
+class _FusedRun:
+    """What one call to a fused search's ``fit`` hands its fused passes; dropped when it ends.
+
+    Attributes
+    ----------
+    X, y : indexable
+        The search's data.
+    user_estimator : estimator
+        The search's ``estimator`` as the user gave it (the search fits a
+        copy with a temporary ``cache_dir`` when it has none).
+    routed : Bunch
+        The params the parent routed: ``splitter.split`` (groups) and
+        ``estimator.fit``.
+    shares : list of dict
+        Per candidate, in ``cv_results_`` order: fold -> seconds of its
+        stack's training, added to the fit times at the end.
+    """
+
+    X: object
+    y: object
+    user_estimator: object
+    routed: object = None
+    shares: list = field(default_factory=list)
 
 
 def _split_for_workers(groups, n_workers):
@@ -396,7 +441,16 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
             except UnfingerprintableParamError:
                 block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
             if block not in transformed:
-                transformed[block] = preprocessing.fit_transform(X_train, y_train)
+                try:
+                    transformed[block] = preprocessing.fit_transform(X_train, y_train)
+                except Exception as error:
+                    # The fit trains alone, where the parent's own try scores
+                    # it with error_score (or raises), as for any failed fit.
+                    transformed[block] = error
+            if isinstance(transformed[block], Exception):
+                if fold is not None:
+                    failures.append(f"its preprocessing raised {type(transformed[block]).__name__}")
+                continue
             X_train = transformed[block]
         cache = FitCache(network.cache_dir)
         if block not in fingerprints:  # every fit of a block has the same data: hash it once
@@ -430,13 +484,15 @@ def _train_task(estimator, X, y, splits, task, *, handoff=False):
     if not members:
         return [], failures, shares, n_cached, resumes
 
-    with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
-        try:
+    try:
+        # Placing the fits (a device that is not there, say) fails inside the
+        # try too: each fit then trains alone, and fails or not as it would anyway.
+        with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
             stacks = train_fused(members, placement)
-        except Exception as error:  # whatever stopped the stack, each fit can still train alone
-            n_folds = sum(task[position][1] is not None for position in positions)
-            failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * n_folds
-            return [], failures, shares, n_cached, resumes
+    except Exception as error:  # whatever stopped the stack, each fit can still train alone
+        n_folds = sum(task[position][1] is not None for position in positions)
+        failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * n_folds
+        return [], failures, shares, n_cached, resumes
     for member, (cache, key), position in zip(members, keys, positions):
         if member.error is not None and task[position][1] is None:
             continue  # a full-data fit is no fit of the search: the refit trains it, or fails, on its own

@@ -117,16 +117,25 @@ class FunctionalStack:
 
     def __init__(self, modules, device):
         self.module = _with_global_dropout(copy.deepcopy(modules[0])).to(device).train()
-        self.parts = []  # (name, slice, shape)
-        offset, decays = 0, []
+        self.parts = []  # (name, slice, shape), of the trainable parameters
+        offset, decays, frozen = 0, [], []
         for name, param in modules[0].named_parameters():
+            if not param.requires_grad:
+                # A frozen parameter (a pretrained backbone's, say) is no row
+                # of ``flat``: the optimizer never sees it, nor the penalty,
+                # as in the model's own fit, whose optimizer gets no gradient for it.
+                frozen.append(name)
+                continue
             part = slice(offset, offset + param.numel())
             offset = part.stop
             self.parts.append((name, part, param.shape))
             # skorch's param group ("*bias", no weight decay) of the unfused optimizer.
             decays += [0.0 if fnmatch.fnmatch(name, "*bias") else 1.0] * param.numel()
-        rows = [torch.cat([param.detach().reshape(-1) for param in module.parameters()]) for module in modules]
+        named = [dict(module.named_parameters()) for module in modules]
+        rows = [torch.cat([params[name].detach().reshape(-1) for name, _, _ in self.parts]) for params in named]
         self.flat = torch.stack(rows).to(device)
+        # Each model's own frozen values, stacked, constant through training.
+        self.frozen = {name: torch.stack([params[name].detach() for params in named]).to(device) for name in frozen}
         self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
         self._call = torch.func.vmap(self._functional, randomness="different")
         self._make_leaves()
@@ -142,7 +151,7 @@ class FunctionalStack:
 
     def forward(self, X, keep=None, generator=None):
         """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""
-        return self._call(self.leaves, X)
+        return self._call({**self.frozen, **self.leaves}, X)
 
     def gradient(self, loss):
         """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
@@ -150,10 +159,11 @@ class FunctionalStack:
 
     def select(self, index):
         self.flat = self.flat[index]
+        self.frozen = {name: value[index] for name, value in self.frozen.items()}
         self._make_leaves()
 
     def unstack(self, tensor, row, module):
-        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        """Pairs of (trainable parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
         params = dict(module.named_parameters())
         for name, part, shape in self.parts:
             yield params[name], tensor[row, part].view(shape)
