@@ -16,7 +16,7 @@ Run: ``python benchmarks/bench_max_batch_probes.py [--n-samples 1000000]``
 
 import argparse
 
-from skbatch.batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search
+from skbatch.training.max_batch import DEFAULT_RTOL, DEFAULT_START, _search
 
 LIMITS = [100, 300, 1000, 3000, 10_000, 30_000, 100_000]
 

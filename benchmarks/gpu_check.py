@@ -137,7 +137,7 @@ def max_batch(args):
     import torch
 
     from skbatch import MLPClassifier, find_max_batch_size
-    from skbatch.batching.max_batch import _search
+    from skbatch.training.max_batch import _search
 
     # A cap makes the limit a few GB whatever the card, so the bisection is quick.
     cap = 2 * 2**30

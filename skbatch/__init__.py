@@ -1,7 +1,7 @@
 """skbatch: PyTorch neural networks as scikit-learn estimators, with batch size made measurable."""
 
 from .batching.lr_scaling import scaled_lr
-from .batching.max_batch import MaxBatchSearch, find_max_batch_size
+from .training.max_batch import MaxBatchSearch, find_max_batch_size
 from .batching.schedule import BatchSizeSchedule
 from .batching.sizes import n_updates_per_epoch, resolve_batch_size
 from .cache.store import load_fit_records

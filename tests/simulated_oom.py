@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from skbatch.batching import max_batch
+from skbatch.training import max_batch
 
 
 class OutOfMemoryAbove(nn.Module):

@@ -188,11 +188,6 @@ def test_only_the_unstackable_candidates_fall_back(small_digits):
     "make_search, fit_params, reason",
     [
         (
-            lambda: FusedGridSearchCV(_mlp(), {"lr": [1e-3]}, cv=KFold(2, shuffle=True)),
-            {},
-            "cv draws new folds at each call to split(); give it a random_state",
-        ),
-        (
             lambda: FusedGridSearchCV(make_pipeline(StandardScaler(), _mlp()), {"mlpclassifier__lr": [1e-3]}, cv=2),
             {"standardscaler__sample_weight": np.ones(400)},
             "fit params (standardscaler__sample_weight) go to each fit",
@@ -203,7 +198,7 @@ def test_only_the_unstackable_candidates_fall_back(small_digits):
             "the estimator is not an skbatch estimator or a Pipeline ending in one",
         ),
     ],
-    ids=["unseeded shuffled folds", "fit params", "not skbatch"],
+    ids=["fit params", "not skbatch"],
 )
 def test_whole_search_falls_back_with_a_reason(small_digits, make_search, fit_params, reason, capsys):
     X, y = small_digits

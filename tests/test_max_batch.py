@@ -12,7 +12,7 @@ from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, TorchClassifier, find_max_batch_size
-from skbatch.batching.max_batch import _search
+from skbatch.training.max_batch import _search
 
 # Simulated failures hold no memory; skip the garbage collection after each.
 pytestmark = pytest.mark.usefixtures("released")

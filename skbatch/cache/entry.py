@@ -23,7 +23,7 @@ import torch
 from skorch.history import History
 
 from .._compat import net_part_names
-from ..batching.max_batch import MaxBatchSearch
+from ..training.max_batch import MaxBatchSearch
 from ..batching.plan import BatchPlan
 from ..training.seeding import seeded_torch
 

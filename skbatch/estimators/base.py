@@ -18,13 +18,13 @@ from sklearn.utils.validation import validate_data
 from skorch.helper import predefined_split
 
 from .._compat import Interval, Options, StrOptions
-from ..batching.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
 from ..devices.pool import DevicePool
 from ..training.callbacks import training_callbacks
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH
+from ..training.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..training.modules import check_module_output
 from ..training.net import epoch_record
 from ..training.optim import SOLVERS, optimizer_params

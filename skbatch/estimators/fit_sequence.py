@@ -35,13 +35,19 @@ from skorch.dataset import Dataset
 
 from .._compat import check_sample_weight
 from ..batching.plan import epoch_batch_size
+from ..cache.fitted_sizes import recorded_batch_sizes
 from ..devices.memory import release_device_memory, track_peak_memory
 from ..devices.pool import cpu_thread_share, place_fit
 from ..training.callbacks import ConvergenceReached, warn_not_converged
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.lbfgs import fit_lbfgs, record_lbfgs
 from ..training.net import move_net
-from ..training.seeding import draws_from_global_rng, fit_randomness, forward_draws_from_global_rng, seeded_torch
+from ..training.seeding import (
+    draws_from_global_rng,
+    fit_randomness,
+    forward_draws_from_global_rng,
+    seeded_torch,
+)
 from ..training.sparse import n_rows
 from .aliases import check_aliases, resolve_alias
 
@@ -256,7 +262,9 @@ class FitSequence:
         except ConvergenceReached:
             pass
         except Exception as error:
-            explained = explain_training_error(self, error, first_epoch=first_epoch)
+            explained = explain_training_error(
+                self, error, first_epoch=first_epoch, recorded_sizes=lambda: recorded_batch_sizes(self)
+            )
             if explained is None:
                 raise
             raise explained from error

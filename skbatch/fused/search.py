@@ -20,33 +20,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-import joblib
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
-from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 
-from .._compat import own_parallel_backend, safe_split
+from .._compat import own_parallel_backend
 from .._optional import import_optional
 from ..cache.keys import (
     UnfingerprintableParamError,
-    data_fingerprint,
-    value_fingerprint,
 )
 from ..cache.store import FitCache, check_cache_dir
-from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
-from .resume import resume_point
-from .train import (
-    FusedMember,
-    UnstackableError,
-    stack_key,
-    train_fused,
-    unstackable_reason,
-)
+from .tasks import split_for_workers, train_task
+from .train import stack_key, unstackable_reason
 
 __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
 
@@ -278,7 +267,7 @@ class FusedSearchMixin:
 
         start = time.perf_counter()
         n_workers = effective_n_jobs(self.n_jobs)
-        tasks = _split_for_workers(list(groups.values()), n_workers)
+        tasks = split_for_workers(list(groups.values()), n_workers)
         # With one worker, the stacks and then the per-fold fits all run in
         # this process: the fits can take their trained state from memory.
         handoff = n_workers == 1
@@ -286,7 +275,7 @@ class FusedSearchMixin:
         # pass, must keep its workers (see own_parallel_backend).
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
         results = parallel(
-            delayed(_train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff) for task in tasks
+            delayed(train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff) for task in tasks
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
@@ -400,122 +389,6 @@ class _FusedRun:
     user_estimator: object
     routed: object = None
     shares: list = field(default_factory=list)
-
-
-def _split_for_workers(groups, n_workers):
-    """Halve the largest groups until every worker has one (each half still trains as a stack)."""
-    tasks = [group for group in groups if group]
-    while len(tasks) < n_workers:
-        largest = max(tasks, key=len)
-        if len(largest) < 2:
-            break
-        tasks.remove(largest)
-        half = len(largest) // 2
-        tasks += [largest[:half], largest[half:]]
-    return tasks
-
-
-def _train_task(estimator, X, y, splits, task, *, handoff=False):
-    """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
-
-    Returns the stacks trained; for each fit that could not be fused, why;
-    ``(position in task, seconds)``, the share of its stack's training
-    time, for each fit trained; and how many fits were already in the cache
-    (a rerun with the same ``cache_dir``), which are not trained again.
-    """
-    members, keys, failures, positions = [], [], [], []
-    n_cached, resumes, shorter, shares = 0, Counter(), {}, []
-    transformed, fingerprints = {}, {}
-    for position, (params, fold) in enumerate(task):
-        candidate = clone(estimator).set_params(**clone(params, safe=False))
-        network, _ = network_step(candidate)
-        rows = np.arange(X.shape[0] if hasattr(X, "shape") else len(X)) if fold is None else splits[fold][0]
-        X_train, y_train = safe_split(candidate, X, y, rows)
-        block = (fold,)
-        if isinstance(candidate, Pipeline):
-            # The rows the network's own fit would get: the preprocessing
-            # steps fitted on this fold, once per fold and setting.
-            preprocessing = candidate[:-1]
-            try:
-                block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
-            except UnfingerprintableParamError:
-                block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
-            if block not in transformed:
-                try:
-                    transformed[block] = preprocessing.fit_transform(X_train, y_train)
-                except Exception as error:
-                    # The fit trains alone, where the parent's own try scores
-                    # it with error_score (or raises), as for any failed fit.
-                    transformed[block] = error
-            if isinstance(transformed[block], Exception):
-                if fold is not None:
-                    failures.append(f"its preprocessing raised {type(transformed[block]).__name__}")
-                continue
-            X_train = transformed[block]
-        cache = FitCache(network.cache_dir)
-        if block not in fingerprints:  # every fit of a block has the same data: hash it once
-            fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
-        try:
-            key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
-        except UnfingerprintableParamError as error:
-            failures.append(str(error))
-            continue
-        if cache.has_fit(key):
-            n_cached += fold is not None  # a search fit, not a full-data fit for the refit
-            continue
-        if network.cache_dir not in shorter:  # the records are read once per task
-            shorter[network.cache_dir] = cache.shorter_fits()
-        start = resume_point(cache, shorter[network.cache_dir], network, key)
-        if start.reason is not None:
-            resumes[f"retrained: {start.reason}"] += 1
-        elif start.done:
-            # Its shorter twin stopped early, where this fit would stop too.
-            cache.store(network, key, _reused_record(cache, network, key), handoff=handoff)
-            resumes["stopped early before: reused as is"] += 1
-            shares.append((position, 0.0))
-            continue
-        elif start.epochs:
-            resumes["continued"] += 1
-        members.append(
-            FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None)
-        )
-        keys.append((cache, key))
-        positions.append(position)
-    if not members:
-        return [], failures, shares, n_cached, resumes
-
-    try:
-        # Placing the fits (a device that is not there, say) fails inside the
-        # try too: each fit then trains alone, and fails or not as it would anyway.
-        with place_fit(members[0].estimator.device) as placement, cpu_thread_share():
-            stacks = train_fused(members, placement)
-    except Exception as error:  # whatever stopped the stack, each fit can still train alone
-        n_folds = sum(task[position][1] is not None for position in positions)
-        failures = failures + [f"fused training raised {type(error).__name__}: {error}"] * n_folds
-        return [], failures, shares, n_cached, resumes
-    for member, (cache, key), position in zip(members, keys, positions):
-        if member.error is not None and task[position][1] is None:
-            continue  # a full-data fit is no fit of the search: the refit trains it, or fails, on its own
-        if isinstance(member.error, UnstackableError):
-            failures.append(str(member.error))
-            continue
-        if member.error is not None:
-            # The fit trains alone, and fails there (or not) as it would anyway.
-            failures.append(f"fused training raised {type(member.error).__name__}")
-            continue
-        record = cache.make_record(member.estimator, key, status="ok")
-        record["fused_stack_size"] = member.stack_size
-        cache.store(member.estimator, key, record, handoff=handoff)
-        shares.append((position, member.estimator.fit_time_))
-    return stacks, failures, shares, n_cached, resumes
-
-
-def _reused_record(cache, estimator, key):
-    record = cache.make_record(estimator, key, status="ok")
-    record["fit_time"] = 0.0  # nothing trained: its time is in the fit it reuses
-    return record
-
-
 
 
 class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):

@@ -14,7 +14,6 @@ from skorch.callbacks import Callback
 
 from ..batching.plan import epoch_batch_size, running_batch_size
 from ..cache.keys import family_key
-from ..cache.store import FitCache
 from ..devices.memory import is_out_of_memory
 
 __all__ = ["NonFiniteLossError", "DeviceOutOfMemoryError"]
@@ -84,33 +83,28 @@ def remember_fitted_batch_size(estimator, *, first_epoch=0):
         _fitted_sizes.setdefault(key, set()).update(sizes)
 
 
-def largest_fitted_batch_size(estimator, below):
-    """Largest batch size under ``below`` known to have trained this estimator's family, or None."""
+def largest_fitted_batch_size(estimator, below, recorded=()):
+    """Largest batch size under ``below`` known to have trained this estimator's family, or None.
+
+    ``recorded`` adds sizes known from elsewhere: the cache directory's
+    records (:func:`skbatch.cache.fitted_sizes.recorded_batch_sizes`).
+    """
     family = family_key(estimator, estimator.n_features_in_)
-    device_type = estimator.device_.type
-    sizes = list(_fitted_sizes.get((family, device_type), ()))
-    cache_dir = getattr(estimator, "cache_dir", None)
-    if cache_dir is not None:
-        sizes += [
-            record.get("batch_size")
-            for record in FitCache(cache_dir).records()
-            if record.get("status") == "ok"
-            and record.get("family") == family
-            and str(record.get("device", "")).split(":")[0] == device_type
-        ]
+    sizes = list(_fitted_sizes.get((family, estimator.device_.type), ())) + list(recorded)
     sizes = [s for s in sizes if isinstance(s, int) and s < below]
     return max(sizes, default=None)
 
 
-def explain_training_error(estimator, error, *, first_epoch=0):
+def explain_training_error(estimator, error, *, first_epoch=0, recorded_sizes=list):
     """Return a clearer exception for ``error`` raised while ``estimator`` trained, or None to keep it.
 
     Out-of-memory errors become :class:`DeviceOutOfMemoryError`, naming the
     batch size of the epoch that ran out (from the net's batch plan: with
     ``batch_size_milestones``, not the first epoch's) and suggesting the
     largest smaller size known to have trained with the same settings: in
-    this process, in the cache directory's records, or in this fit's own
-    earlier epochs (those from ``first_epoch``, the first of this fit).
+    this process, in this fit's own earlier epochs (those from
+    ``first_epoch``, the first of this fit), or among ``recorded_sizes()``,
+    called only for an out-of-memory error (the cache directory's records).
     """
     if not is_out_of_memory(error) or isinstance(error, DeviceOutOfMemoryError):
         return None
@@ -123,7 +117,7 @@ def explain_training_error(estimator, error, *, first_epoch=0):
         cause = "batch_size_growth='noise'" if plan.adaptive else "batch_size_milestones"
         grown = f" ({cause} grew it from {plan.batch_size} at epoch {epoch + 1})"
     ran = [size for size in {epoch_batch_size(net, e) for e in range(first_epoch, epoch)} if size < batch_size]
-    earlier = largest_fitted_batch_size(estimator, below=batch_size)
+    earlier = largest_fitted_batch_size(estimator, below=batch_size, recorded=recorded_sizes())
     known = max(ran + ([] if earlier is None else [earlier]), default=None)
     if known is not None:
         advice = (

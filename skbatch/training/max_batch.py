@@ -19,9 +19,9 @@ from sklearn.pipeline import Pipeline
 from .._compat import Interval, validate_parameter_constraints
 from ..devices.memory import is_out_of_memory, release_device_memory
 from ..devices.resolve import resolve_device
-from ..training.iterator import to_tensor
-from ..training.optim import SOLVERS
-from ..training.sparse import densify_rows, is_sparse, n_rows
+from .iterator import to_tensor
+from .optim import SOLVERS
+from .sparse import densify_rows, is_sparse, n_rows
 
 __all__ = ["find_max_batch_size", "MaxBatchSearch"]
 
