@@ -50,6 +50,7 @@ from ..training.seeding import (
 from ..training.sparse import as_csr, is_sparse, n_rows
 from ..training.user_callbacks import user_callbacks
 from .aliases import check_aliases, resolve_alias
+from .doc_link import DocLinkMixin
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
 
@@ -65,7 +66,7 @@ _MIN_INFERENCE_BATCH_SIZE = 1024
 
 
 @estimator_params
-class BaseTorchEstimator(BaseEstimator):
+class BaseTorchEstimator(DocLinkMixin, BaseEstimator):
     """Base for estimators whose network is a torch module trained by skorch.
 
     Holds what classifiers and regressors share: the training params and

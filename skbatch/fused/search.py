@@ -37,6 +37,7 @@ from ..cache.keys import (
 )
 from ..cache.store import FitCache, check_cache_dir
 from ..devices.pool import cpu_thread_share, place_fit
+from ..estimators.doc_link import DocLinkMixin
 from ..estimators.network_step import network_step
 from .resume import resume_point
 from .train import (
@@ -52,7 +53,7 @@ __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "
 _STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch", "epochs_trained"]
 
 
-class FusedSearchMixin:
+class FusedSearchMixin(DocLinkMixin):
     """Add fused pre-training to a scikit-learn search class; put it first in the bases.
 
     Works with any subclass of scikit-learn's ``BaseSearchCV`` that hands its
