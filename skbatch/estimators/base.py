@@ -33,6 +33,7 @@ from ..training.callbacks import (
     training_callbacks,
     warn_not_converged,
 )
+from ..training.fit_tasks import EpochTasks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
@@ -526,7 +527,7 @@ class BaseTorchEstimator(DocLinkMixin, BaseEstimator):
         # rule may end training, and before skorch's PrintLog prints the line.
         progress = [("progress_bar", EpochProgressBar())] if self.verbose >= 2 else []
         schedule = [("batch_size_schedule", schedule)] if schedule else []
-        return progress + training_callbacks(self) + schedule
+        return progress + training_callbacks(self) + [("sklearn_callbacks", EpochTasks())] + schedule
 
     def _logging_params(self):
         # skorch's PrintLog formats a table every epoch even when silent.
