@@ -16,6 +16,8 @@ What is reached here, and why:
 - ``sklearn.utils._safe_indexing``: rows of arrays, frames and lists alike;
 - ``sklearn.model_selection._validation._fit_and_score``: recognising a
   search's fit tasks, which the progress bar counts;
+- skorch's ``_get_predict_nonlinearity``: the function ``predict_proba``
+  applies to the module's output, which :func:`skbatch.to_onnx` exports;
 - skorch's ``_modules``, ``_criteria`` and ``_optimizers``: the names of a
   net's parts, to move them between devices together;
 - ``sklearn.utils.optimize._check_optimize_result``: ``solver='lbfgs'``
@@ -70,6 +72,7 @@ __all__ = [
     "has_sklearn_callbacks",
     "lbfgs_verbosity",
     "net_part_names",
+    "predict_nonlinearity",
     "safe_indexing",
     "safe_split",
     "validate_parameter_constraints",
@@ -88,6 +91,11 @@ def net_part_names(net):
     name ``n`` is reached as ``getattr(net, n + '_')``.
     """
     return [*net._modules, *net._criteria], list(net._optimizers)
+
+
+def predict_nonlinearity(net):
+    """The function an initialized skorch net applies to its module's output in ``predict_proba``."""
+    return net._get_predict_nonlinearity()
 
 
 @functools.cache
