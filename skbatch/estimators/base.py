@@ -33,8 +33,8 @@ from ..training.callbacks import (
     training_callbacks,
     warn_not_converged,
 )
-from ..training.fit_tasks import EpochTasks
 from ..training.faults import explain_training_error, remember_fitted_batch_size
+from ..training.fit_tasks import EpochTasks
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
 from ..training.modules import check_module_output
