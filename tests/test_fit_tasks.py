@@ -169,3 +169,13 @@ def test_a_fitted_estimator_with_callbacks_pickles_and_keeps_them():
 def test_set_callbacks_refuses_what_is_not_a_callback():
     with pytest.raises(TypeError, match="callbacks must be instances following the FitCallback protocol"):
         MLPClassifier().set_callbacks(callback.ProgressBar)
+
+
+@pytest.mark.slow
+def test_fits_in_worker_processes_report_their_epochs():
+    # loky workers get pickled copies of the callbacks, which send what they record back to this process.
+    monitor = callback.ScoringMonitor(scoring="accuracy")
+    net = MLPClassifier(max_epochs=2, **PARAMS).set_callbacks(monitor)
+    GridSearchCV(net, {"alpha": [1e-4, 1e-3]}, cv=2, n_jobs=2).fit(X, y)
+    tasks = [row["task_name"] for row in monitor.get_logs().data]
+    assert tasks.count("fit") == 5 and tasks.count("epoch") == 10  # 4 fits and the refit, 2 epochs each
