@@ -20,6 +20,7 @@ from .inspection.noise_scale import NoiseScale, gradient_noise_scale
 from .inspection.progress import progress_bar
 from .inspection.report import plot_search, search_report
 from .inspection.study import batch_size_study
+from .onnx_export import to_onnx
 from .training.faults import DeviceOutOfMemoryError, NonFiniteLossError
 from .training.iterator import TensorBatchIterator
 from .training.modules import ConvNetModule, MLPModule
@@ -65,6 +66,7 @@ __all__ = [
     "resolve_device",
     "scaled_lr",
     "search_report",
+    "to_onnx",
 ]
 
 

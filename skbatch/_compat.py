@@ -16,10 +16,17 @@ What is reached here, and why:
 - ``sklearn.utils._safe_indexing``: rows of arrays, frames and lists alike;
 - ``sklearn.model_selection._validation._fit_and_score``: recognising a
   search's fit tasks, which the progress bar counts;
+- skorch's ``_get_predict_nonlinearity``: the function ``predict_proba``
+  applies to the module's output, which :func:`skbatch.to_onnx` exports;
 - skorch's ``_modules``, ``_criteria`` and ``_optimizers``: the names of a
   net's parts, to move them between devices together;
 - ``sklearn.utils.optimize._check_optimize_result``: ``solver='lbfgs'``
   counts iterations and warns as scikit-learn's MLP;
+- ``sklearn.callback`` (scikit-learn >= 1.9): ``CallbackSupportMixin`` and
+  ``with_callbacks`` are public, but what an estimator calls to take part
+  (``_init_callback_context``) and where ``set_callbacks`` keeps the
+  callbacks (``_skl_callbacks``) are not; before 1.9 the mixin is empty and
+  fits open no callback task;
 - joblib's ``Parallel.__call__`` and ``Parallel.print_progress`` (patched
   by :mod:`skbatch.inspection.progress`), with ``n_completed_tasks`` and
   ``return_generator``;
@@ -45,7 +52,19 @@ from sklearn.utils.metaestimators import _safe_split as safe_split
 from sklearn.utils.optimize import _check_optimize_result as check_optimize_result
 from sklearn.utils.validation import _check_sample_weight as check_sample_weight
 
+try:
+    from sklearn.callback import CallbackSupportMixin, with_callbacks
+except ImportError:  # scikit-learn < 1.9: no callback API to support
+
+    class CallbackSupportMixin:
+        pass
+
+    def with_callbacks(method):
+        return method
+
+
 __all__ = [
+    "CallbackSupportMixin",
     "Interval",
     "InvalidParameterError",
     "Options",
@@ -54,13 +73,20 @@ __all__ = [
     "check_sample_weight",
     "check_optimize_result",
     "fit_and_score",
+    "has_sklearn_callbacks",
     "lbfgs_verbosity",
     "net_part_names",
     "own_parallel_backend",
+    "predict_nonlinearity",
     "safe_indexing",
     "safe_split",
     "validate_parameter_constraints",
 ]
+
+
+def has_sklearn_callbacks(estimator):
+    """Whether ``estimator`` holds scikit-learn callbacks, its own (``set_callbacks``) or a meta-estimator's."""
+    return bool(getattr(estimator, "_skl_callbacks", None))
 
 
 def net_part_names(net):
@@ -87,6 +113,11 @@ def own_parallel_backend():
 
     backend, _ = get_active_backend()
     return copy.copy(backend)
+
+
+def predict_nonlinearity(net):
+    """The function an initialized skorch net applies to its module's output in ``predict_proba``."""
+    return net._get_predict_nonlinearity()
 
 
 @functools.cache

@@ -12,6 +12,8 @@ __all__ = ["import_optional"]
 _EXTRAS = {
     "skopt": ("scikit-optimize", "bayes"),
     "matplotlib": ("matplotlib", "plot"),
+    "onnx": ("onnx", "onnx"),
+    "onnxruntime": ("onnxruntime", "onnx"),
 }
 
 

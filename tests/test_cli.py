@@ -15,6 +15,8 @@ from skopt.space import Categorical, Integer, Real
 
 from skbatch import cli
 
+from limits import HANG_LIMIT
+
 # The console script that `pip install` put next to this interpreter.
 SKBATCH = Path(sys.executable).parent / "skbatch"
 FAST = ["--cv", "2", "--max-epochs", "2", "--no-progress"]
@@ -337,7 +339,7 @@ def test_usage_errors_are_one_line(capsys):
 def run_skbatch(*args, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [str(SKBATCH), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False
+        [str(SKBATCH), *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=HANG_LIMIT, check=False
     )
 
 

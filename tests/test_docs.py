@@ -10,6 +10,8 @@ import pytest
 
 import skbatch
 
+from limits import HANG_LIMIT
+
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE_PAGES = sorted(p for p in (ROOT / "docs" / "user_guide").glob("*.rst") if ">>>" in p.read_text())
 EXAMPLES = sorted((ROOT / "examples").glob("plot_*.py"))
@@ -29,7 +31,7 @@ def test_docs_build_without_warnings(tmp_path):
         [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "-D", "plot_gallery=0",
          "-D", "nb_execution_mode=off",
          "-d", str(tmp_path / "doctrees"), str(tmp_path / "docs"), str(html)],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True, text=True, timeout=HANG_LIMIT, check=False,
     )
     assert result.returncode == 0, result.stderr
     # Every public name gets an API page and every example a gallery page, with no list to keep up to date.

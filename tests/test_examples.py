@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from limits import HANG_LIMIT
+
 EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("plot_*.py"))
 
 
@@ -23,7 +25,7 @@ def test_example_runs_and_saves_its_figure(example, tmp_path):
     # processes that each import torch again.
     env = {**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "LOKY_MAX_CPU_COUNT": "1"}
     result = subprocess.run(
-        [sys.executable, str(example)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(example)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=HANG_LIMIT, check=False
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert list(tmp_path.glob("*.png")), f"{example.name} saved no figure"

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from limits import HANG_LIMIT
+
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 kernelspec = pytest.importorskip("ipykernel.kernelspec")
@@ -33,7 +35,7 @@ def test_quickstart_notebook_runs(kernel_of_this_python, tmp_path):
         "commit the notebook without outputs"
     )
     client = nbclient.NotebookClient(
-        notebook, kernel_name=kernel_of_this_python, timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+        notebook, kernel_name=kernel_of_this_python, timeout=HANG_LIMIT, resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()  # raises CellExecutionError, with the cell and traceback, if any cell fails
 

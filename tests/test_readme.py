@@ -12,6 +12,8 @@ import pytest
 
 from skbatch import cli
 
+from limits import HANG_LIMIT
+
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
 
@@ -30,10 +32,10 @@ def _run_alone(index, code, tmp_path):
     }
     try:
         result = subprocess.run(
-            [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=180
+            [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=HANG_LIMIT
         )
     except subprocess.TimeoutExpired:
-        return index, None, "timed out after 180 s"
+        return index, None, f"timed out after {HANG_LIMIT} s"
     return index, result.returncode, result.stderr[-3000:]
 
 

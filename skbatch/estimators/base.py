@@ -22,6 +22,7 @@ from ..batching.plan import PLAN_PARAMS, plan_batches
 from ..batching.schedule import BatchSizeSchedule
 from ..devices.pool import DevicePool
 from ..training.callbacks import training_callbacks
+from ..training.fit_tasks import EpochTasks
 from ..training.iterator import TensorBatchIterator, to_tensor
 from ..training.lbfgs import FULL_BATCH
 from ..training.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
@@ -34,6 +35,7 @@ from ..training.seeding import draws_from_global_rng, seeded_torch
 from ..training.sparse import as_csr, is_sparse, n_rows
 from ..training.user_callbacks import user_callbacks
 from .aliases import resolve_alias
+from .doc_link import DocLinkMixin
 from .fit_sequence import FitSequence
 
 __all__ = ["BaseTorchEstimator", "estimator_params"]
@@ -50,7 +52,7 @@ _MIN_INFERENCE_BATCH_SIZE = 1024
 
 
 @estimator_params
-class BaseTorchEstimator(FitSequence, BaseEstimator):
+class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
     """Base for estimators whose network is a torch module trained by skorch.
 
     Holds what classifiers and regressors share: the training params and
@@ -383,7 +385,7 @@ class BaseTorchEstimator(FitSequence, BaseEstimator):
         # rule may end training, and before skorch's PrintLog prints the line.
         progress = [("progress_bar", EpochProgressBar())] if self.verbose >= 2 else []
         schedule = [("batch_size_schedule", schedule)] if schedule else []
-        return progress + training_callbacks(self) + schedule
+        return progress + training_callbacks(self) + [("sklearn_callbacks", EpochTasks())] + schedule
 
     def _logging_params(self):
         # skorch's PrintLog formats a table every epoch even when silent.

@@ -7,20 +7,28 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
+from .._compat import CallbackSupportMixin, with_callbacks
 from ..cache.store import fit_cached
+from ..training.fit_tasks import fit_task
 from ..training.lbfgs import check_partial_fit_solver
 from ..training.losses import HalfPoissonDeviance, MultilabelLogLoss
 from ..training.net import LeanNeuralNetClassifier, LeanNeuralNetRegressor
 from ..training.scoring import R2, ValidationScore, accuracy
 from ..training.sparse import is_sparse
+from .aliases import resolve_alias
 from .base import BaseTorchEstimator
 
 __all__ = ["BaseTorchClassifier", "BaseTorchRegressor"]
 
 
-class _Fit:
-    """``fit`` of the classifier and regressor bases: the fit cache's door, then the shared training."""
+class _Fit(CallbackSupportMixin):
+    """``fit`` of the classifier and regressor bases: the fit cache's door, then the shared training.
 
+    Each ``fit`` and ``partial_fit`` is a task of scikit-learn's callbacks
+    (``set_callbacks``), its epochs subtasks (:mod:`skbatch.training.fit_tasks`).
+    """
+
+    @with_callbacks
     def fit(self, X, y, sample_weight=None):
         """Train the network on ``X`` and ``y``.
 
@@ -52,9 +60,15 @@ class _Fit:
             If the device runs out of memory; names the batch size and the
             largest that trained with the same settings, when known.
         """
-        if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
-            return fit_cached(self, X, y, sample_weight=sample_weight)
-        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+        with fit_task(self, X, y, sample_weight=sample_weight, max_epochs=resolve_alias(self, "max_epochs")):
+            if self.cache_dir is not None and not (self.warm_start and hasattr(self, "net_")):
+                return fit_cached(self, X, y, sample_weight=sample_weight)
+            return self._fit(X, y, incremental=False, sample_weight=sample_weight)
+
+    def _partial_fit(self, X, y, **kwargs):
+        # One epoch, as one callback task with one subtask.
+        with fit_task(self, X, y, sample_weight=kwargs.get("sample_weight"), max_epochs=1):
+            return self._fit(X, y, incremental=True, **kwargs)
 
 
 class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
@@ -98,6 +112,7 @@ class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
         return [("validation_score", ValidationScore(self._validation_score, accuracy))]
 
     @available_if(check_partial_fit_solver)
+    @with_callbacks
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
@@ -119,7 +134,7 @@ class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
+        return self._partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
     def predict_log_proba(self, X):
         """Log of :meth:`predict_proba`.
@@ -283,6 +298,7 @@ class BaseTorchRegressor(RegressorMixin, _Fit, BaseTorchEstimator):
         return {"predict_nonlinearity": torch.exp if self._poisson() else "auto"}
 
     @available_if(check_partial_fit_solver)
+    @with_callbacks
     def partial_fit(self, X, y, sample_weight=None):
         """Train for one epoch on ``X`` and ``y``, continuing from the current weights.
 
@@ -300,7 +316,7 @@ class BaseTorchRegressor(RegressorMixin, _Fit, BaseTorchEstimator):
         self : object
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+        return self._partial_fit(X, y, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted target values for each sample.

@@ -33,6 +33,7 @@ from ..cache.keys import (
     UnfingerprintableParamError,
 )
 from ..cache.store import FitCache, check_cache_dir
+from ..estimators.doc_link import DocLinkMixin
 from ..estimators.network_step import network_step
 from .tasks import split_for_workers, train_task
 from .train import stack_key, unstackable_reason
@@ -42,7 +43,7 @@ __all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "
 _STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch", "epochs_trained"]
 
 
-class FusedSearchMixin:
+class FusedSearchMixin(DocLinkMixin):
     """Add fused pre-training to a scikit-learn search class; put it first in the bases.
 
     Works with any subclass of scikit-learn's ``BaseSearchCV`` that hands its
