@@ -138,6 +138,9 @@ def choose_task(y, task, target, *, scale_target="auto", losses=()):
         If the target does not suit the task, or ``auto`` finds text with
         too many values to be classes.
     """
+    if _is_number(y):
+        # type_of_target's own error on infinity names no column.
+        _check_finite(y, target)
     kind = type_of_target(y.to_numpy())
     n_distinct, n_rows = y.nunique(), len(y)
     if task == "auto":
@@ -187,18 +190,20 @@ def _check_classes(y, kind, target):
 def _check_numbers(y, target):
     if not _is_number(y):
         raise CommandLineError(
-            f"target column {target!r} holds {y.dtype} values ({_labels(pd.unique(y))}), not numbers: "
+            f"target column {target!r} holds {y.dtype} values ({_labels(pd.unique(y).tolist())}), not numbers: "
             "a regression needs numbers; use --task classification for labels"
-        )
-    values = y.to_numpy(dtype=float)
-    if not np.isfinite(values).all():
-        raise CommandLineError(
-            f"target column {target!r} has {int((~np.isfinite(values)).sum())} infinite values; drop those rows first"
         )
     if y.nunique() < 2:
         raise CommandLineError(
-            f"target column {target!r} holds a single value ({_labels(pd.unique(y))}); there is nothing to predict"
+            f"target column {target!r} holds a single value ({_labels(pd.unique(y).tolist())}); "
+            "there is nothing to predict"
         )
+
+
+def _check_finite(y, target):
+    infinite = int(np.isinf(y.to_numpy(dtype=float)).sum())
+    if infinite:
+        raise CommandLineError(f"target column {target!r} has {infinite} infinite values; drop those rows first")
 
 
 def _scaling(y, scale_target, losses):
