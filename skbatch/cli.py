@@ -372,8 +372,9 @@ def _run_search(args):
     print(f"search time: {elapsed:.1f} s\n")
     columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
                "mean_fit_time", "n_failed_fits", "n_failed_scores"]
-    if "mean_training_time" in report:
+    if "mean_training_time" in report and report["mean_training_time"].notna().any():
         # With --cache-dir: what each fit took when it trained, also if this run restored it.
+        # (The report cannot match the records of fits behind a target scaler: a column of NaN says nothing.)
         columns.insert(columns.index("mean_fit_time") + 1, "mean_training_time")
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(report[columns].to_string(float_format=lambda v: f"{v:.4f}"))

@@ -155,7 +155,7 @@ def choose_task(y, task, target, *, scale_target="auto", losses=()):
                     "or --task regression for numbers"
                 )
             task = "regression"
-            reason = f"{target!r} holds {n_distinct} distinct integers, too many to be classes ({_threshold_text(n_rows)})"
+            reason = f"{target!r} holds {n_distinct} distinct whole numbers, too many to be classes ({_threshold_text(n_rows)})"
         else:
             task = "classification"
             reason = f"{target!r} holds {n_distinct} classes (type_of_target: {kind!r})"
@@ -224,5 +224,5 @@ def _scaling(y, scale_target, losses):
         return False, f"not scaled: its mean ({mean:.3g}) and std ({std:.3g}) are already of order one"
     return True, (
         f"scaled in each fold (mean {mean:.4g}, std {std:.4g}: far from the network's starting "
-        "outputs near zero); scores are in the target's own units"
+        "outputs near zero); predictions are scaled back, so scores are on the target's own values"
     )

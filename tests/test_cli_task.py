@@ -107,7 +107,7 @@ def test_auto_takes_thousands_of_integers_as_a_regression(tmp_path, capsys):
     first = err.splitlines()[0]
     n = table["y"].nunique()
     assert first == (
-        f"skbatch: regression with MLPRegressor: 'y' holds {n} distinct integers, too many to be classes "
+        f"skbatch: regression with MLPRegressor: 'y' holds {n} distinct whole numbers, too many to be classes "
         "(more than 100 distinct values, or more than 20 that are over a fifth of the rows: 3000 here)"
     )
     assert "best CV r2: " in out
