@@ -400,20 +400,26 @@ def _run_search(args):
         "threads": args.threads,
         "search_time_s": elapsed,
     }
-    # The results first: a model that fails to save must not take the search's results with it.
+    _write_outputs(args, report, summary, search.best_estimator_ if args.save_model is not None else None)
+    return 0
+
+
+def _write_outputs(args, report, summary, model):
+    """Write the results, then ``model`` (None: no ``--save-model``), so that a failed model write keeps the results."""
     paths = write_results(report, args.output_dir, summary)
     print(f"\nresults written to {paths[0]} and {paths[1]}")
-    if args.save_model is not None:
-        try:
-            atomic_write(args.save_model, lambda handle: save_model(search.best_estimator_, handle))
-        except OSError as exc:
-            raise CommandLineError(
-                f"the best model could not be saved to {args.save_model} ({exc}); the search's results "
-                f"are in {paths[0]} and {paths[1]}"
-            ) from None
-        write_results(report, args.output_dir, {**summary, "model": str(args.save_model)})
-        print(f"best model (refitted on all rows) saved to {args.save_model}")
-    return 0
+    if model is None:
+        return
+    try:
+        # Atomic: a failure leaves no partial model file behind.
+        atomic_write(args.save_model, lambda handle: save_model(model, handle))
+    except (OSError, TypeError, ValueError) as exc:
+        raise CommandLineError(
+            f"the best model could not be saved to {args.save_model} ({exc}); the search's results "
+            f"are in {paths[0]} and {paths[1]}"
+        ) from None
+    write_results(report, args.output_dir, {**summary, "model": str(args.save_model)})
+    print(f"best model (refitted on all rows) saved to {args.save_model}")
 
 
 class _Parser(argparse.ArgumentParser):
