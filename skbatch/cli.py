@@ -10,6 +10,7 @@ import difflib
 import json
 import math
 import sys
+import tempfile
 import time
 import warnings
 from numbers import Integral, Real
@@ -20,8 +21,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.metrics import get_scorer_names
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, StratifiedKFold
-from sklearn.pipeline import make_pipeline
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
 
 from . import demo
 from ._compat import Interval, InvalidParameterError
@@ -33,16 +33,16 @@ from .cli_data import (
     read_table,
     split_target,
 )
-from .cli_params import _STEP, _Range, _search_space, _skopt, parse_param
+from .cli_params import _Range, _search_space, _skopt, parse_param
+from .cli_task import CLASS_LIMIT, choose_task
 from .devices.resolve import resolve_device
-from .estimators.mlp import MLPClassifier
+from .estimators.network_step import network_step
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV
 from .inspection.progress import progress_bar
 from .inspection.report import search_report
 from .model_file import save_model
 
 __all__ = ["main"]
-
 
 
 def _integers_only(estimator, name):
@@ -107,8 +107,8 @@ def _to_builtin(value):
     return value
 
 
-def _unprefixed(params):
-    return {key.removeprefix(f"{_STEP}__"): _to_builtin(value) for key, value in params.items()}
+def _unprefixed(params, prefix):
+    return {key.removeprefix(prefix): _to_builtin(value) for key, value in params.items()}
 
 
 def write_atomic(path, text):
@@ -143,13 +143,13 @@ def write_results(report, output_dir, summary):
     return csv_path, json_path
 
 
-def _make_estimator(args, specs, fixed):
+def _make_estimator(args, task, specs, fixed):
     try:
         # Checked here as well as in each fit so that a typo fails now, not as a NaN score per fit.
         resolve_device(args.device)
     except ValueError as exc:
         raise CommandLineError(f"--device {args.device}: {exc}") from None
-    estimator = MLPClassifier(random_state=args.random_state, device=args.device, cache_dir=args.cache_dir)
+    estimator = task.estimator_class(random_state=args.random_state, device=args.device, cache_dir=args.cache_dir)
     if args.max_epochs is not None:
         estimator.set_params(max_epochs=args.max_epochs)
     _check_params_against(estimator, specs, fixed)
@@ -161,9 +161,9 @@ def _make_estimator(args, specs, fixed):
     return estimator
 
 
-def _make_search(args, pipeline, space):
+def _make_search(args, task, pipeline, space):
     common = dict(
-        cv=StratifiedKFold(args.cv, shuffle=True, random_state=args.random_state),
+        cv=task.cv(args.cv, args.random_state),
         scoring=args.scoring,
         n_jobs=args.n_jobs,
         verbose=args.verbose,
@@ -235,18 +235,45 @@ def _fit(search, X, y, args):
     return list(lines)
 
 
-def _check_scores(search, args, warned):
+def _check_scores(search, scoring, warned):
     scores = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
     if np.isnan(scores).all():
         reasons = [line for line in warned if "scoring failed: " in line or line.startswith("FitFailedWarning")]
         reason = reasons[0] if reasons else "see the warnings above"
-        scoring = args.scoring or "accuracy"
         raise CommandLineError(
             f"every candidate scored NaN with --scoring {scoring}, so there is no best one ({reason})"
         )
 
 
-def _run_search(args):
+def check_writable(path, option, *, folder=False):
+    """Fail now, before any training, if nothing can be written at ``path`` (a file, or a folder with ``folder``).
+
+    The check writes and removes a temporary file where the real one will go,
+    as :func:`~skbatch.cache.atomic.atomic_write` will: permissions, a
+    read-only or pseudo file system (``/proc``), a file where a folder
+    should be, all fail the same way here as they would after the search.
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise CommandLineError(
+            f"{option} {path} is a directory; give a file path, e.g. {option} {path / 'model.skops'}"
+        )
+    where = path if folder else path.parent
+    existing = next(p for p in [where, *where.parents] if p.exists() or p == p.parent)
+    if existing.exists() and not existing.is_dir():
+        raise CommandLineError(f"{option} {path}: {existing} is a file, not a folder; give a path in a folder")
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=where, prefix=".skbatch-write-check-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise CommandLineError(
+            f"{option} {path}: cannot write in {where} ({reason}); give a path in a folder you can write"
+        ) from None
+
+
+def _parse_specs(args):
     specs, fixed = {}, {}
     for text in args.param:
         name, spec = parse_param(text)
@@ -258,10 +285,17 @@ def _run_search(args):
             "nothing to search: give at least one --param with a list or range, "
             "e.g. --param batch_size=16,64,256"
         )
+    return specs, fixed
+
+
+def _check_options(args):
+    """The checks that need no data: they fail before the file is read."""
     if args.cv < 2:
         raise CommandLineError(f"--cv must be at least 2, got {args.cv}")
     if args.n_iter < 1:
         raise CommandLineError(f"--n-iter must be at least 1, got {args.n_iter}")
+    if args.threads is not None and args.threads < 1:
+        raise CommandLineError(f"--threads must be at least 1, got {args.threads}")
     if args.save_model is not None:
         try:
             import skops.io  # noqa: F401
@@ -269,59 +303,93 @@ def _run_search(args):
             raise CommandLineError(
                 "--save-model needs skops, which is not installed: pip install 'skbatch[cli]'"
             ) from None
-    if args.threads is not None and args.threads < 1:
-        raise CommandLineError(f"--threads must be at least 1, got {args.threads}")
-    estimator = MLPClassifier()
-    specs = {n: _typed_range(estimator, n, s) if isinstance(s, _Range) else s for n, s in specs.items()}
-    estimator = _make_estimator(args, specs, fixed)
-    space = _search_space(specs, args.search)
+
+
+def _losses(specs, fixed):
+    """The ``loss`` values the search may train with."""
+    loss = specs.get("loss", fixed.get("loss"))
+    return set(loss) if isinstance(loss, list) else {loss} - {None}
+
+
+def _check_saveable(args, task):
+    if args.save_model is not None and task.scaled:
+        # skbatch.model_file stores a Pipeline ending in the network; a scaler of the target has no place there.
+        raise CommandLineError(
+            f"--save-model cannot save a model whose target is scaled, and {args.target!r} is "
+            f"({task.scaling_reason}); pass --scale-target no to save it unscaled, or drop --save-model"
+        )
+
+
+def _run_search(args):
+    specs, fixed = _parse_specs(args)
+    _check_options(args)
 
     def say(line):
         print(f"skbatch: {line}", file=sys.stderr)
 
     X, y = split_target(read_table(args.data, say=say), args.target, source=str(args.data))
-    # Made now, so that an unusable output directory fails before the search, not after it.
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    task = choose_task(y, args.task, args.target, scale_target=args.scale_target, losses=_losses(specs, fixed))
+    _check_saveable(args, task)
+    estimator = task.estimator_class()
+    specs = {n: _typed_range(estimator, n, s) if isinstance(s, _Range) else s for n, s in specs.items()}
+    estimator = _make_estimator(args, task, specs, fixed)
+    task.check_scoring(args.scoring, y)
+    scoring = args.scoring or task.default_scoring
+    pipeline = task.pipeline(make_preprocessing(X), estimator)
+    prefix = network_step(pipeline, nested=True)[1]
+    search = _make_search(args, task, pipeline, _search_space(specs, args.search, prefix))
+    # Checked now, so that an unusable output path fails before the search, not after it.
+    check_writable(args.output_dir, "--output-dir", folder=True)
     if args.save_model is not None:
-        args.save_model.parent.mkdir(parents=True, exist_ok=True)
-    pipeline = make_pipeline(make_preprocessing(X), estimator)
-    search = _make_search(args, pipeline, space)
+        check_writable(args.save_model, "--save-model")
 
     categorical = categorical_columns(X)
     encoded = f" ({len(categorical)} one-hot encoded)" if categorical else ""
+    say(f"{task.kind} with {task.estimator_class.__name__}: {task.reason}")
+    if task.kind == "regression":
+        say(f"target {task.scaling_reason}")
     say(
         f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features{encoded}, "
-        f"{y.nunique()} classes; {args.cv}-fold CV"
+        f"{task.describe_target(y)}; {args.cv}-fold CV"
     )
+    if args.fused and task.scaled:
+        say(
+            "--fused: every fit trains one by one, with the same results: a fused stack trains the "
+            "network alone, not behind a target scaler (--scale-target no lets the fits stack)"
+        )
     start = time.perf_counter()
     warned = _fit(search, X, y, args)
     elapsed = time.perf_counter() - start
     # Checked first: a search with no usable score ends in one line, not in its warnings.
-    _check_scores(search, args, warned)
+    _check_scores(search, scoring, warned)
     for line in warned[:5]:
         say(f"warning: {line}")
     report = search_report(search, X, y)
 
-    best_params = _unprefixed(search.best_params_)
-    scoring = args.scoring or "accuracy"
+    best_params = _unprefixed(search.best_params_, prefix)
     print(f"best_params_: {best_params}")
     print(f"best CV {scoring}: {search.best_score_:.4f}")
     print(f"search time: {elapsed:.1f} s\n")
     columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
                "mean_fit_time", "n_failed_fits", "n_failed_scores"]
-    if "mean_training_time" in report:
+    if "mean_training_time" in report and report["mean_training_time"].notna().any():
         # With --cache-dir: what each fit took when it trained, also if this run restored it.
+        # (The report cannot match the records of fits behind a target scaler: a column of NaN says nothing.)
         columns.insert(columns.index("mean_fit_time") + 1, "mean_training_time")
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(report[columns].to_string(float_format=lambda v: f"{v:.4f}"))
     summary = {
+        "task": task.kind,
+        "task_reason": task.reason,
+        "estimator": task.estimator_class.__name__,
+        "target_scaled": task.scaled,
         "best_params": best_params,
         "best_score": float(search.best_score_),
         "scoring": scoring,
         "search": args.search,
         "cv": args.cv,
         "n_candidates": len(search.cv_results_["params"]),
-        "fixed_params": {**fixed, "max_epochs": search.estimator[-1].max_epochs},
+        "fixed_params": {**fixed, "max_epochs": estimator.max_epochs},
         "n_failed_fits": int(report["n_failed_fits"].sum()),
         "n_failed_scores": int(report["n_failed_scores"].sum()),
         "data": str(args.data),
@@ -332,14 +400,26 @@ def _run_search(args):
         "threads": args.threads,
         "search_time_s": elapsed,
     }
-    if args.save_model is not None:
-        save_model(search.best_estimator_, args.save_model)
-        summary["model"] = str(args.save_model)
+    _write_outputs(args, report, summary, search.best_estimator_ if args.save_model is not None else None)
+    return 0
+
+
+def _write_outputs(args, report, summary, model):
+    """Write the results, then ``model`` (None: no ``--save-model``), so that a failed model write keeps the results."""
     paths = write_results(report, args.output_dir, summary)
     print(f"\nresults written to {paths[0]} and {paths[1]}")
-    if args.save_model is not None:
-        print(f"best model (refitted on all rows) saved to {args.save_model}")
-    return 0
+    if model is None:
+        return
+    try:
+        # Atomic: a failure leaves no partial model file behind.
+        atomic_write(args.save_model, lambda handle: save_model(model, handle))
+    except (OSError, TypeError, ValueError) as exc:
+        raise CommandLineError(
+            f"the best model could not be saved to {args.save_model} ({exc}); the search's results "
+            f"are in {paths[0]} and {paths[1]}"
+        ) from None
+    write_results(report, args.output_dir, {**summary, "model": str(args.save_model)})
+    print(f"best model (refitted on all rows) saved to {args.save_model}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -354,11 +434,12 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True, metavar="{search,demo}")
     search = commands.add_parser(
         "search",
-        help="cross-validated search over an MLPClassifier's params on a CSV or Parquet file",
+        help="cross-validated search over an MLPClassifier's or MLPRegressor's params on a CSV or Parquet file",
         description=(
-            "Search MLPClassifier params (behind a StandardScaler for numeric columns and a "
-            "OneHotEncoder for text columns) with cross-validation, print best_params_ and the "
-            "report, and write report.csv and results.json. "
+            "Search MLPClassifier params for class labels, or MLPRegressor params for numbers (see "
+            "--task), behind a StandardScaler for numeric columns and a OneHotEncoder for text "
+            "columns, with cross-validation; print best_params_ and the report, and write "
+            "report.csv and results.json. "
             "--param forms: name=low:high[:log] (a range: ints if both ends are ints), "
             "name=a,b,c (a list), name=value (fixed)."
         ),
@@ -368,7 +449,20 @@ def _build_parser():
         ),
     )
     search.add_argument("data", type=Path, help="CSV file, or Parquet (.parquet, .pq; needs pyarrow)")
-    search.add_argument("--target", required=True, help="name of the column holding the class labels")
+    search.add_argument(
+        "--target", required=True, help="name of the column to predict: class labels, or numbers for a regression",
+    )
+    search.add_argument(
+        "--task", choices=["auto", "classification", "regression"], default="auto",
+        help=f"auto: regression for fractional numbers and for integers with too many distinct values "
+        f"to be classes ({CLASS_LIMIT}); classification otherwise; text with that many values is "
+        "refused (default: auto)",
+    )
+    search.add_argument(
+        "--scale-target", choices=["auto", "yes", "no"], default="auto",
+        help="regression: standardise the target in each fold (a TransformedTargetRegressor); auto "
+        "does unless its mean and std are already of order one (default: auto)",
+    )
     search.add_argument(
         "--search", choices=["grid", "random", "bayes"], default="random",
         help="GridSearchCV, RandomizedSearchCV or skopt's BayesSearchCV (default: random)",
@@ -378,8 +472,13 @@ def _build_parser():
         help="a param to search or fix; repeat for each (e.g. --param lr=1e-4:1e-1:log)",
     )
     search.add_argument("--n-iter", type=int, default=10, help="candidates for random and bayes (default: 10)")
-    search.add_argument("--cv", type=int, default=5, help="stratified folds (default: 5)")
-    search.add_argument("--scoring", default=None, help="scikit-learn scorer name (default: accuracy)")
+    search.add_argument(
+        "--cv", type=int, default=5, help="folds, stratified for classification, shuffled (default: 5)",
+    )
+    search.add_argument(
+        "--scoring", default=None,
+        help="scikit-learn scorer name, e.g. neg_mean_squared_error (default: accuracy, or r2 for a regression)",
+    )
     search.add_argument("--max-epochs", type=int, default=None, help="epochs per fit (default: the estimator's, 200)")
     search.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda' or 'cuda:N' (default: auto)")
     search.add_argument("--n-jobs", type=int, default=None, help="parallel fits; -1 for all cores (default: 1)")

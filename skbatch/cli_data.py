@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
-from sklearn.utils.multiclass import type_of_target
 
 __all__ = ["CommandLineError", "read_table", "split_target", "make_preprocessing"]
 
@@ -103,16 +102,18 @@ def _labels(values, limit=3):
 
 
 def split_target(table, target, source="the data"):
-    """Return ``(X, y)``: the feature columns and the class labels in ``target``.
+    """Return ``(X, y)``: the feature columns and the ``target`` column.
 
     Numeric columns are features as they are; text, categorical and boolean
-    columns are one-hot encoded by :func:`make_preprocessing`.
+    columns are one-hot encoded by :func:`make_preprocessing`. Whether ``y``
+    suits the task (class labels, or numbers) is checked by
+    :func:`skbatch.cli_task.choose_task`, which chooses the task.
 
     Raises
     ------
     CommandLineError
-        If the target column is missing, not class labels, or a single
-        class, or a numeric feature column has missing or infinite values.
+        If the target column is missing or has missing values, or a numeric
+        feature column has missing or infinite values.
     """
     if target not in table.columns:
         columns = ", ".join(map(str, table.columns[:20])) + (", ..." if len(table.columns) > 20 else "")
@@ -124,18 +125,6 @@ def split_target(table, target, source="the data"):
     if y.isna().any():
         raise CommandLineError(
             f"target column {target!r} has {int(y.isna().sum())} missing values; drop those rows first"
-        )
-    kind = type_of_target(y.to_numpy())
-    if kind not in {"binary", "multiclass"}:
-        raise CommandLineError(
-            f"target column {target!r} does not hold class labels (found {kind} values); "
-            "skbatch search trains classifiers"
-        )
-    classes = pd.unique(y)
-    if len(classes) < 2:
-        # type_of_target calls one class 'binary'; the classifier's own error lists every row.
-        raise CommandLineError(
-            f"target column {target!r} holds a single class ({_labels(classes)}); a classifier needs two or more"
         )
     numeric = [c for c in X.columns if not _is_categorical(X[c])]
     missing = [c for c in numeric if X[c].isna().any()]

@@ -1,6 +1,7 @@
 """The ``skbatch search`` command's ``--param`` specs: parsed into values, ranges and search spaces."""
 
 import contextlib
+import math
 import re
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -12,10 +13,9 @@ from .cli_data import CommandLineError
 
 __all__ = ["parse_param"]
 
-# The estimator sits behind the preprocessing, so its params carry this prefix
-# inside the search and lose it again in everything the user reads.
-_STEP = "mlpclassifier"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The ints numpy can draw, high end excluded: randint draws up to high + 1.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -111,6 +111,13 @@ def _parse_range(name, value):
             "with numbers for low and high, e.g. --param batch_size=16:512:log"
         )
     low, high = ends
+    if not all(math.isfinite(e) for e in ends):
+        raise CommandLineError(f"--param {name}={value}: low and high must be finite numbers, got {low} and {high}")
+    if any(isinstance(e, Integral) and not _INT64[0] <= e < _INT64[1] for e in ends):
+        # numpy draws ints of 64 bits at most; scipy would fail inside the search with a traceback.
+        raise CommandLineError(
+            f"--param {name}={value}: integer ends must lie between -2**63 and 2**63 - 2, got {low} and {high}"
+        )
     if not low < high:
         raise CommandLineError(f"--param {name}={value}: low must be below high, got {low} and {high}")
     if scale == "log" and low <= 0:
@@ -118,11 +125,15 @@ def _parse_range(name, value):
     return _Range(low, high, log=scale == "log")
 
 
-def _search_space(specs, search):
-    """Turn parsed specs into the ``param_grid``/``param_distributions``/``search_spaces`` of a search."""
+def _search_space(specs, search, prefix):
+    """Turn parsed specs into the ``param_grid``/``param_distributions``/``search_spaces`` of a search.
+
+    ``prefix`` is the path of the network's params inside the searched
+    pipeline (``'mlpclassifier__'``), as :func:`~skbatch.estimators.network_step.network_step` finds it.
+    """
     space = {}
     for name, spec in specs.items():
-        key = f"{_STEP}__{name}"
+        key = f"{prefix}{name}"
         if search == "grid":
             if isinstance(spec, _Range):
                 raise CommandLineError(
