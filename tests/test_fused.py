@@ -42,7 +42,7 @@ def _flat_grads(module):
 def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
     torch.manual_seed(0)
     modules = [MLPModule(5, 3, hidden_layer_sizes=(6, 4), activation=activation) for _ in range(4)]
-    stack = MLPStack(modules, activation, torch.device("cpu"))
+    stack = MLPStack(modules, [activation] * len(modules), torch.device("cpu"))
     X = torch.randn(4, 7, 5)  # each model its own rows
     y = torch.randint(0, 3, (4, 7))
     output = stack.forward(X)
@@ -59,7 +59,7 @@ def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
 def test_a_padded_last_batch_weighs_only_each_models_own_rows():
     torch.manual_seed(0)
     modules = [MLPModule(3, 2, hidden_layer_sizes=(4,)) for _ in range(2)]
-    stack = MLPStack(modules, "relu", torch.device("cpu"))
+    stack = MLPStack(modules, ["relu"] * len(modules), torch.device("cpu"))
     X, y = torch.randn(2, 5, 3), torch.randint(0, 2, (2, 5))
     # Model 0 has 5 real rows in this batch, model 1 only 3: the padding must not count.
     weights = torch.tensor([[0.2] * 5, [1 / 3] * 3 + [0.0] * 2])
@@ -259,8 +259,6 @@ def test_non_finite_loss_fails_only_that_model(small_digits):
     "estimator, reason",
     [
         (LinearSVC(), "LinearSVC is not an skbatch estimator"),
-        (MLPClassifier(early_stopping=True), "early_stopping=True"),
-        (MLPClassifier(early_stopping=np.True_), "early_stopping=True"),
         (MLPClassifier(batch_size="max"), "batch_size='max'"),
         (MLPClassifier(batch_size_milestones=[2]), "batch_size_milestones"),
         (MLPClassifier(solver="lbfgs"), "solver='lbfgs'"),

@@ -176,12 +176,12 @@ def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
 
 def test_only_the_unstackable_candidates_fall_back(small_digits):
     X, y = small_digits
-    grid = {"early_stopping": [False, True], "lr": [1e-3, 3e-3]}
+    grid = {"batch_size_milestones": [None, [2]], "lr": [1e-3, 3e-3]}
     ordinary = GridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     fused = FusedGridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
     assert fused.fused_stacks_["n_models"].tolist() == [4 + 2]
-    assert fused.unfused_fits_ == {"early_stopping=True holds out a validation split in each fit": 4}
+    assert fused.unfused_fits_ == {"batch_size_milestones changes the batch size during training": 4}
 
 
 @pytest.mark.parametrize(

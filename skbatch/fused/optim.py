@@ -10,7 +10,7 @@ import torch
 from ..training.penalty import penalized_solver
 from .stacks import column, per_model
 
-__all__ = ["StackedOptimizer"]
+__all__ = ["MixedOptimizer", "StackedOptimizer"]
 
 
 class StackedOptimizer:
@@ -174,3 +174,97 @@ class StackedOptimizer:
                     "exp_avg": exp_avg.clone().to(param.device),
                     "exp_avg_sq": exp_avg_sq.clone().to(param.device),
                 }
+
+
+class MixedOptimizer:
+    """One optimizer over a stack whose models use different solvers (sgd, adam, adamw).
+
+    The models of each solver are contiguous rows of the stack (the trainer
+    orders them so); each run of rows has a :class:`StackedOptimizer` of its
+    own that updates its rows of ``flat`` in place, through views. With one
+    solver it is that solver's optimizer over every row.
+
+    Parameters
+    ----------
+    estimators : list of BaseTorchEstimator
+        The stack's models, in row order, each solver's rows contiguous.
+    decay_mask : torch.Tensor
+        ``(1, n_params)``: 1 where ``alpha`` applies (weights), 0 elsewhere.
+    device : torch.device
+    """
+
+    def __init__(self, estimators, decay_mask, device):
+        self.n_params = decay_mask.shape[1]
+        self.device = device
+        self.groups = []  # [start, stop, StackedOptimizer], in row order
+        start = 0
+        for solver, stop in _runs([e.solver for e in estimators]):
+            self.groups.append([start, stop, StackedOptimizer(solver, estimators[start:stop], decay_mask, device)])
+            start = stop
+        if len({solver for solver, _ in _runs([e.solver for e in estimators])}) != len(self.groups):
+            raise ValueError("the models of each solver must be contiguous rows of the stack")
+
+    def _parts(self, tensor):
+        """``tensor``'s rows of each group, as views; a float or None is every group's."""
+        for start, stop, optimizer in self.groups:
+            part = tensor[start:stop] if isinstance(tensor, torch.Tensor) and tensor.dim() > 0 else tensor
+            yield optimizer, part
+
+    def set_lr(self, lrs):
+        """Each model's learning rate from now on, in row order."""
+        for start, stop, optimizer in self.groups:
+            optimizer.set_lr(lrs[start:stop])
+
+    def select(self, index):
+        """Keep the models at ``index`` (rows of the stack, ascending), in that order."""
+        kept, start = [], 0
+        for group in self.groups:
+            old_start, old_stop, optimizer = group
+            local = index[(index >= old_start) & (index < old_stop)] - old_start
+            if len(local):
+                optimizer.select(local)
+                kept.append([start, start + len(local), optimizer])
+                start += len(local)
+        self.groups = kept
+
+    def penalty(self, params, rows):
+        """Each model's penalty, shape ``(K,)``, or 0.0 when no model has one (see :meth:`StackedOptimizer.penalty`)."""
+        parts = [(start, stop, optimizer.penalty(params[start:stop], _rows(rows, start, stop))) for start, stop, optimizer in self.groups]
+        if all(isinstance(value, float) for _, _, value in parts):
+            return 0.0
+        total = torch.zeros(params.shape[0], device=params.device)
+        for start, stop, value in parts:
+            total[start:stop] += value
+        return total
+
+    def step(self, params, grad, rows=1.0):
+        """Update every group's rows of ``params`` in place from ``grad`` (which may be overwritten)."""
+        for start, stop, optimizer in self.groups:
+            optimizer.step(params[start:stop], grad[start:stop], _rows(rows, start, stop))
+
+    def load(self, estimators, stack, step_counts):
+        """Take each model's state from its estimator's own optimizer (models that continue a fit)."""
+        for start, stop, optimizer in self.groups:
+            optimizer.load(estimators[start:stop], stack, step_counts[start:stop])
+
+    def state_into(self, row, estimator, stack, lr):
+        """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone."""
+        for start, stop, optimizer in self.groups:
+            if start <= row < stop:
+                return optimizer.state_into(row - start, estimator, stack, lr)
+        raise IndexError(f"no model at row {row} of the stack")
+
+
+def _rows(rows, start, stop):
+    return rows[start:stop] if isinstance(rows, torch.Tensor) and rows.dim() > 0 else rows
+
+
+def _runs(values):
+    """``[(value, stop), ...]``: the runs of equal consecutive ``values``, each with the index that ends it."""
+    runs = []
+    for position, value in enumerate(values):
+        if runs and runs[-1][0] == value:
+            runs[-1] = (value, position + 1)
+        else:
+            runs.append((value, position + 1))
+    return runs

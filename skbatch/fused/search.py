@@ -58,13 +58,14 @@ class FusedSearchMixin(DocLinkMixin):
 
     The search's ``estimator`` must be an skbatch estimator or a Pipeline
     ending in one. Its fits are fused, in stacks of the candidates that
-    share every param but the per-model ones (``lr``, ``alpha``,
-    ``dropout``, ``momentum``, ``beta_1``, ``beta_2``, ``epsilon``,
-    ``power_t`` and ``random_state``; ``dropout`` is shared for networks
-    other than the MLPs). Fits that cannot be stacked (a module with
-    buffers, such as BatchNorm, or one ``torch.func.vmap`` cannot run;
-    ``early_stopping``; see the user guide) train one by one, as in the
-    parent class, and ``verbose >= 1`` says why.
+    share every param but the per-model ones
+    (:data:`skbatch.fused.train.PER_MODEL_PARAMS`: the solver and its
+    settings, the schedule, the stopping rule, early stopping, the seed;
+    for the MLPs also the hidden layers' widths and the activation, but not
+    their number). Fits that cannot be stacked (a module with buffers, such
+    as BatchNorm, or one ``torch.func.vmap`` cannot run; ``solver='lbfgs'``;
+    see the user guide) train one by one, as in the parent class, and
+    ``verbose >= 1`` says why.
 
     The stacks train in the search's ``n_jobs`` workers, each on a device
     its estimator's ``device`` param chooses, and land in the estimator's
@@ -398,8 +399,9 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     Takes exactly :class:`sklearn.model_selection.GridSearchCV`'s params and
     gives its results: ``cv_results_``, ``best_params_``, ``best_score_``,
     ``best_estimator_`` and the rest come from GridSearchCV's own code. The
-    difference is speed: the fits of candidates that share an architecture
-    and a batch size train as one stacked model (:mod:`skbatch.fused.train`),
+    difference is speed: the fits of candidates that share a batch size and
+    the number of layers train as one stacked model, whatever their widths,
+    activations, solvers, schedules or early stopping (:mod:`skbatch.fused.train`),
     several times faster for small networks. Each stacked model gets its
     own fold's rows in its own order, its own gradient and its own
     optimizer state, so its scores match those of an ordinary fit up to
@@ -458,8 +460,9 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
     Takes exactly :class:`sklearn.model_selection.RandomizedSearchCV`'s
     params and gives its results; see :class:`FusedGridSearchCV` for what
     fusing changes (speed) and what it does not (everything else).
-    Sampled candidates that share an architecture and a batch size stack
-    together, whatever their ``lr``, ``alpha`` or ``dropout``.
+    Sampled candidates that share a batch size and the number of layers
+    stack together, whatever their ``lr``, ``alpha``, widths, activation or
+    solver.
 
     Parameters
     ----------

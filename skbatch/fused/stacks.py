@@ -28,37 +28,71 @@ _ACTIVATIONS = {
 
 
 class MLPStack:
-    """The weights of K MLPs of one shape, as one ``(K, n_params)`` tensor, ``flat``.
+    """The weights of K MLPs of one depth, as one ``(K, n_params)`` tensor, ``flat``.
 
     Each layer's weight and bias are views of it, so the optimizer updates
     every model with a handful of operations whatever the depth. Layers are
     batched matrix products, and dropout takes each model's own rate.
+
+    Models may differ in their hidden layers' widths and in their
+    activation. Each layer is as wide as its widest model; a narrower
+    model's weights fill the top-left block of the layer, and the rest is
+    padding held at exactly zero: a padded unit's weights in are zero, so
+    its pre-activation is zero, and its weights out are zero, so it adds
+    nothing to any output. Its gradients are masked to zero (a logistic
+    unit outputs 0.5 at zero), so the optimizer's moments and the penalty
+    never see it, and each model trains exactly as its own network would.
+    Models of one activation are consecutive rows (the trainer orders them
+    so); each run of rows gets its own activation.
+
+    Parameters
+    ----------
+    modules : list of MLPModule
+        The models' networks, each built from its own seed at its own widths.
+    activations : list of str
+        Each model's ``activation``.
+    device : torch.device
     """
 
     per_model_dropout = True
 
-    def __init__(self, modules, activation, device):
-        self.layers = []  # (weight slice, bias slice, fan_in, fan_out)
-        rows = [[] for _ in modules]
-        offset = 0
-        decays = []
+    def __init__(self, modules, activations, device):
+        self.layers = []  # (weight slice, bias slice, fan_in, fan_out), at the widest model's widths
         linears = [_linears(module) for module in modules]
-        for depth, first in enumerate(linears[0]):
-            fan_in, fan_out = first.in_features, first.out_features
+        offset, decays = 0, []
+        for depth in range(len(linears[0])):
+            fan_in = max(model[depth].in_features for model in linears)
+            fan_out = max(model[depth].out_features for model in linears)
             weight = slice(offset, offset + fan_in * fan_out)
             bias = slice(weight.stop, weight.stop + fan_out)
             offset = bias.stop
             self.layers.append((weight, bias, fan_in, fan_out))
             decays += [1.0] * (fan_in * fan_out) + [0.0] * fan_out
-            for row, model_linears in zip(rows, linears):
-                layer = model_linears[depth]
-                # Stored as (fan_in, fan_out), the layout baddbmm multiplies by.
-                row += [layer.weight.detach().T.reshape(-1), layer.bias.detach()]
-        self.flat = torch.stack([torch.cat(row) for row in rows]).to(device)
+        self.flat = torch.zeros(len(modules), offset, device=device)
+        for row, module in enumerate(modules):
+            for param, value in self.unstack(self.flat, row, module):
+                value.copy_(param.detach())
+        widths = {tuple((layer.in_features, layer.out_features) for layer in model) for model in linears}
+        # Where models differ in width: 1 on each model's own weights, 0 on its padding.
+        self.real = None
+        if len(widths) > 1:
+            self.real = torch.zeros_like(self.flat)
+            for row, module in enumerate(modules):
+                for _, value in self.unstack(self.real, row, module):
+                    value.fill_(1.0)
         # The L2 penalty applies to weights only, as in the unfused optimizer's param groups.
         self.decay_mask = torch.tensor(decays, device=device).unsqueeze(0)
-        self.activation = _ACTIVATIONS[activation]
+        self.activations = list(activations)
+        self._make_runs()
         self._make_leaves()
+
+    def _make_runs(self):
+        # Runs of consecutive rows with one activation: [(start, stop, function), ...].
+        self.runs, start = [], 0
+        for position, name in enumerate(self.activations + [None]):
+            if position and (name != self.activations[position - 1] or position == len(self.activations)):
+                self.runs.append((start, position, _ACTIVATIONS[self.activations[position - 1]]))
+                start = position
 
     def _make_leaves(self):
         # One leaf per weight and bias, each a view of ``flat``: the optimizer
@@ -72,6 +106,13 @@ class MLPStack:
             self.leaves.append(self.flat[:, weight].view(n_models, fan_in, fan_out).requires_grad_())
             self.leaves.append(self.flat[:, bias].view(n_models, 1, fan_out).requires_grad_())
 
+    def _activate(self, X):
+        if len(self.runs) == 1:
+            function = self.runs[0][2]
+            return X if function is None else function(X)
+        parts = [X[start:stop] if function is None else function(X[start:stop]) for start, stop, function in self.runs]
+        return torch.cat(parts)
+
     def forward(self, X, keep=None, generator=None):
         """Outputs ``(K, B, n_outputs)`` for inputs ``(K, B, n_features)``.
 
@@ -82,26 +123,37 @@ class MLPStack:
         for depth in range(len(self.layers)):
             X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
             if depth < last:
-                if self.activation is not None:
-                    X = self.activation(X)
+                X = self._activate(X)
                 if keep is not None:
                     mask = torch.rand(X.shape, generator=generator, device=X.device) < keep
                     X = X * mask / keep
         return X
 
     def gradient(self, loss):
-        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
-        return _flat_gradient(loss, self.leaves)
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape (zero on padding)."""
+        gradient = _flat_gradient(loss, self.leaves)
+        if self.real is not None:
+            gradient.mul_(self.real)
+        return gradient
 
     def select(self, index):
         self.flat = self.flat[index]
+        if self.real is not None:
+            self.real = self.real[index]
+        self.activations = [self.activations[row] for row in index.tolist()]
+        self._make_runs()
         self._make_leaves()
 
     def unstack(self, tensor, row, module):
-        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it)."""
+        """Pairs of (parameter of ``module``, model ``row``'s part of ``tensor``, shaped like it).
+
+        ``module`` is the model's own network: its widths say which block of
+        each padded layer is its own.
+        """
         for layer, (weight, bias, fan_in, fan_out) in zip(_linears(module), self.layers):
-            yield layer.weight, tensor[row, weight].view(fan_in, fan_out).T
-            yield layer.bias, tensor[row, bias]
+            rows_in, cols_out = layer.in_features, layer.out_features
+            yield layer.weight, tensor[row, weight].view(fan_in, fan_out)[:rows_in, :cols_out].T
+            yield layer.bias, tensor[row, bias][:cols_out]
 
 
 class FunctionalStack:

@@ -38,16 +38,17 @@ from ..cache.keys import UnfingerprintableParamError, params_fingerprint
 from ..devices.memory import track_peak_memory
 from ..estimators.aliases import resolve_alias
 from ..estimators.base import BaseTorchEstimator
-from ..estimators.mlp import MLPClassifier, MLPRegressor
+from ..estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
 from ..training.callbacks import ConvergenceReached, set_lr, warn_not_converged
 from ..training.iterator import to_tensor
 from ..training.net import record_batches
 from ..training.seeding import seeded_torch
 from ..training.sparse import is_sparse
-from .optim import StackedOptimizer
+from .optim import MixedOptimizer
 from .stacks import FunctionalStack, MLPStack, column, copy_into
 
 __all__ = [
+    "MLP_PER_MODEL_PARAMS",
     "PER_MODEL_PARAMS",
     "FusedMember",
     "UnstackableError",
@@ -56,12 +57,20 @@ __all__ = [
     "unstackable_reason",
 ]
 
-# Params that may differ between the models of one stack: each model's
-# optimizer, dropout and seed take their own value.
+# Params that may differ between the models of one stack. Each model keeps
+# its own optimizer settings and state (its solver among sgd, adam and
+# adamw), its own seed, data order and validation split, and its own
+# callbacks (the stopping rule, the lr schedule, early stopping's held-out
+# score and best weights), and leaves the stack when it stops.
 PER_MODEL_PARAMS = frozenset(
-    {"lr", "learning_rate_init", "alpha", "dropout", "momentum", "beta_1", "beta_2", "epsilon", "power_t"}
-    | {"random_state"}
+    {"lr", "learning_rate_init", "alpha", "dropout", "momentum", "nesterovs_momentum", "beta_1", "beta_2", "epsilon"}
+    | {"solver", "learning_rate", "power_t", "tol", "n_iter_no_change", "max_epochs", "max_iter", "max_fun"}
+    | {"early_stopping", "validation_fraction", "random_state", "shuffle"}
 )
+
+# What an MLP stack also lets differ: its layers' widths (padded to the
+# widest; the number of layers is shared) and its activation.
+MLP_PER_MODEL_PARAMS = frozenset({"hidden_layer_sizes", "activation"})
 
 # torch.func, with the dropout their module has.
 _MLP_ESTIMATORS = (MLPClassifier, MLPRegressor)
@@ -97,8 +106,6 @@ def unstackable_reason(estimator):
         return f"{type(estimator).__name__} is not an skbatch estimator"
     if estimator.solver == "lbfgs":
         return "solver='lbfgs' runs scipy's line search on each model's own loss"
-    if estimator.early_stopping:
-        return "early_stopping=True holds out a validation split in each fit"
     if isinstance(estimator.batch_size, str) and estimator.batch_size == "max":
         return "batch_size='max' searches each fit's own batch size"
     if estimator.batch_size_milestones is not None:
@@ -125,9 +132,10 @@ def stack_key(estimator):
     """Hashable summary of the params that models of one stack must share.
 
     Every param except :data:`PER_MODEL_PARAMS`, ``cache_dir`` and
-    ``verbose``; for networks other than MLPClassifier's and MLPRegressor's,
-    ``dropout`` must be shared as well, since it is part of the module they
-    stack.
+    ``verbose``. MLPClassifier's and MLPRegressor's networks also let
+    :data:`MLP_PER_MODEL_PARAMS` differ, but not the number of hidden
+    layers; other networks must share ``dropout`` as well, since it is part
+    of the module they stack.
 
     Parameters
     ----------
@@ -137,8 +145,13 @@ def stack_key(estimator):
     -------
     str
     """
-    per_model = PER_MODEL_PARAMS if _is_mlp(estimator) else PER_MODEL_PARAMS - {"dropout"}
-    return params_fingerprint(estimator, ignore=per_model)
+    if not _is_mlp(estimator):
+        return params_fingerprint(estimator, ignore=PER_MODEL_PARAMS - {"dropout"})
+    try:
+        depth = len(parse_hidden_layer_sizes(estimator.hidden_layer_sizes, type(estimator).__name__))
+    except ValueError:  # its own fit refuses it, and says why: it stacks with nothing
+        depth = repr(estimator.hidden_layer_sizes)
+    return f"{params_fingerprint(estimator, ignore=PER_MODEL_PARAMS | MLP_PER_MODEL_PARAMS)}-{depth}"
 
 
 @dataclass
@@ -180,6 +193,7 @@ class FusedMember:
     y_prepared: np.ndarray = field(default=None, repr=False)
     seed: int = None
     plan: object = field(default=None, repr=False)  # its BatchPlan, as its own fit would make it
+    valid_set: object = field(default=None, repr=False)  # early_stopping's held-out rows, a skorch Dataset
     stack_size: int = None
     rider: bool = False
     resume_epochs: int = 0
@@ -313,6 +327,12 @@ def _prepare(member, placement):
     estimator.net_.call_first_epoch = 0
     member.X_prepared, member.y_prepared, member.seed = rows.X, rows.y, start.seed
     member.plan = plan
+    if rows.has_validation:
+        # Its training rows are the fold less its own validation rows, which
+        # its seed and validation_fraction draw: the same for no other member
+        # unless both agree.
+        member.block = (member.block, "held out", start.seed, estimator.validation_fraction)
+        _, member.valid_set = estimator.net_.train_split(None)
 
 
 def _train_stack(members, placement):
@@ -353,19 +373,22 @@ class _StackTraining:
     """
 
     def __init__(self, members, device):
+        # Each solver's models, and within them each activation's, in
+        # consecutive rows: one update rule, one activation per run of rows.
+        members = sorted(members, key=lambda member: _row_order(member.estimator))
         self.members, self.device = members, device
         estimators = [member.estimator for member in members]
         first = estimators[0]
         self.batch_size = members[0].batch_size
-        self.max_epochs = resolve_alias(first, "max_epochs")
+        self.max_epochs = [resolve_alias(e, "max_epochs") for e in estimators]
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
         if _is_mlp(first):
-            self.stack = MLPStack(modules, first.activation, device)
+            self.stack = MLPStack(modules, [e.activation for e in estimators], device)
         else:
             self.stack = FunctionalStack(modules, device)
-        self.optimizer = StackedOptimizer(first.solver, estimators, self.stack.decay_mask, device)
+        self.optimizer = MixedOptimizer(estimators, self.stack.decay_mask, device)
         self.active = list(range(len(members)))
         # Each model's rate is where its own callbacks left it at the start
         # of training (a continued model's schedule replayed from its history).
@@ -478,7 +501,14 @@ class _StackTraining:
             set_lr(net, self.lrs[i])  # the rate this epoch trained at, where the callbacks read it
             stop = False
             try:
-                net.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+                if member.valid_set is not None:
+                    # early_stopping's score: the model's own network, with
+                    # this epoch's weights, on its own held-out rows, as
+                    # skorch's loop scores it.
+                    copy_into(self.stack, row, net.module_)
+                    iterator = net.get_iterator(member.valid_set, training=False)
+                    net.run_single_epoch(iterator, training=False, prefix="valid", step_fn=net.validation_step)
+                net.notify("on_epoch_end", dataset_train=None, dataset_valid=member.valid_set)
             except ConvergenceReached:
                 stop = True
             except Exception as error:  # a non-finite loss: the model's own fit fails with the same error
@@ -486,9 +516,9 @@ class _StackTraining:
                 removed.add(row)
                 continue
             self.lrs[i] = net.optimizer_.param_groups[0]["lr"]
-            if stop or self.epochs[i] == self.max_epochs:
+            if stop or self.epochs[i] == self.max_epochs[i]:
                 if not stop:  # still training at max_epochs: the model's own fit would warn
-                    warn_not_converged(member.estimator, self.max_epochs)
+                    warn_not_converged(member.estimator, self.max_epochs[i])
                 self._finish(i, row)
                 removed.add(row)
         if removed:
@@ -507,6 +537,10 @@ class _StackTraining:
         copy_into(self.stack, row, estimator.net_.module_)
         self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
         estimator._end_training(None, None, first_epoch=self.members[i].resume_epochs)
+
+
+def _row_order(estimator):
+    return (estimator.solver, getattr(estimator, "activation", ""))
 
 
 def _stack_data(members, device):
