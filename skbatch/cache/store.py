@@ -59,6 +59,7 @@ from .._compat import InvalidParameterError
 from ..batching.plan import running_batch_size
 from .atomic import atomic_write
 from .entry import UnstorableStateError, decode_entry, encode_entry
+from .records import read_records, read_regular_file
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
@@ -156,11 +157,16 @@ class FitCache:
             ckey = record.get("continuation_key")
             if ckey is None or record.get("status") != "ok" or record.get("n_iter") is None:
                 continue
-            key = {name: record[name] for name in ("key", "params_fingerprint", "x_fingerprint", "y_fingerprint")}
-            key["continuation_key"] = ckey
+            # What a record says is checked where it is used (fused/resume.py): here, only its form.
+            try:
+                key = {name: str(record[name]) for name in ("key", "params_fingerprint", "x_fingerprint", "y_fingerprint")}
+                epochs, n_iter = int(record["params"]["max_epochs"]), int(record["n_iter"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            key["continuation_key"] = str(ckey)
             if not self.has_fit(key):
                 continue
-            found.setdefault(ckey, []).append((int(record["params"]["max_epochs"]), int(record["n_iter"]), key))
+            found.setdefault(key["continuation_key"], []).append((epochs, n_iter, key))
         return found
 
     def restore_copy(self, estimator, key):
@@ -196,13 +202,11 @@ class FitCache:
             vars(estimator).update(state)
             return True
         path = self._fit_path(key["key"])
-        if not path.exists():
+        if not os.path.lexists(path):
             return False
         try:
-            with open(path, "rb") as handle:
-                # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
-                stored_at = os.fstat(handle.fileno()).st_mtime
-                data = handle.read()
+            # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
+            data, stored_at = read_regular_file(path)
             decode_entry(data, estimator, key["key"], _FORMAT)
         except Exception as error:  # whatever is wrong with the file, training again is right
             warnings.warn(
@@ -272,19 +276,11 @@ class FitCache:
         return True
 
     def records(self):
-        """Every record in the directory, as a list of dicts (partial writes are never seen)."""
-        folder = self.directory / "records"
-        if not folder.is_dir():
-            return []
-        records = []
-        for path in sorted(folder.glob("*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
-            try:
-                records.append(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-        return records
+        """Every record in the directory, as a list of dicts (partial writes are never seen).
+
+        A file that is not a record is skipped with a warning (see :mod:`skbatch.cache.records`).
+        """
+        return read_records(self.directory)
 
     def make_record(self, estimator, key, *, status, error=None, fit_time=None):
         """Describe one fit of ``estimator`` under ``key``."""

@@ -14,7 +14,7 @@ from skorch.callbacks import Callback
 
 from ..batching.plan import epoch_batch_size, running_batch_size
 from ..cache.keys import family_key
-from ..cache.store import FitCache
+from ..cache.records import read_records
 from ..devices.memory import is_out_of_memory
 
 __all__ = ["NonFiniteLossError", "DeviceOutOfMemoryError"]
@@ -93,7 +93,7 @@ def largest_fitted_batch_size(estimator, below):
     if cache_dir is not None:
         sizes += [
             record.get("batch_size")
-            for record in FitCache(cache_dir).records()
+            for record in read_records(cache_dir)
             if record.get("status") == "ok"
             and record.get("family") == family
             and str(record.get("device", "")).split(":")[0] == device_type
