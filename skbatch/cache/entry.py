@@ -43,7 +43,7 @@ from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes
 from ..training.lbfgs import LbfgsRun
 from ..training.seeding import seeded_torch
 
-__all__ = ["UnstorableStateError", "decode_entry", "encode_entry"]
+__all__ = ["UnstorableStateError", "decode_entry", "encode_entry", "pack_entry", "unpack_entry"]
 
 # The dataclasses an entry may hold, by the tag it gives them.
 _DATACLASSES = {"MaxBatchSearch": MaxBatchSearch, "BatchPlan": BatchPlan, "LbfgsRun": LbfgsRun}
@@ -155,10 +155,21 @@ def encode_entry(estimator, key, fmt):
     meta = json.dumps(
         {"format": fmt, "key": key, "estimator": type(estimator).__qualname__, "attributes": attributes, "net": net_json}
     )
+    return pack_entry(tensors, meta)
+
+
+def pack_entry(tensors, meta):
+    """The bytes of an entry holding ``tensors`` (a dict) and ``meta`` (its JSON text), with their checksum."""
     # Saved twice: the checksum covers the tensors' layout, known once they are laid out.
     data = safetensors.torch.save(tensors, metadata={"skbatch": meta})
     header, _ = _header(data)
     return safetensors.torch.save(tensors, metadata={"skbatch": meta, "sha256": _checksum(data, header, meta)})
+
+
+def unpack_entry(data):
+    """``(tensors, meta)`` of an entry's bytes, unchecked: :func:`pack_entry`'s inverse, for tools and tests."""
+    header, _ = _header(data)
+    return safetensors.torch.load(data), header["__metadata__"]["skbatch"]
 
 
 def _header(data):

@@ -47,6 +47,7 @@ import datetime
 import json
 import os
 import socket
+import stat
 import threading
 import time
 import warnings
@@ -54,9 +55,11 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from sklearn.base import clone
 
 from .._compat import InvalidParameterError
 from ..batching.plan import running_batch_size
+from ..estimators.fitted_state import same_value
 from .atomic import atomic_write
 from .entry import UnstorableStateError, decode_entry, encode_entry
 from .records import read_records, read_regular_file
@@ -181,15 +184,17 @@ class FitCache:
             return True
         return self.restore(estimator, key)
 
-    def _fit_path(self, key):
+    def fit_path(self, key):
+        """Where the entry of the fit ``key`` (a key string) is."""
         return self.directory / "fits" / f"{key}.safetensors"
 
-    def _record_path(self, key):
+    def record_path(self, key):
+        """Where the record of the fit ``key`` (a key string) is."""
         return self.directory / "records" / f"{key}.json"
 
     def has_fit(self, key):
         """Whether a finished fit is stored under ``key`` (or handed off in this process)."""
-        return (str(self.directory), key["key"]) in _handoffs or self._fit_path(key["key"]).exists()
+        return (str(self.directory), key["key"]) in _handoffs or self.fit_path(key["key"]).exists()
 
     def restore(self, estimator, key):
         """Give ``estimator`` the fitted state stored under ``key``; return whether there was one.
@@ -201,7 +206,7 @@ class FitCache:
         if state is not None:
             vars(estimator).update(state)
             return True
-        path = self._fit_path(key["key"])
+        path = self.fit_path(key["key"])
         if not os.path.lexists(path):
             return False
         try:
@@ -217,7 +222,7 @@ class FitCache:
             return False
         for watched in getattr(_watchers, "stack", ()):
             watched.append(stored_at)
-        if not self._record_path(key["key"]).exists():
+        if not self.record_path(key["key"]).exists():
             # The run that trained it stopped between its two writes.
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
@@ -245,11 +250,19 @@ class FitCache:
             warnings.warn(f"This fit is not cached: {error}.", RuntimeWarning, stacklevel=3)
             return False
         try:
-            atomic_write(self._fit_path(key["key"]), lambda handle: handle.write(data))
+            self._make_folder("fits")
+            atomic_write(self.fit_path(key["key"]), lambda handle: handle.write(data))
         except OSError as error:
             self._warn_write_failed(error)
             return False
         return self.write_record(record)
+
+    def _make_folder(self, name):
+        # Mode 0755 whatever the umask (0002 would make them group-writable):
+        # check_cache_dir refuses folders that others may write.
+        for folder in (self.directory, self.directory / name):
+            if not folder.is_dir():
+                folder.mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def _warn_write_failed(self, error):
         warnings.warn(
@@ -269,7 +282,8 @@ class FitCache:
         """Write one fit's record (a JSON-able dict holding its ``key``); warn and return False if it fails."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
         try:
-            atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+            self._make_folder("records")
+            atomic_write(self.record_path(record["key"]), lambda handle: handle.write(text))
         except OSError as error:
             self._warn_write_failed(error)
             return False
@@ -334,6 +348,38 @@ def check_cache_dir(estimator):
             f"The 'cache_dir' parameter of {name} must be a folder or None. Got {str(value)!r} "
             "instead, which is a file. Pass a folder (it is created if missing), or None to cache nothing."
         )
+    # The folder the user named may be a link; the ones skbatch made inside may not.
+    for folder, follow in ((path, True), (path / "fits", False), (path / "records", False)):
+        _check_own_folder(folder, follow=follow, name=name, value=value)
+
+
+def _check_own_folder(folder, *, follow, name, value):
+    """The device slot folder's rule (devices/pool.py): this account's own, and no one else may write to it.
+
+    Whoever can write to a cache folder can make an estimator return any
+    model they like: the checks on an entry find damage, but a checksum
+    anyone can compute is no signature.
+    """
+    if not hasattr(os, "getuid"):  # Windows: no uids; a folder's ACL is the user's to set
+        return
+    try:
+        info = os.stat(folder) if follow else os.lstat(folder)
+    except FileNotFoundError:
+        return
+    start = f"The 'cache_dir' parameter of {name} must be a folder of this account's that no one else may write to. Got {str(value)!r} instead, where {str(folder)!r}"
+    fix = "Pass a folder of your own, or None to cache nothing."
+    if not stat.S_ISDIR(info.st_mode):
+        raise InvalidParameterError(f"{start} is not a folder (a link or a file). {fix}")
+    if info.st_uid != os.getuid():
+        raise InvalidParameterError(
+            f"{start} belongs to uid {info.st_uid}, not to this account (uid {os.getuid()}), and could hold "
+            f"fits it planted. {fix}"
+        )
+    if info.st_mode & 0o022:
+        raise InvalidParameterError(
+            f"{start} has mode {stat.S_IMODE(info.st_mode):o}: other accounts may write to it, and so plant "
+            f"fits that this estimator would return. Run `chmod go-w {folder}`, or pass another folder."
+        )
 
 
 def longest_shorter(shorter, key, max_epochs):
@@ -375,7 +421,7 @@ def fit_cached(estimator, X, y, sample_weight=None):
             stacklevel=3,
         )
         return estimator._fit(X, y, incremental=False, sample_weight=sample_weight)
-    if cache.restore(estimator, key):
+    if _restore_checked(cache, estimator, key, X, y):
         return estimator
     start = time.perf_counter()
     try:
@@ -390,6 +436,39 @@ def fit_cached(estimator, X, y, sample_weight=None):
     fit_time = time.perf_counter() - start
     cache.store(estimator, key, cache.make_record(estimator, key, status="ok", fit_time=fit_time))
     return estimator
+
+
+# Fitted attributes that the data alone decide, set by ``_prepare_data``.
+_DATA_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "input_shape_", "classes_", "_multilabel", "n_outputs_")
+
+
+def _restore_checked(cache, estimator, key, X, y):
+    """:meth:`FitCache.restore` into ``estimator``, if the entry's data-derived attributes are what ``X``, ``y`` give.
+
+    The key holds the data's fingerprint, but an entry's ``classes_`` could
+    still have been edited (and its checksum recomputed): the estimator's
+    own data preparation, run on a clone, says what they must be.
+    """
+    probe = clone(estimator)
+    if not cache.restore(probe, key):
+        return False
+    fresh = clone(estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit itself warned about the data already
+        fresh._prepare_data(X, y, incremental=False)
+    missing = object()
+    for name in _DATA_ATTRIBUTES:
+        if not same_value(vars(probe).get(name, missing), vars(fresh).get(name, missing)):
+            warnings.warn(
+                f"Ignoring the cached fit {cache.fit_path(key['key'])}: its {name} is not what the "
+                "training data give (ValueError). Training again.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+    params = probe.get_params(deep=False)
+    vars(estimator).update({name: value for name, value in vars(probe).items() if name not in params})
+    return True
 
 
 def load_fit_records(cache_dir):
