@@ -20,9 +20,13 @@ Layout of a cache directory::
 
 Loading an entry runs no code: it reads tensors and JSON (see
 :mod:`skbatch.cache.entry`), rebuilds the estimator from its params, and
-uses the entry only if the key it holds is the key asked for. An entry
-that cannot be loaded or verified is ignored with a warning, and the fit
-trains again. A fit whose params cannot be fingerprinted exactly (a lambda,
+uses the entry only if it passes the checks listed there, and if the
+attributes the data decide (``classes_``, ...) are what the training data
+give. An entry that cannot be loaded or verified is ignored with a
+warning, and the fit trains again. Since whoever may write the folder
+could write an entry that passes, ``cache_dir`` must be this account's
+own and not writable by others (the device slot folder's rule), checked
+before each fit. A fit whose params cannot be fingerprinted exactly (a lambda,
 a closure) is never cached: one warning says so and it trains.
 
 Every file is written to a temporary name in the same folder and moved
