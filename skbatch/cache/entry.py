@@ -43,7 +43,7 @@ from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes
 from ..training.lbfgs import LbfgsRun
 from ..training.seeding import seeded_torch
 
-__all__ = ["UnstorableStateError", "decode_entry", "encode_entry", "pack_entry", "unpack_entry"]
+__all__ = ["UnstorableStateError", "decode_entry", "encode_entry", "check_tensors_like", "pack_entry", "unpack_entry"]
 
 # The dataclasses an entry may hold, by the tag it gives them.
 _DATACLASSES = {"MaxBatchSearch": MaxBatchSearch, "BatchPlan": BatchPlan, "LbfgsRun": LbfgsRun}
@@ -226,12 +226,12 @@ def decode_entry(data, estimator, key, fmt):
         prefix = f"module/{name}/"
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
         part = getattr(net, name + "_")
-        _check_like(state, part.state_dict(), f"the weights of {name}")
+        check_tensors_like(state, part.state_dict(), f"the weights of {name}")
         part.load_state_dict(state, strict=True)
     for name in optimizers:
         _load_optimizer(getattr(net, name + "_"), net_json["optimizers"][name], tensors, name)
     if "generator/iterator_train" in tensors:
-        _check_like({"state": tensors["generator/iterator_train"]},
+        check_tensors_like({"state": tensors["generator/iterator_train"]},
                     {"state": net.iterator_train__generator.get_state()}, "the shuffling generator")
         net.iterator_train__generator.set_state(tensors["generator/iterator_train"])
     for name, value in net_json["settings"].items():
@@ -248,7 +248,7 @@ def decode_entry(data, estimator, key, fmt):
     estimator.net_ = net
 
 
-def _check_like(stored, expected, what):
+def check_tensors_like(stored, expected, what):
     """Raise ValueError unless ``stored`` has the names, dtypes and shapes of ``expected``, and finite values."""
     if set(stored) != set(expected):
         raise ValueError(f"{what} are not those of this network: {sorted(set(stored) ^ set(expected))}")
