@@ -35,7 +35,7 @@ from ..training.callbacks import (
 )
 from ..training.faults import explain_training_error, remember_fitted_batch_size
 from ..training.iterator import TensorBatchIterator, to_tensor
-from ..training.lbfgs import FULL_BATCH, fit_lbfgs, record_lbfgs
+from ..training.lbfgs import FULL_BATCH, check_full_batch_params, fit_lbfgs, record_lbfgs
 from ..training.modules import check_module_output
 from ..training.net import epoch_record, move_net
 from ..training.optim import SOLVERS, optimizer_params
@@ -423,6 +423,7 @@ class BaseTorchEstimator(BaseEstimator):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
         params = {name: resolve_alias(self, name) for name in PLAN_PARAMS}
         if self.solver == "lbfgs":
+            check_full_batch_params(self)
             params.update(FULL_BATCH)
         return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
 
