@@ -453,6 +453,9 @@ def _restore_checked(cache, estimator, key, X, y):
     still have been edited (and its checksum recomputed): the estimator's
     own data preparation, run on a clone, says what they must be.
     """
+    if (str(cache.directory), key["key"]) in _handoffs:
+        # Trained by this very process moments ago, never read from a file.
+        return cache.restore(estimator, key)
     probe = clone(estimator)
     if not cache.restore(probe, key):
         return False
