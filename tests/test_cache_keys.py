@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_iris, make_classification
 from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 import _seams
@@ -129,3 +130,52 @@ def test_a_fused_search_trains_uncacheable_candidates_alone_and_never_shares_a_r
     assert _seams.BUILT == 6  # every fit trained: none took another's entry
     ordinary = GridSearchCV(estimator, grid, cv=cv, refit=False).fit(X, y)
     np.testing.assert_allclose(fused.cv_results_["mean_test_score"], ordinary.cv_results_["mean_test_score"])
+
+
+class Scaled(nn.Module):
+    """``tanh(factor * x)``: the factor is a plain attribute, in neither the repr nor the state_dict."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, X):
+        return torch.tanh(self.factor * X)
+
+
+class ActNet(nn.Module):
+    """A hidden layer whose activation is a module passed in."""
+
+    def __init__(self, n_features_in, n_classes, act):
+        super().__init__()
+        self.hidden, self.act, self.out = nn.Linear(n_features_in, 8), act, nn.Linear(8, n_classes)
+
+    def forward(self, X):
+        return self.out(self.act(self.hidden(X)))
+
+
+def test_modules_differing_only_in_a_plain_attribute_get_their_own_keys():
+    def key(act):
+        return params_fingerprint(TorchClassifier(module=ActNet, module_kwargs={"act": act}))
+
+    assert key(Scaled(0.1)) != key(Scaled(5.0))
+    assert key(Scaled(0.1)) == key(Scaled(0.1))
+    buffered = nn.Linear(2, 2)
+    buffered.register_buffer("shift", torch.ones(2), persistent=False)  # not in the state_dict either
+    other = nn.Linear(2, 2)
+    other.load_state_dict(buffered.state_dict())
+    other.register_buffer("shift", torch.zeros(2), persistent=False)
+    assert key(buffered) != key(other)
+
+
+def test_modules_differing_only_in_a_plain_attribute_score_as_in_grid_search(tmp_path):
+    X, y = load_iris(return_X_y=True)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    grid = {"module_kwargs": [{"act": Scaled(0.1)}, {"act": Scaled(5.0)}]}
+    estimator = TorchClassifier(module=ActNet, max_epochs=3, lr=0.02, batch_size=32, device="cpu", random_state=0)
+    cv = KFold(3, shuffle=True, random_state=0)
+    ordinary = GridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    scores = ordinary.cv_results_["mean_test_score"]
+    assert scores[0] != scores[1]
+    fused = FusedGridSearchCV(estimator.set_params(cache_dir=tmp_path), grid, cv=cv).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"], scores, atol=1e-6)

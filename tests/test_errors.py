@@ -113,3 +113,48 @@ def test_torch_classifier_needs_a_module_class(small_digits):
         TorchClassifier(module=nn.Linear(64, 10)).fit(*small_digits)
     with pytest.raises(ValueError, match=r"'module' parameter of TorchClassifier must be a subclass of torch.nn.Module"):
         TorchClassifier(module=dict).fit(*small_digits)
+
+
+def _iris():
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(X), y
+
+
+def test_lbfgs_with_noise_growth_names_lbfgs():
+    X, y = _iris()
+    net = MLPClassifier(solver="lbfgs", batch_size_growth="noise", max_epochs=3, device="cpu")
+    with pytest.raises(ValueError, match="batch_size_growth='noise' of MLPClassifier grows the batch.*solver='lbfgs' "
+                                         "trains on one full batch.*Use solver='adam' or 'sgd'"):
+        net.fit(X, y)
+
+
+def test_lbfgs_with_track_noise_scale_has_the_documented_noise_scale_curve():
+    X, y = _iris()
+    net = MLPClassifier(solver="lbfgs", track_noise_scale=True, max_epochs=3, device="cpu", random_state=0).fit(X, y)
+    # A full batch has no batch-to-batch noise: NaN where no estimate could be made, as documented.
+    assert len(net.noise_scale_curve_) == len(net.history_) and np.isnan(net.noise_scale_curve_).all()
+    assert MLPClassifier(solver="lbfgs", max_epochs=3, device="cpu").fit(X, y).noise_scale_curve_ is None
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.where(np.arange(150) % 2, 1.0, None), "y holds NaN, None or infinite values \\(the first at row 0\\)"),
+    (np.array([None] * 150, dtype=object), "y holds NaN, None or infinite values"),
+    (np.full(150, 1e39), "y holds values beyond float32's range \\(largest \\|y\\| is 1e\\+39"),
+])
+def test_a_regressor_target_it_cannot_train_on_is_refused_not_blamed_on_lr(y, match):
+    from skbatch import MLPRegressor
+
+    X, _ = _iris()
+    with pytest.raises(ValueError, match=match):
+        MLPRegressor(max_epochs=2, device="cpu").fit(X, y)
+
+
+@pytest.mark.parametrize("sizes", [(10**7, 10**7), "1000000-1000000"])
+def test_layers_no_machine_could_hold_are_refused_naming_the_param(sizes):
+    X, y = _iris()
+    with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter of MLPClassifier gives a network of "
+                                         ".* weights, which needs at least .* GiB to train.*Pass smaller layers"):
+        MLPClassifier(hidden_layer_sizes=sizes, max_epochs=1, device="cpu").fit(X, y)

@@ -290,3 +290,11 @@ def test_an_estimator_that_is_not_a_network_is_refused_by_name():
         find_max_batch_size(make_pipeline(StandardScaler(), LogisticRegression()), X_IRIS, Y_IRIS)
     with pytest.raises(TypeError, match="got LogisticRegression"):
         find_max_batch_size(LogisticRegression(), X_IRIS, Y_IRIS)
+
+
+def test_find_max_batch_size_takes_an_estimator_whose_device_is_a_pool(tmp_path):
+    from skbatch import DevicePool
+
+    pooled = MLPClassifier(hidden_layer_sizes=(8,), device=DevicePool(["cpu"], lock_dir=tmp_path / "slots"))
+    search = find_max_batch_size(pooled, X_IRIS, Y_IRIS)
+    assert search == find_max_batch_size(MLPClassifier(hidden_layer_sizes=(8,), device="cpu"), X_IRIS, Y_IRIS)

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 from sklearn.pipeline import make_pipeline
+from sklearn.utils._param_validation import InvalidParameterError
 
 from skbatch import MLPClassifier, MLPRegressor, TorchClassifier
 from skbatch.cli_data import make_preprocessing
@@ -65,3 +66,60 @@ def test_estimators_whose_network_is_user_code_are_refused(tmp_path):
     model = TorchClassifier(module=torch.nn.Linear, max_epochs=1)
     with pytest.raises(TypeError, match="save_model saves MLPClassifier, MLPRegressor, ConvNetClassifier"):
         save_model(model, tmp_path / "custom.skops")
+
+
+def _iris_model(tmp_path, y=None):
+    X, labels = load_iris(return_X_y=True)
+    model = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=3, lr=0.02, batch_size=32, random_state=0, device="cpu")
+    with pytest.warns(Warning):  # not converged in 3 epochs
+        model.fit(X, labels if y is None else y)
+    save_model(model, tmp_path / "model.skops")
+    return X, model
+
+
+def _rewrite(path, edit):
+    content = sio.load(path)
+    edit(content)
+    sio.dump(content, path)
+
+
+def test_a_multilabel_model_loads_as_multilabel(tmp_path):
+    _, labels = load_iris(return_X_y=True)
+    Y = np.eye(3, dtype=int)[labels]
+    Y[::4, 0] = 1
+    X, model = _iris_model(tmp_path, Y)
+    loaded = load_model(tmp_path / "model.skops")
+    assert loaded.predict(X[:2]).shape == model.predict(X[:2]).shape == (2, 3)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize("edit, error, match", [
+    (lambda c: c["fitted"].update(predict=1), ValueError, "sets 'predict', which is not a fitted attribute"),
+    (lambda c: c["fitted"].update(lr=1000.0), ValueError, "sets 'lr', which is not a fitted attribute"),
+    (lambda c: c["fitted"].update(classes_=np.array([2, 1, 0])), ValueError, "fitted attribute classes_ holds"),
+    (lambda c: c["params"].update(hidden_layer_sizes="1000000-1000000"), InvalidParameterError,
+     "'hidden_layer_sizes' parameter of MLPClassifier gives a network of 1e\\+12 weights"),
+    (lambda c: c["params"].update(hidden_layer_sizes="8-x"), InvalidParameterError, "'hidden_layer_sizes' parameter"),
+    (lambda c: c["params"].update(lr=-1.0), InvalidParameterError, "'lr' parameter of MLPClassifier"),
+    (lambda c: c["params"].update(not_a_param=1), ValueError, r"sets \['not_a_param'\], which are not params"),
+    (lambda c: c["state_dict"]["layers.0.weight"].fill(np.nan), ValueError, "layers.0.weight holds NaN"),
+    (lambda c: c["state_dict"].update({"layers.0.weight": c["state_dict"]["layers.0.weight"].astype(np.int8)}),
+     ValueError, "layers.0.weight is torch.int8"),
+    (lambda c: c["state_dict"].update({"layers.0.weight": c["state_dict"]["layers.0.weight"][:4]}),
+     ValueError, "layers.0.weight is torch.float32 of shape \\(4, 4\\)"),
+    (lambda c: c.update(format="skbatch-model/1"), ValueError, "format, skbatch-model/1, does not say whether"),
+], ids=["method", "param-as-attribute", "classes", "huge-layers", "bad-layers", "bad-lr", "unknown-param", "nan",
+        "int8", "shape", "format-1"])
+def test_a_file_is_loaded_only_if_every_part_is_what_save_model_wrote(tmp_path, edit, error, match):
+    _iris_model(tmp_path)
+    _rewrite(tmp_path / "model.skops", edit)
+    with pytest.raises(error, match=match):
+        load_model(tmp_path / "model.skops")
+
+
+def test_a_truncated_file_raises_value_error(tmp_path):
+    _iris_model(tmp_path)
+    data = (tmp_path / "model.skops").read_bytes()
+    (tmp_path / "model.skops").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="is not a readable model file.*BadZipFile.*Save the model again"):
+        load_model(tmp_path / "model.skops")

@@ -12,10 +12,24 @@ JSON values are tagged where JSON has no type of its own (tuples, arrays,
 devices); a value of any other type is not stored, and :func:`encode`
 raises :class:`UnstorableStateError`. Only the types listed here are ever
 rebuilt on load: nothing in an entry names code to import.
+
+An entry is used only if it passes every check, each a ValueError that
+the cache turns into a miss: a SHA-256 checksum over its tensors, its
+tensor layout and its JSON (a flipped byte); the key it holds; fitted
+attributes from :data:`~skbatch.estimators.fitted_state.FITTED_ATTRIBUTES`
+only, each in a form a fit produces (never a param such as ``lr``);
+tensors of the dtype and shape the rebuilt network has, all finite; and
+the attributes derived from the training history (``n_iter_``,
+``loss_curve_``, ...) equal to what the stored history gives. The checksum
+is not a signature: whoever may write the cache folder could compute it
+too, which is why the folder must be this account's own (see
+:mod:`skbatch.cache.store`).
 """
 
 import dataclasses
+import hashlib
 import json
+import math
 
 import numpy as np
 import safetensors.torch
@@ -25,15 +39,19 @@ from skorch.history import History
 from .._compat import net_part_names
 from ..training.max_batch import MaxBatchSearch
 from ..batching.plan import BatchPlan
+from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes, same_value
+from ..training.lbfgs import LbfgsRun
 from ..training.seeding import seeded_torch
 
-__all__ = ["UnstorableStateError", "decode_entry", "encode_entry"]
+__all__ = ["UnstorableStateError", "decode_entry", "encode_entry", "check_tensors_like", "pack_entry", "unpack_entry"]
 
 # The dataclasses an entry may hold, by the tag it gives them.
-_DATACLASSES = {"MaxBatchSearch": MaxBatchSearch, "BatchPlan": BatchPlan}
+_DATACLASSES = {"MaxBatchSearch": MaxBatchSearch, "BatchPlan": BatchPlan, "LbfgsRun": LbfgsRun}
 
 # The net's plain attributes that the fit sets after building it.
 _NET_SETTINGS = ("batch_plan", "batch_size", "accumulation_steps", "iterator_valid__batch_size")
+# Those a fit sets only sometimes, read when the fitted attributes are derived from the history.
+_NET_EXTRAS = ("call_first_epoch", "lbfgs_run")
 
 
 class UnstorableStateError(TypeError):
@@ -94,12 +112,15 @@ def _cpu(tensor):
 def encode_entry(estimator, key, fmt):
     """The bytes of the entry for the fitted ``estimator`` under ``key``; raise UnstorableStateError."""
     params = estimator.get_params(deep=False)
-    attributes = {
-        name: _to_json(value, f"the fitted attribute {name}")
-        for name, value in vars(estimator).items()
-        # Private attributes are not fitted state: a search's callback context, say.
-        if name not in params and name != "net_" and not name.startswith("_")
-    }
+    attributes = {}
+    for name, value in vars(estimator).items():
+        if name in FITTED_ATTRIBUTES:
+            attributes[name] = _to_json(value, f"the fitted attribute {name}")
+        # Other private attributes are not fitted state (a search's callback context, say).
+        elif name not in params and name != "net_" and not name.startswith("_"):
+            raise UnstorableStateError(
+                f"the fitted attribute {name} is not one of skbatch's, and a restored fit would lack it"
+            )
     net = estimator.net_
     tensors = {}
     modules, optimizers = net_part_names(net)
@@ -125,18 +146,52 @@ def encode_entry(estimator, key, fmt):
     net_json = {
         "device": str(net.device),
         "settings": {name: _to_json(getattr(net, name), name) for name in _NET_SETTINGS},
+        "extras": {name: _to_json(getattr(net, name), name) for name in _NET_EXTRAS if hasattr(net, name)},
         "history": _to_json(list(net.history), "the net's history"),
         "optimizers": optimizer_json,
         # The schedule holds no settings of its own: it reads the net's batch_plan.
         "scheduled": schedule is not None,
     }
-    metadata = {
-        "skbatch": json.dumps(
-            {"format": fmt, "key": key, "estimator": type(estimator).__qualname__,
-             "attributes": attributes, "net": net_json}
-        )
-    }
-    return safetensors.torch.save(tensors, metadata=metadata)
+    meta = json.dumps(
+        {"format": fmt, "key": key, "estimator": type(estimator).__qualname__, "attributes": attributes, "net": net_json}
+    )
+    return pack_entry(tensors, meta)
+
+
+def pack_entry(tensors, meta):
+    """The bytes of an entry holding ``tensors`` (a dict) and ``meta`` (its JSON text), with their checksum."""
+    # Saved twice: the checksum covers the tensors' layout, known once they are laid out.
+    data = safetensors.torch.save(tensors, metadata={"skbatch": meta})
+    header, _ = _header(data)
+    return safetensors.torch.save(tensors, metadata={"skbatch": meta, "sha256": _checksum(data, header, meta)})
+
+
+def unpack_entry(data):
+    """``(tensors, meta)`` of an entry's bytes, unchecked: :func:`pack_entry`'s inverse, for tools and tests."""
+    header, _ = _header(data)
+    return safetensors.torch.load(data), header["__metadata__"]["skbatch"]
+
+
+def _header(data):
+    if len(data) < 8:
+        raise ValueError("it is too short to be a safetensors file")
+    size = int.from_bytes(data[:8], "little")
+    if size > len(data) - 8:
+        raise ValueError("it is truncated")
+    header = json.loads(data[8 : 8 + size])
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    return header, 8 + size
+
+
+def _checksum(data, header, meta):
+    """SHA-256 of the tensors' names, dtypes, shapes and bytes, and of the entry's JSON."""
+    layout = json.dumps({name: value for name, value in header.items() if name != "__metadata__"}, sort_keys=True)
+    _, start = _header(data)
+    digest = hashlib.sha256()
+    for part in (layout.encode(), b"\0", meta.encode(), b"\0", data[start:]):
+        digest.update(part)
+    return digest.hexdigest()
 
 
 def decode_entry(data, estimator, key, fmt):
@@ -144,15 +199,20 @@ def decode_entry(data, estimator, key, fmt):
 
     Nothing is set on ``estimator`` unless the whole entry loads.
     """
-    header_size = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_size])
-    meta = json.loads(header.get("__metadata__", {}).get("skbatch", "null"))
+    header, _ = _header(data)
+    stored = header.get("__metadata__")
+    stored = stored if isinstance(stored, dict) else {}
+    text = stored.get("skbatch")
+    meta = json.loads(text) if isinstance(text, str) else None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         raise ValueError("it is not an entry of this version of skbatch")
+    if stored.get("sha256") != _checksum(data, header, text):
+        raise ValueError("its checksum does not match its content: the file was changed or damaged")
     if meta.get("key") != key or meta.get("estimator") != type(estimator).__qualname__:
         raise ValueError("it holds the fit of another key")
     tensors = safetensors.torch.load(data)
     attributes = {name: _from_json(value) for name, value in meta["attributes"].items()}
+    check_fitted_attributes(attributes)
     net_json = meta["net"]
     shell = type(estimator)(**estimator.get_params(deep=False))
     vars(shell).update(attributes)
@@ -165,20 +225,90 @@ def decode_entry(data, estimator, key, fmt):
     for name in modules:
         prefix = f"module/{name}/"
         state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        getattr(net, name + "_").load_state_dict(state, strict=True)
+        part = getattr(net, name + "_")
+        check_tensors_like(state, part.state_dict(), f"the weights of {name}")
+        part.load_state_dict(state, strict=True)
     for name in optimizers:
-        stored = net_json["optimizers"][name]
-        state = {}
-        for index in stored["indices"]:
-            prefix = f"optimizer/{name}/{index}/"
-            values = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-            values.update({k: _from_json(v) for k, v in stored["scalars"].get(index, {}).items()})
-            state[int(index)] = values
-        getattr(net, name + "_").load_state_dict({"state": state, "param_groups": _from_json(stored["param_groups"])})
+        _load_optimizer(getattr(net, name + "_"), net_json["optimizers"][name], tensors, name)
     if "generator/iterator_train" in tensors:
+        check_tensors_like({"state": tensors["generator/iterator_train"]},
+                    {"state": net.iterator_train__generator.get_state()}, "the shuffling generator")
         net.iterator_train__generator.set_state(tensors["generator/iterator_train"])
     for name, value in net_json["settings"].items():
+        if name not in _NET_SETTINGS:
+            raise ValueError(f"it sets {name!r} on the net, which no fit sets")
+        setattr(net, name, _from_json(value))
+    for name, value in net_json.get("extras", {}).items():
+        if name not in _NET_EXTRAS:
+            raise ValueError(f"it sets {name!r} on the net, which no fit sets")
         setattr(net, name, _from_json(value))
     net.history = History(_from_json(net_json["history"]))
+    _check_history(shell, net, attributes)
     vars(estimator).update(attributes)
     estimator.net_ = net
+
+
+def check_tensors_like(stored, expected, what):
+    """Raise ValueError unless ``stored`` has the names, dtypes and shapes of ``expected``, and finite values."""
+    if set(stored) != set(expected):
+        raise ValueError(f"{what} are not those of this network: {sorted(set(stored) ^ set(expected))}")
+    for name, tensor in stored.items():
+        like = expected[name]
+        if tensor.dtype != like.dtype or tensor.shape != like.shape:
+            raise ValueError(
+                f"{what}: {name} is {tensor.dtype} of shape {tuple(tensor.shape)}, where the network "
+                f"has {like.dtype} of shape {tuple(like.shape)}"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ValueError(f"{what}: {name} holds NaN or infinite values")
+
+
+def _load_optimizer(optimizer, stored, tensors, name):
+    """Load the stored state of one optimizer, checked against the parameters it updates."""
+    params = [param for group in optimizer.param_groups for param in group["params"]]
+    fresh = optimizer.state_dict()["param_groups"]
+    groups = _from_json(stored["param_groups"])
+    if not isinstance(groups, list) or len(groups) != len(fresh):
+        raise ValueError(f"the param groups of optimizer {name} are not those of this network")
+    for group, like in zip(groups, fresh):
+        # The rate moves with the schedules; every other setting is the params'.
+        if not isinstance(group, dict) or set(group) != set(like) or not _finite_positive(group.get("lr")) or any(
+            not same_value(group[field], like[field]) for field in like if field not in ("lr", "initial_lr")
+        ):
+            raise ValueError(f"the param groups of optimizer {name} are not those this estimator's params give")
+    state = {}
+    for index in stored["indices"]:
+        position = int(index)
+        if not 0 <= position < len(params):
+            raise ValueError(f"optimizer {name} holds state for a parameter the network does not have")
+        prefix = f"optimizer/{name}/{index}/"
+        values = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        for field, tensor in values.items():
+            shape_ok = tensor.shape == params[position].shape or (field == "step" and tensor.numel() == 1)
+            if not tensor.is_floating_point() or not shape_ok or not bool(torch.isfinite(tensor).all()):
+                raise ValueError(
+                    f"optimizer {name}: {field} of parameter {index} is {tensor.dtype} of shape "
+                    f"{tuple(tensor.shape)}, not finite floats shaped as the parameter"
+                )
+        values.update({k: _from_json(v) for k, v in stored["scalars"].get(index, {}).items()})
+        state[position] = values
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def _finite_positive(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
+
+
+def _check_history(shell, net, attributes):
+    """Raise ValueError unless the stored attributes derived from the history are what it gives.
+
+    The estimator's own ``_record_training`` derives them, on the shell;
+    ``n_iter_`` edited alone would make a continued fit start at the wrong epoch.
+    """
+    shell.net_ = net
+    shell._record_training()
+    derived = {name: value for name, value in vars(shell).items() if name in FITTED_ATTRIBUTES}
+    missing = object()
+    for name in sorted(set(derived) | set(attributes)):
+        if not same_value(attributes.get(name, missing), derived.get(name, missing)):
+            raise ValueError(f"its fitted attribute {name} does not match its training history")

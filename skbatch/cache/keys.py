@@ -4,8 +4,10 @@ One owner for what makes two fits the same fit, read by the fit cache, by
 fused training (which stacks fits whose keys differ only in per-model
 params) and by the out-of-memory advice (which groups fits by family).
 
-A param is fingerprinted by its content: a tensor or module by its values,
-an array by its bytes, an estimator by its params, a ``functools.partial``
+A param is fingerprinted by its content: a tensor by its values, a module
+by its class and everything that can change its forward pass (its plain
+attributes, parameters, buffers, hooks and submodules, recursively), an
+array by its bytes, an estimator by its params, a ``functools.partial``
 by its function and arguments, a function or class by its import path. A
 param whose content cannot be read exactly (a lambda, a closure, a class
 defined inside a function, an object that cannot be pickled) raises
@@ -38,7 +40,10 @@ __all__ = [
 #    are fingerprinted by content.
 # 4: fits stop and schedule lr by scikit-learn's rules (training/epoch_rules.py);
 #    a format-3 fit of the same params may have stopped at another epoch.
-_FORMAT = 4
+# 5: a module param is fingerprinted by all its attributes (a format-4 key
+#    shared one fit between modules differing in a plain attribute); entries
+#    carry a checksum and an allowlist of fitted attributes, `_multilabel` included.
+_FORMAT = 5
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
@@ -62,9 +67,25 @@ def _path(obj):
 
 
 def _tensor(tensor):
+    requires_grad = tensor.requires_grad
     tensor = tensor.detach().cpu().contiguous()
     raw = tensor.reshape(-1).view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)
-    return ("tensor", str(tensor.dtype), tuple(tensor.shape), joblib.hash(raw))
+    return ("tensor", str(tensor.dtype), tuple(tensor.shape), requires_grad, joblib.hash(raw))
+
+
+def _module_state(module):
+    """A module's ``__dict__`` with hook handles renumbered by registration order.
+
+    Hook dicts are keyed by a process-wide counter, which differs between
+    runs for the same module; their order is what the forward pass follows.
+    """
+    state = dict(vars(module))
+    hook_ids = sorted({k for name, v in state.items() if "hooks" in name and isinstance(v, dict) for k in v})
+    rank = {hook_id: index for index, hook_id in enumerate(hook_ids)}
+    for name, value in state.items():
+        if "hooks" in name and isinstance(value, dict):
+            state[name] = [(rank[k], v) for k, v in value.items()]
+    return state
 
 
 def _named(obj, what):
@@ -92,8 +113,10 @@ def value_fingerprint(value, _depth=0):
     if isinstance(value, torch.Tensor):
         return _tensor(value)
     if isinstance(value, torch.nn.Module):
-        state = tuple((name, _tensor(tensor)) for name, tensor in value.state_dict().items())
-        return ("module", _path(type(value)), repr(value), value.training, state)
+        # Every attribute, not the repr and state_dict: a plain attribute
+        # (a scale factor) or a non-persistent buffer changes the forward
+        # pass without showing in either.
+        return ("module", again(type(value)), again(_module_state(value)))
     if isinstance(value, dict):
         return ("dict", tuple(sorted(((again(k), again(v)) for k, v in value.items()), key=repr)))
     if isinstance(value, (list, tuple, set, frozenset)):

@@ -20,9 +20,13 @@ Layout of a cache directory::
 
 Loading an entry runs no code: it reads tensors and JSON (see
 :mod:`skbatch.cache.entry`), rebuilds the estimator from its params, and
-uses the entry only if the key it holds is the key asked for. An entry
-that cannot be loaded or verified is ignored with a warning, and the fit
-trains again. A fit whose params cannot be fingerprinted exactly (a lambda,
+uses the entry only if it passes the checks listed there, and if the
+attributes the data decide (``classes_``, ...) are what the training data
+give. An entry that cannot be loaded or verified is ignored with a
+warning, and the fit trains again. Since whoever may write the folder
+could write an entry that passes, ``cache_dir`` must be this account's
+own and not writable by others (the device slot folder's rule), checked
+before each fit. A fit whose params cannot be fingerprinted exactly (a lambda,
 a closure) is never cached: one warning says so and it trains.
 
 Every file is written to a temporary name in the same folder and moved
@@ -47,6 +51,7 @@ import datetime
 import json
 import os
 import socket
+import stat
 import threading
 import time
 import warnings
@@ -54,11 +59,14 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from sklearn.base import clone
 
 from .._compat import InvalidParameterError
 from ..batching.plan import running_batch_size
+from ..estimators.fitted_state import same_value
 from .atomic import atomic_write
 from .entry import UnstorableStateError, decode_entry, encode_entry
+from .records import read_records, read_regular_file
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
@@ -156,11 +164,16 @@ class FitCache:
             ckey = record.get("continuation_key")
             if ckey is None or record.get("status") != "ok" or record.get("n_iter") is None:
                 continue
-            key = {name: record[name] for name in ("key", "params_fingerprint", "x_fingerprint", "y_fingerprint")}
-            key["continuation_key"] = ckey
+            # What a record says is checked where it is used (fused/resume.py): here, only its form.
+            try:
+                key = {name: str(record[name]) for name in ("key", "params_fingerprint", "x_fingerprint", "y_fingerprint")}
+                epochs, n_iter = int(record["params"]["max_epochs"]), int(record["n_iter"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            key["continuation_key"] = str(ckey)
             if not self.has_fit(key):
                 continue
-            found.setdefault(ckey, []).append((int(record["params"]["max_epochs"]), int(record["n_iter"]), key))
+            found.setdefault(key["continuation_key"], []).append((epochs, n_iter, key))
         return found
 
     def restore_copy(self, estimator, key):
@@ -175,15 +188,17 @@ class FitCache:
             return True
         return self.restore(estimator, key)
 
-    def _fit_path(self, key):
+    def fit_path(self, key):
+        """Where the entry of the fit ``key`` (a key string) is."""
         return self.directory / "fits" / f"{key}.safetensors"
 
-    def _record_path(self, key):
+    def record_path(self, key):
+        """Where the record of the fit ``key`` (a key string) is."""
         return self.directory / "records" / f"{key}.json"
 
     def has_fit(self, key):
         """Whether a finished fit is stored under ``key`` (or handed off in this process)."""
-        return (str(self.directory), key["key"]) in _handoffs or self._fit_path(key["key"]).exists()
+        return (str(self.directory), key["key"]) in _handoffs or self.fit_path(key["key"]).exists()
 
     def restore(self, estimator, key):
         """Give ``estimator`` the fitted state stored under ``key``; return whether there was one.
@@ -195,14 +210,12 @@ class FitCache:
         if state is not None:
             vars(estimator).update(state)
             return True
-        path = self._fit_path(key["key"])
-        if not path.exists():
+        path = self.fit_path(key["key"])
+        if not os.path.lexists(path):
             return False
         try:
-            with open(path, "rb") as handle:
-                # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
-                stored_at = os.fstat(handle.fileno()).st_mtime
-                data = handle.read()
+            # The open file's own time: os.replace may put a newer entry at `path` meanwhile.
+            data, stored_at = read_regular_file(path)
             decode_entry(data, estimator, key["key"], _FORMAT)
         except Exception as error:  # whatever is wrong with the file, training again is right
             warnings.warn(
@@ -213,7 +226,7 @@ class FitCache:
             return False
         for watched in getattr(_watchers, "stack", ()):
             watched.append(stored_at)
-        if not self._record_path(key["key"]).exists():
+        if not self.record_path(key["key"]).exists():
             # The run that trained it stopped between its two writes.
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
@@ -241,11 +254,19 @@ class FitCache:
             warnings.warn(f"This fit is not cached: {error}.", RuntimeWarning, stacklevel=3)
             return False
         try:
-            atomic_write(self._fit_path(key["key"]), lambda handle: handle.write(data))
+            self._make_folder("fits")
+            atomic_write(self.fit_path(key["key"]), lambda handle: handle.write(data))
         except OSError as error:
             self._warn_write_failed(error)
             return False
         return self.write_record(record)
+
+    def _make_folder(self, name):
+        # Mode 0755 whatever the umask (0002 would make them group-writable):
+        # check_cache_dir refuses folders that others may write.
+        for folder in (self.directory, self.directory / name):
+            if not folder.is_dir():
+                folder.mkdir(mode=0o755, parents=True, exist_ok=True)
 
     def _warn_write_failed(self, error):
         warnings.warn(
@@ -265,26 +286,19 @@ class FitCache:
         """Write one fit's record (a JSON-able dict holding its ``key``); warn and return False if it fails."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
         try:
-            atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+            self._make_folder("records")
+            atomic_write(self.record_path(record["key"]), lambda handle: handle.write(text))
         except OSError as error:
             self._warn_write_failed(error)
             return False
         return True
 
     def records(self):
-        """Every record in the directory, as a list of dicts (partial writes are never seen)."""
-        folder = self.directory / "records"
-        if not folder.is_dir():
-            return []
-        records = []
-        for path in sorted(folder.glob("*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
-            try:
-                records.append(json.loads(path.read_text()))
-            except (OSError, ValueError):
-                continue
-        return records
+        """Every record in the directory, as a list of dicts (partial writes are never seen).
+
+        A file that is not a record is skipped with a warning (see :mod:`skbatch.cache.records`).
+        """
+        return read_records(self.directory)
 
     def make_record(self, estimator, key, *, status, error=None, fit_time=None):
         """Describe one fit of ``estimator`` under ``key``."""
@@ -338,6 +352,38 @@ def check_cache_dir(estimator):
             f"The 'cache_dir' parameter of {name} must be a folder or None. Got {str(value)!r} "
             "instead, which is a file. Pass a folder (it is created if missing), or None to cache nothing."
         )
+    # The folder the user named may be a link; the ones skbatch made inside may not.
+    for folder, follow in ((path, True), (path / "fits", False), (path / "records", False)):
+        _check_own_folder(folder, follow=follow, name=name, value=value)
+
+
+def _check_own_folder(folder, *, follow, name, value):
+    """The device slot folder's rule (devices/pool.py): this account's own, and no one else may write to it.
+
+    Whoever can write to a cache folder can make an estimator return any
+    model they like: the checks on an entry find damage, but a checksum
+    anyone can compute is no signature.
+    """
+    if not hasattr(os, "getuid"):  # Windows: no uids; a folder's ACL is the user's to set
+        return
+    try:
+        info = os.stat(folder) if follow else os.lstat(folder)
+    except FileNotFoundError:
+        return
+    start = f"The 'cache_dir' parameter of {name} must be a folder of this account's that no one else may write to. Got {str(value)!r} instead, where {str(folder)!r}"
+    fix = "Pass a folder of your own, or None to cache nothing."
+    if not stat.S_ISDIR(info.st_mode):
+        raise InvalidParameterError(f"{start} is not a folder (a link or a file). {fix}")
+    if info.st_uid != os.getuid():
+        raise InvalidParameterError(
+            f"{start} belongs to uid {info.st_uid}, not to this account (uid {os.getuid()}), and could hold "
+            f"fits it planted. {fix}"
+        )
+    if info.st_mode & 0o022:
+        raise InvalidParameterError(
+            f"{start} has mode {stat.S_IMODE(info.st_mode):o}: other accounts may write to it, and so plant "
+            f"fits that this estimator would return. Run `chmod go-w {folder}`, or pass another folder."
+        )
 
 
 def longest_shorter(shorter, key, max_epochs):
@@ -379,7 +425,7 @@ def fit_cached(estimator, X, y, sample_weight=None):
             stacklevel=3,
         )
         return estimator._fit(X, y, incremental=False, sample_weight=sample_weight)
-    if cache.restore(estimator, key):
+    if _restore_checked(cache, estimator, key, X, y):
         return estimator
     start = time.perf_counter()
     try:
@@ -394,6 +440,42 @@ def fit_cached(estimator, X, y, sample_weight=None):
     fit_time = time.perf_counter() - start
     cache.store(estimator, key, cache.make_record(estimator, key, status="ok", fit_time=fit_time))
     return estimator
+
+
+# Fitted attributes that the data alone decide, set by ``_prepare_data``.
+_DATA_ATTRIBUTES = ("n_features_in_", "feature_names_in_", "input_shape_", "classes_", "_multilabel", "n_outputs_")
+
+
+def _restore_checked(cache, estimator, key, X, y):
+    """:meth:`FitCache.restore` into ``estimator``, if the entry's data-derived attributes are what ``X``, ``y`` give.
+
+    The key holds the data's fingerprint, but an entry's ``classes_`` could
+    still have been edited (and its checksum recomputed): the estimator's
+    own data preparation, run on a clone, says what they must be.
+    """
+    if (str(cache.directory), key["key"]) in _handoffs:
+        # Trained by this very process moments ago, never read from a file.
+        return cache.restore(estimator, key)
+    probe = clone(estimator)
+    if not cache.restore(probe, key):
+        return False
+    fresh = clone(estimator)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fit itself warned about the data already
+        fresh._prepare_data(X, y, incremental=False)
+    missing = object()
+    for name in _DATA_ATTRIBUTES:
+        if not same_value(vars(probe).get(name, missing), vars(fresh).get(name, missing)):
+            warnings.warn(
+                f"Ignoring the cached fit {cache.fit_path(key['key'])}: its {name} is not what the "
+                "training data give (ValueError). Training again.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return False
+    params = probe.get_params(deep=False)
+    vars(estimator).update({name: value for name, value in vars(probe).items() if name not in params})
+    return True
 
 
 def load_fit_records(cache_dir):

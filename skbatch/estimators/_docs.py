@@ -101,7 +101,8 @@ batch_size_growth : float or 'noise', default=2.0
     the largest batch that fits in memory (found as for
     ``batch_size='max'``, in ``max_batch_search_``); it records
     ``noise_scale_curve_`` as ``track_noise_scale`` does, and needs
-    ``batch_size_milestones=None``. The learning rate stays at ``lr_``.""",
+    ``batch_size_milestones=None`` and a stochastic solver (``'lbfgs'``
+    trains on one full batch). The learning rate stays at ``lr_``.""",
     "track_noise_scale": """\
 track_noise_scale : bool, default=False
     Estimate the gradient noise scale ``B_simple`` (McCandlish et al.
@@ -387,8 +388,9 @@ batch_size_curve_ : list of int
     "noise_scale_curve_": """\
 noise_scale_curve_ : list of float or None
     With ``track_noise_scale``: the gradient noise scale estimated at the
-    end of every epoch (NaN where no estimate could be made yet). Else
-    None.""",
+    end of every epoch (NaN where no estimate could be made yet, and
+    throughout with ``solver='lbfgs'``, whose one full batch has no
+    batch-to-batch noise). Else None.""",
     "lr_": """\
 lr_ : float
     Learning rate the optimizer started from, after ``lr_scaling``.""",

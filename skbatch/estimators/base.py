@@ -24,7 +24,7 @@ from ..devices.pool import DevicePool
 from ..training.callbacks import training_callbacks
 from ..training.fit_tasks import EpochTasks
 from ..training.iterator import TensorBatchIterator, to_tensor
-from ..training.lbfgs import FULL_BATCH
+from ..training.lbfgs import FULL_BATCH, check_full_batch_params
 from ..training.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..training.modules import check_module_output
 from ..training.net import epoch_record
@@ -283,6 +283,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
         """The plan of this estimator's params for ``n_samples`` training rows (fused training's too)."""
         params = {name: resolve_alias(self, name) for name in PLAN_PARAMS}
         if self.solver == "lbfgs":
+            check_full_batch_params(self)
             params.update(FULL_BATCH)
         return plan_batches(params, n_samples, max_batch_size=max_batch_size, owner=type(self).__name__)
 

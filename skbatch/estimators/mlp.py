@@ -1,5 +1,6 @@
 """MLPClassifier: scikit-learn's multilayer perceptron params, trained by PyTorch."""
 
+import os
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -63,6 +64,39 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier", *, param="hidden_laye
     return tuple(int(s) for s in sizes)
 
 
+# What training holds per weight at the least: the weight, its gradient and
+# Adam's two moments, as float32.
+_TRAINING_BYTES_PER_WEIGHT = 4 * 4
+
+
+def _physical_memory():
+    """Bytes of memory this machine has; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_fits_in_memory(estimator, widths):
+    """Raise InvalidParameterError, before any tensor is made, if no machine this size could train the network.
+
+    ``widths`` are the layer widths from input to output. The bound is the
+    whole memory of the machine, so a network refused here could not have
+    been built, and one that passes is for the training to size (batch
+    sizes, the device's own memory).
+    """
+    weights = sum((fan_in + 1) * fan_out for fan_in, fan_out in zip(widths[:-1], widths[1:]))
+    total = _physical_memory()
+    if total is None or weights * _TRAINING_BYTES_PER_WEIGHT <= total:
+        return
+    raise InvalidParameterError(
+        f"The 'hidden_layer_sizes' parameter of {type(estimator).__name__} gives a network of {weights:.3g} "
+        f"weights, which needs at least {weights * _TRAINING_BYTES_PER_WEIGHT / 2**30:.3g} GiB to train "
+        f"(weights, gradients and the optimizer's state as float32): more than the {total / 2**30:.3g} GiB "
+        f"of memory of this machine. Got {estimator.hidden_layer_sizes!r} instead. Pass smaller layers."
+    )
+
+
 class _MLPNetwork:
     """The network of MLPClassifier and MLPRegressor, built from the params of ``_MLPParams``."""
 
@@ -71,10 +105,12 @@ class _MLPNetwork:
 
     @own_generator
     def _build_module(self, n_features_in, n_outputs):
+        sizes = parse_hidden_layer_sizes(self.hidden_layer_sizes, type(self).__name__)
+        _check_fits_in_memory(self, (n_features_in, *sizes, n_outputs))
         return MLPModule(
             n_features_in,
             n_outputs,
-            hidden_layer_sizes=parse_hidden_layer_sizes(self.hidden_layer_sizes),
+            hidden_layer_sizes=sizes,
             activation=self.activation,
             dropout=self.dropout,
             generator=fit_generator(),

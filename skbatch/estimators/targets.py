@@ -339,7 +339,25 @@ class BaseTorchRegressor(RegressorMixin, _Fit, BaseTorchEstimator):
         return self.n_outputs_
 
     def _encode_targets(self, y, *, classes, resume, incremental):
-        y = np.asarray(y, dtype=np.float32)
+        # Checked before the cast: None (an object y) becomes NaN in float64,
+        # and a value beyond float32 becomes inf in float32; either way the
+        # loss is not finite, and the divergence advice (lower lr) is wrong.
+        y = np.asarray(y, dtype=np.float64)
+        bad = ~np.isfinite(y)
+        if bad.any():
+            row = int(np.argwhere(bad)[0][0])
+            raise ValueError(
+                f"y holds NaN, None or infinite values (the first at row {row}), which {type(self).__name__} "
+                "cannot train on. Drop or impute those rows (e.g. with SimpleImputer on y, or by filtering)."
+            )
+        largest = float(np.abs(y).max(initial=0.0))
+        if largest > np.finfo(np.float32).max:
+            raise ValueError(
+                f"y holds values beyond float32's range (largest |y| is {largest:.3g}, above "
+                f"{np.finfo(np.float32).max:.3g}), the precision {type(self).__name__} trains in. Rescale y, "
+                "e.g. with TransformedTargetRegressor(regressor, transformer=StandardScaler())."
+            )
+        y = y.astype(np.float32)
         y = y.reshape(len(y), -1)
         if self._poisson() and (y < 0).any():
             raise ValueError(

@@ -8,6 +8,7 @@ fit and trains the 12 epochs left. A fit whose shorter twin stopped early
 epoch: it is that fit, stored again under its own key.
 """
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -49,9 +50,16 @@ def resume_point(cache, shorter, estimator, key):
     if found is None:
         return ResumePoint()
     epochs, n_iter, shorter_key = found
-    probe = clone(estimator)
+    # The record that named this fit is not checksummed as its entry is:
+    # its key must be the one these params and data give, and its n_iter the entry's.
+    probe = clone(estimator).set_params(max_epochs=epochs)
+    own = cache.key(probe, None, None, fingerprints=(key["x_fingerprint"], key["y_fingerprint"]))
+    if own["key"] != shorter_key["key"] or own["continuation_key"] != shorter_key["continuation_key"]:
+        return _distrust(cache, shorter_key, "its key is not that of these params and data")
     if not cache.restore_copy(probe, shorter_key):
         return ResumePoint()
+    if probe.n_iter_ != n_iter:
+        return _distrust(cache, shorter_key, f"its n_iter {n_iter} is not the {probe.n_iter_} epochs its fit ran")
     reason = continuation_reason(probe)
     if reason is not None:
         return ResumePoint(reason=reason)
@@ -61,6 +69,15 @@ def resume_point(cache, shorter, estimator, key):
         if name not in params:  # the fitted state, as the cache stores it
             setattr(estimator, name, value)
     return ResumePoint(epochs=n_iter, done=stopped or n_iter == estimator.max_epochs)
+
+
+def _distrust(cache, key, reason):
+    warnings.warn(
+        f"Ignoring the fit record {cache.record_path(key['key'])}: {reason}. Training this fit from scratch.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return ResumePoint()
 
 
 def continuation_reason(estimator):

@@ -27,17 +27,29 @@ import numpy as np
 import scipy.optimize
 import torch
 
-from .._compat import check_optimize_result, lbfgs_verbosity
+from .._compat import InvalidParameterError, check_optimize_result, lbfgs_verbosity
 from .faults import NonFiniteLossError
 from .penalty import l2_penalty, penalized_weights
 from .sparse import densify_rows, is_sparse, n_rows
 
-__all__ = ["FULL_BATCH", "LbfgsRun", "check_partial_fit_solver", "fit_lbfgs", "record_lbfgs"]
+__all__ = ["FULL_BATCH", "LbfgsRun", "check_full_batch_params", "check_partial_fit_solver", "fit_lbfgs", "record_lbfgs"]
 
 # Plan params lbfgs overrides: one full batch per function call, for any
 # batch_size, as scikit-learn ignores batch_size for lbfgs. The max-batch
 # search is skipped too: there is no batch size to choose.
 FULL_BATCH = {"batch_size": "full", "batch_size_milestones": None, "drop_last": False, "lr_scaling": None}
+
+
+def check_full_batch_params(estimator):
+    """Raise InvalidParameterError for a param that asks lbfgs's one full batch to change size."""
+    growth = estimator.batch_size_growth
+    if isinstance(growth, str) and growth == "noise":
+        raise InvalidParameterError(
+            f"batch_size_growth='noise' of {type(estimator).__name__} grows the batch during training, "
+            "but solver='lbfgs' trains on one full batch, whose size never changes. Use solver='adam' or "
+            "'sgd' to grow the batch, or keep lbfgs and give batch_size_growth a factor such as 2.0 "
+            "(which lbfgs ignores, as it ignores batch_size)."
+        )
 
 
 def check_partial_fit_solver(estimator):
@@ -200,3 +212,7 @@ def record_lbfgs(estimator, run):
     estimator.__dict__.pop("loss_curve_", None)
     estimator.validation_scores_ = None
     estimator.best_validation_score_ = None
+    # A full batch has no batch-to-batch noise to measure: NaN for every row, as
+    # noise_scale_curve_ is documented to hold where no estimate could be made.
+    tracked = estimator.track_noise_scale
+    estimator.noise_scale_curve_ = [row.get("noise_scale", float("nan")) for row in estimator.net_.history] if tracked else None

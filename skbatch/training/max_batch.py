@@ -18,6 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from .._compat import Interval, validate_parameter_constraints
 from ..devices.memory import is_out_of_memory, release_device_memory
+from ..devices.pool import place_fit
 from ..devices.resolve import resolve_device
 from .iterator import to_tensor
 from .optim import SOLVERS
@@ -203,7 +204,9 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
         ``rtol`` times the fitting size apart; ``0`` bisects to the exact
         limit, at the cost of more probes.
     device : str, torch.device or None, default=None
-        Device to probe; None uses the estimator's ``device`` param.
+        Device to probe; None uses the estimator's ``device`` param, placed
+        as its ``fit`` would be: a :class:`~skbatch.DevicePool` (or
+        ``'auto'``) lends the probes one of its slots for the search.
 
     Returns
     -------
@@ -260,8 +263,12 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
             "with the solver you will train with (e.g. solver='adam'); for lbfgs, bound "
             "memory with accumulation_steps, which splits each full-batch pass."
         )
-    device = resolve_device(estimator.device if device is None else device)
-    return _search_estimator(prepared, X, y, prepared._n_module_outputs(), device, start=start, rtol=rtol)
+    if device is not None:
+        return _search_estimator(prepared, X, y, prepared._n_module_outputs(), resolve_device(device), start=start, rtol=rtol)
+    # The estimator's own device, placed as its fit would be: a DevicePool
+    # (or 'auto') lends the probes a slot, so no fit shares the device meanwhile.
+    with place_fit(estimator.device) as placement:
+        return _search_estimator(prepared, X, y, prepared._n_module_outputs(), placement.device, start=start, rtol=rtol)
 
 
 def _is_network(estimator):
