@@ -14,7 +14,7 @@ import numbers
 import numpy as np
 import torch
 
-from ..batching.max_batch import MaxBatchSearch
+from ..training.max_batch import MaxBatchSearch
 
 __all__ = ["FITTED_ATTRIBUTES", "check_fitted_attributes", "same_value"]
 
