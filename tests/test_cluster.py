@@ -183,10 +183,10 @@ def test_grid_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
 def test_fused_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
     X, y = small_digits[0][:240], small_digits[1][:240]
     # Two stacks of six fused fits, then six fits that cannot be fused
-    # (early_stopping) and train one by one while the search scores the
-    # fused ones: the worker is killed then, with fits of the search still
-    # to run.
-    grid = [{"lr": [1e-3, 1e-2], "batch_size": [16, 64]}, {"lr": [1e-3, 1e-2], "early_stopping": [True]}]
+    # (batch_size_milestones) and train one by one while the search scores
+    # the fused ones: the worker is killed then, with fits of the search
+    # still to run.
+    grid = [{"lr": [1e-3, 1e-2], "batch_size": [16, 64]}, {"lr": [1e-3, 1e-2], "batch_size_milestones": [[2]]}]
     expected = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     search = FusedGridSearchCV(_mlp(cache_dir=str(tmp_path)), grid, cv=3, n_jobs=-1)
     killer = _search_on_cluster_losing_a_worker(
@@ -196,6 +196,6 @@ def test_fused_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
     # 12 fold fits, and each fused candidate's fit on all rows, trained in its
     # stack so that the refit restores it.
     assert search.fused_stacks_["n_models"].sum() == 12 + 4
-    # The refit of an unfused (early_stopping) best candidate trains on its own.
-    n_full_data = 4 + bool(search.best_params_.get("early_stopping"))
+    # The refit of an unfused (batch_size_milestones) best candidate trains on its own.
+    n_full_data = 4 + ("batch_size_milestones" in search.best_params_)
     _assert_finished_fits_kept(killer, tmp_path, n_fits=18, n_full_data=n_full_data)

@@ -115,6 +115,10 @@ def _assert_same_results(expected, got):
             continue
         if key == "params":
             assert got[key] == value
+        elif key.startswith("param_"):  # masked where a candidate has no such param
+            mask = np.ma.getmaskarray(value)
+            np.testing.assert_array_equal(np.ma.getmaskarray(got[key]), mask, err_msg=key)
+            assert list(np.asarray(got[key], dtype=object)[~mask]) == list(np.asarray(value, dtype=object)[~mask]), key
         elif key.startswith("rank_"):
             np.testing.assert_array_equal(got[key], value, err_msg=key)
         elif np.asarray(value).dtype.kind == "f":

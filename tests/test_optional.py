@@ -68,7 +68,7 @@ def test_fused_bayes_search_without_skopt_names_the_extra(without_skopt):
 def test_cli_bayes_search_without_skopt_is_a_command_line_error(without_skopt):
     # main() prints a CommandLineError as one line and exits 1, rather than a traceback.
     with pytest.raises(cli.CommandLineError, match=f"--search bayes needs scikit-optimize.*{BAYES_FIX}"):
-        cli._search_space({"lr": cli._Range(1e-4, 1e-1, log=True)}, "bayes")
+        cli._search_space({"lr": cli._Range(1e-4, 1e-1, log=True)}, "bayes", "mlpclassifier__")
 
 
 def test_a_broken_install_keeps_its_own_error(monkeypatch):

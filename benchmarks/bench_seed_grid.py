@@ -1,0 +1,114 @@
+"""scikit-learn's tutorial grid, as users write it: scikit-learn's MLP, skbatch in GridSearchCV, and FusedGridSearchCV.
+
+The grid varies what the tutorial varies: ``hidden_layer_sizes`` (50,),
+(100,), (150,) x ``activation`` tanh, relu x ``solver`` sgd, adam x
+``learning_rate`` constant, adaptive: 24 candidates, 5-fold, on digits, at
+``--epochs`` epochs and batch size 32, on one thread. Each search runs with
+its estimator's default params otherwise, once with ``early_stopping=False``
+and once with ``early_stopping=True``, all side by side in one process:
+
+- scikit-learn's ``MLPClassifier`` in ``GridSearchCV`` (``max_iter`` epochs);
+- skbatch's ``MLPClassifier`` in ``GridSearchCV`` (``--skip-unfused`` leaves
+  it out: it takes longest, and only checks that fusing changes no answer);
+- the same in ``FusedGridSearchCV``: every fold model of every candidate,
+  whatever its width, activation, solver or schedule, in one stack.
+
+Printed per search: its time, its ratio to scikit-learn's, its best params
+and score; for the fused search, its stacks (how many, how many models each,
+the widest layer) and whether its ``best_params_`` equal skbatch's
+``GridSearchCV``'s. Targets (issue 21): at most 4 stacks, fused at most 0.3x
+scikit-learn's time, and 0.4x with ``early_stopping=True``.
+
+Run: ``python benchmarks/bench_seed_grid.py [--epochs 10] [--device cpu] [--skip-unfused]``
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.neural_network import MLPClassifier as SklearnMLP
+from threadpoolctl import threadpool_limits
+
+from skbatch import FusedGridSearchCV, MLPClassifier
+
+# Every fit trains a fixed epoch budget; the ConvergenceWarning of each says nothing here.
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
+
+GRID = {
+    "hidden_layer_sizes": [(50,), (100,), (150,)],
+    "activation": ["tanh", "relu"],
+    "solver": ["sgd", "adam"],
+    "learning_rate": ["constant", "adaptive"],
+}
+TARGETS = {False: 0.3, True: 0.4}
+MAX_STACKS = 4
+
+
+def _cv():
+    return StratifiedKFold(5, shuffle=True, random_state=0)
+
+
+def _timed(search, X, y):
+    start = time.perf_counter()
+    search.fit(X, y)
+    return time.perf_counter() - start
+
+
+def run(X, y, *, epochs, early_stopping, device, skip_unfused):
+    print(f"\n== tutorial grid, {len(X)} rows, {epochs} epochs, batch 32, early_stopping={early_stopping} ==")
+    sklearn = GridSearchCV(
+        SklearnMLP(max_iter=epochs, batch_size=32, early_stopping=early_stopping, random_state=0), GRID, cv=_cv()
+    )
+    seconds = {"scikit-learn GridSearchCV": _timed(sklearn, X, y)}
+    searches = {"scikit-learn GridSearchCV": sklearn}
+    net = MLPClassifier(max_epochs=epochs, batch_size=32, early_stopping=early_stopping, random_state=0, device=device)
+    if not skip_unfused:
+        searches["skbatch GridSearchCV"] = GridSearchCV(net, GRID, cv=_cv())
+        seconds["skbatch GridSearchCV"] = _timed(searches["skbatch GridSearchCV"], X, y)
+    fused = searches["skbatch FusedGridSearchCV"] = FusedGridSearchCV(net, GRID, cv=_cv())
+    seconds["skbatch FusedGridSearchCV"] = _timed(fused, X, y)
+    base = seconds["scikit-learn GridSearchCV"]
+    for name, search in searches.items():
+        print(f"{name:28s} {seconds[name]:7.1f} s  {seconds[name] / base:5.2f}x scikit-learn  "
+              f"best {search.best_score_:.4f}  {search.best_params_}")
+    stacks = fused.fused_stacks_
+    print(f"fused stacks: {len(stacks)} (target <= {MAX_STACKS}), models per stack {stacks['n_models'].tolist()}, "
+          f"widest hidden layer {max(size for (size,) in GRID['hidden_layer_sizes'])}, "
+          f"fits left to train alone: {sum(fused.unfused_fits_.values())}")
+    ratio = seconds["skbatch FusedGridSearchCV"] / base
+    verdict = "met" if ratio <= TARGETS[early_stopping] and len(stacks) <= MAX_STACKS else "MISSED"
+    print(f"fused / scikit-learn: {ratio:.2f}x (target <= {TARGETS[early_stopping]}x): {verdict}")
+    if "skbatch GridSearchCV" in searches:
+        same = fused.best_params_ == searches["skbatch GridSearchCV"].best_params_
+        gap = np.max(np.abs(fused.cv_results_["mean_test_score"] - searches["skbatch GridSearchCV"].cv_results_["mean_test_score"]))
+        print(f"fused best_params_ == skbatch GridSearchCV's: {same}; largest mean_test_score gap {gap:.1e}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--skip-unfused", action="store_true", help="leave out skbatch's GridSearchCV (the longest run)")
+    parser.add_argument("--rows", type=int, default=None, help="the first ROWS rows of digits (default: all 1797)")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    if args.rows:
+        X, y = X[: args.rows], y[: args.rows]
+    print(f"{args.threads} thread(s) for torch and numpy, {os.cpu_count()} cores, device {args.device}")
+    # scikit-learn's MLP multiplies with numpy's BLAS: the same thread count as torch's.
+    with threadpool_limits(args.threads):
+        for early_stopping in (False, True):
+            run(X, y, epochs=args.epochs, early_stopping=early_stopping, device=args.device, skip_unfused=args.skip_unfused)
+
+
+if __name__ == "__main__":
+    main()
