@@ -76,7 +76,7 @@ def assert_members_equal_their_own_fits(estimators, X, y, folds=None):
 # -- each param that now shares a stack, alone -------------------------------------------------
 
 ALONE = {
-    "hidden_layer_sizes": [(8,), (16,), (24,)],
+    "hidden_layer_sizes": [(8,), (16,), (24,), (8, 8)],
     "activation": ["relu", "tanh", "logistic", "identity"],
     "solver": ["sgd", "adam", "adamw"],
     "learning_rate": ["constant", "invscaling", "adaptive"],
@@ -159,10 +159,17 @@ def test_a_regressor_stack(data):
     assert_members_equal_their_own_fits(estimators, X, target)
 
 
-def test_depth_splits_stacks(data):
+def test_depths_share_a_stack_in_blocks_of_their_own(data):
     X, y = data
-    members, stacks = _fit_fused([_base(hidden_layer_sizes=(8,)), _base(hidden_layer_sizes=(8, 8))], X, y, _folds(X))
-    assert len(stacks) == 2
+    sizes = [(8,), (8, 8), (16, 8, 4)]
+    assert_members_equal_their_own_fits([_base(hidden_layer_sizes=size) for size in sizes], X, y)
+
+
+def test_widths_far_apart_get_blocks_of_their_own(data):
+    # 8 and 64 units: padding the narrow one to the wide one would cost it 8 times its size.
+    X, y = data
+    sizes = [(8,), (9,), (64,), (70,)]
+    members, stacks = assert_members_equal_their_own_fits([_base(hidden_layer_sizes=size) for size in sizes], X, y)
 
 
 # -- searches --------------------------------------------------------------------------------
@@ -224,3 +231,17 @@ def test_continued_fits_in_fused_halving(data):
     np.testing.assert_allclose(fused.cv_results_["mean_test_score"], parent.cv_results_["mean_test_score"], atol=1e-5)
     assert fused.resumed_fits_.get("continued", 0) > 0
     assert torch.is_tensor(fused.best_estimator_.net_.module_.layers[0].weight)
+
+
+def test_blocks_pad_close_widths_and_part_far_ones(data):
+    from skbatch.fused.blocks import MAX_PADDING, StackBlocks, block_order
+
+    X, y = data
+    sizes = [(8,), (9,), (64,), (70,), (8, 8)]
+    estimators = [_base(hidden_layer_sizes=size, max_epochs=1).fit(X, y) for size in sizes]
+    estimators.sort(key=lambda e: block_order(e, e.net_.module_, mlp=True))
+    blocks = StackBlocks(estimators, [e.net_.module_ for e in estimators], torch.device("cpu"), mlp=True).blocks
+    shapes = [[estimators[row].hidden_layer_sizes for row in range(block.start, block.stop)] for block in blocks]
+    # 9 pads 8 by less than MAX_PADDING, 70 pads 64 too; 64 against 9 would not; two layers never pad one.
+    assert MAX_PADDING < 64 / 9
+    assert sorted(map(sorted, shapes)) == [[(8,), (9,)], [(8, 8)], [(64,), (70,)]]

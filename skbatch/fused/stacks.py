@@ -129,12 +129,20 @@ class MLPStack:
                     X = X * mask / keep
         return X
 
-    def gradient(self, loss):
-        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape (zero on padding)."""
-        gradient = _flat_gradient(loss, self.leaves)
+    def leaf_list(self):
+        """The tensors autograd differentiates, in the order :meth:`flat_gradient` takes their gradients."""
+        return self.leaves
+
+    def flat_gradient(self, grads):
+        """The gradients of :meth:`leaf_list` as one tensor of ``flat``'s shape, zero on padding."""
+        gradient = torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
         if self.real is not None:
             gradient.mul_(self.real)
         return gradient
+
+    def gradient(self, loss):
+        """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape (zero on padding)."""
+        return self.flat_gradient(torch.autograd.grad(loss, self.leaf_list()))
 
     def select(self, index):
         self.flat = self.flat[index]
@@ -205,9 +213,17 @@ class FunctionalStack:
         """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""
         return self._call({**self.frozen, **self.leaves}, X)
 
+    def leaf_list(self):
+        """The tensors autograd differentiates, in the order :meth:`flat_gradient` takes their gradients."""
+        return list(self.leaves.values())
+
+    def flat_gradient(self, grads):
+        """The gradients of :meth:`leaf_list` as one tensor of ``flat``'s shape."""
+        return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
+
     def gradient(self, loss):
         """Gradient of ``loss`` with respect to ``flat``, as a tensor of its shape."""
-        return _flat_gradient(loss, list(self.leaves.values()))
+        return self.flat_gradient(torch.autograd.grad(loss, self.leaf_list()))
 
     def select(self, index):
         self.flat = self.flat[index]
@@ -233,11 +249,6 @@ def _with_global_dropout(module):
 
 def _linears(module):
     return [layer for layer in module.layers if isinstance(layer, nn.Linear)]
-
-
-def _flat_gradient(loss, leaves):
-    grads = torch.autograd.grad(loss, leaves)
-    return torch.cat([grad.reshape(len(grad), -1) for grad in grads], dim=1)
 
 
 def copy_into(stack, row, module):

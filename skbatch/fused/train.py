@@ -38,14 +38,14 @@ from ..cache.keys import UnfingerprintableParamError, params_fingerprint
 from ..devices.memory import track_peak_memory
 from ..estimators.aliases import resolve_alias
 from ..estimators.base import BaseTorchEstimator
-from ..estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_sizes
+from ..estimators.mlp import MLPClassifier, MLPRegressor
 from ..training.callbacks import ConvergenceReached, set_lr, warn_not_converged
 from ..training.iterator import to_tensor
 from ..training.net import record_batches
 from ..training.seeding import seeded_torch
 from ..training.sparse import is_sparse
-from .optim import MixedOptimizer
-from .stacks import FunctionalStack, MLPStack, column, copy_into
+from .blocks import StackBlocks, block_order
+from .stacks import FunctionalStack, column
 
 __all__ = [
     "MLP_PER_MODEL_PARAMS",
@@ -68,8 +68,8 @@ PER_MODEL_PARAMS = frozenset(
     | {"early_stopping", "validation_fraction", "random_state", "shuffle"}
 )
 
-# What an MLP stack also lets differ: its layers' widths (padded to the
-# widest; the number of layers is shared) and its activation.
+# What an MLP stack also lets differ: its hidden layers, their number and
+# widths (see fused/blocks.py), and its activation.
 MLP_PER_MODEL_PARAMS = frozenset({"hidden_layer_sizes", "activation"})
 
 # torch.func, with the dropout their module has.
@@ -133,9 +133,8 @@ def stack_key(estimator):
 
     Every param except :data:`PER_MODEL_PARAMS`, ``cache_dir`` and
     ``verbose``. MLPClassifier's and MLPRegressor's networks also let
-    :data:`MLP_PER_MODEL_PARAMS` differ, but not the number of hidden
-    layers; other networks must share ``dropout`` as well, since it is part
-    of the module they stack.
+    :data:`MLP_PER_MODEL_PARAMS` differ; other networks must share
+    ``dropout`` as well, since it is part of the module they stack.
 
     Parameters
     ----------
@@ -147,11 +146,7 @@ def stack_key(estimator):
     """
     if not _is_mlp(estimator):
         return params_fingerprint(estimator, ignore=PER_MODEL_PARAMS - {"dropout"})
-    try:
-        depth = len(parse_hidden_layer_sizes(estimator.hidden_layer_sizes, type(estimator).__name__))
-    except ValueError:  # its own fit refuses it, and says why: it stacks with nothing
-        depth = repr(estimator.hidden_layer_sizes)
-    return f"{params_fingerprint(estimator, ignore=PER_MODEL_PARAMS | MLP_PER_MODEL_PARAMS)}-{depth}"
+    return params_fingerprint(estimator, ignore=PER_MODEL_PARAMS | MLP_PER_MODEL_PARAMS)
 
 
 @dataclass
@@ -375,7 +370,8 @@ class _StackTraining:
     def __init__(self, members, device):
         # Each solver's models, and within them each activation's, in
         # consecutive rows: one update rule, one activation per run of rows.
-        members = sorted(members, key=lambda member: _row_order(member.estimator))
+        mlp = _is_mlp(members[0].estimator)
+        members = sorted(members, key=lambda m: block_order(m.estimator, m.estimator.net_.module_, mlp=mlp))
         self.members, self.device = members, device
         estimators = [member.estimator for member in members]
         first = estimators[0]
@@ -384,19 +380,15 @@ class _StackTraining:
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
-        if _is_mlp(first):
-            self.stack = MLPStack(modules, [e.activation for e in estimators], device)
-        else:
-            self.stack = FunctionalStack(modules, device)
-        self.optimizer = MixedOptimizer(estimators, self.stack.decay_mask, device)
+        self.stack = StackBlocks(estimators, modules, device, mlp=mlp)
         self.active = list(range(len(members)))
         # Each model's rate is where its own callbacks left it at the start
         # of training (a continued model's schedule replayed from its history).
         self.lrs = [e.net_.optimizer_.param_groups[0]["lr"] for e in estimators]
         if any(member.resume_epochs for member in members):
             # A model from scratch loads an empty state: zero moments, zero steps, as a fresh optimizer's.
-            self.optimizer.load(estimators, self.stack, [m.resume_epochs * m.n_batches for m in members])
-        self.optimizer.set_lr(self.lrs)
+            self.stack.load(estimators, [m.resume_epochs * m.n_batches for m in members])
+        self.stack.set_lr(self.lrs)
         self.dropout_generator = torch.Generator(device=device).manual_seed(members[0].seed)
 
     def run(self):
@@ -415,7 +407,7 @@ class _StackTraining:
         # A functional stack's dropout draws from torch's global stream: seeded,
         # under the process-wide lock, and the caller's left as it was. An MLP
         # stack draws from its own generator only.
-        global_rng = isinstance(self.stack, FunctionalStack)
+        global_rng = not self.stack.per_model_dropout
         with seeded_torch(self.members[0].seed, self.device) if global_rng else contextlib.nullcontext():
             while self.active:
                 self._step()
@@ -442,17 +434,15 @@ class _StackTraining:
             full = torch.full((self.batch_size,), 1.0 / self.batch_size)
             weights = torch.stack([self.streams[i][1] if short else full for i, short in zip(self.active, last)])
         per_model = self._losses(batch, keep, weights)
-        # Each model's loss depends on its own row of weights only, so
-        # the sum's gradient is every model's own gradient.
-        gradient = self.stack.gradient(per_model.sum())
         # alpha's penalty over this batch's rows (each model's own on a
         # short last batch), as in the model's own fit; its gradient is
         # added by the optimizer, its value to the recorded loss.
         rows = self.batch_size
         if any(last):
             rows = column([float(self.streams[i][2][self.steps[i]]) for i in self.active], self.device)
-        penalty = self.optimizer.penalty(self.stack.flat, rows)
-        self.optimizer.step(self.stack.flat, gradient, rows)
+        # Each model's loss depends on its own row of weights only, so
+        # the sum's gradient is every model's own gradient.
+        penalty = self.stack.step(per_model.sum(), rows)
         self.window.append(per_model.detach() + penalty)
         ending = []
         for row, i in enumerate(self.active):
@@ -505,7 +495,7 @@ class _StackTraining:
                     # early_stopping's score: the model's own network, with
                     # this epoch's weights, on its own held-out rows, as
                     # skorch's loop scores it.
-                    copy_into(self.stack, row, net.module_)
+                    self.stack.copy_into(row, net.module_)
                     iterator = net.get_iterator(member.valid_set, training=False)
                     net.run_single_epoch(iterator, training=False, prefix="valid", step_fn=net.validation_step)
                 net.notify("on_epoch_end", dataset_train=None, dataset_valid=member.valid_set)
@@ -528,19 +518,14 @@ class _StackTraining:
                 return
             index = torch.tensor(still, dtype=torch.long, device=self.device)
             self.stack.select(index)
-            self.optimizer.select(index)
-        self.optimizer.set_lr([self.lrs[i] for i in self.active])
+        self.stack.set_lr([self.lrs[i] for i in self.active])
 
     def _finish(self, i, row):
         """Give member ``i`` (row ``row`` of the stack) its weights and optimizer state, and end its training."""
         estimator = self.members[i].estimator
-        copy_into(self.stack, row, estimator.net_.module_)
-        self.optimizer.state_into(row, estimator, self.stack, self.lrs[i])
+        self.stack.copy_into(row, estimator.net_.module_)
+        self.stack.state_into(row, estimator, self.lrs[i])
         estimator._end_training(None, None, first_epoch=self.members[i].resume_epochs)
-
-
-def _row_order(estimator):
-    return (estimator.solver, getattr(estimator, "activation", ""))
 
 
 def _stack_data(members, device):
