@@ -76,7 +76,8 @@ def assert_members_equal_their_own_fits(estimators, X, y, folds=None):
 # -- each param that now shares a stack, alone -------------------------------------------------
 
 ALONE = {
-    "hidden_layer_sizes": [(8,), (16,), (24,), (8, 8)],
+    # 8 and 9 pad into one block; 16, 24 and two layers get blocks of their own.
+    "hidden_layer_sizes": [(8,), (9,), (16,), (24,), (8, 8)],
     "activation": ["relu", "tanh", "logistic", "identity"],
     "solver": ["sgd", "adam", "adamw"],
     "learning_rate": ["constant", "invscaling", "adaptive"],
@@ -134,6 +135,18 @@ def test_every_param_at_once(data):
         params = {name: values[rng.randint(len(values))] for name, values in ALONE.items()}
         params["lr"] = 0.05 if params["solver"] == "sgd" else 0.01
         estimators.append(_base(**params))
+    assert_members_equal_their_own_fits(estimators, X, y)
+
+
+def test_a_padded_block_of_every_solver_and_activation(data):
+    # Close widths pad into one block, where solvers and activations alternate row by row.
+    X, y = data
+    estimators = [
+        _base(hidden_layer_sizes=(width,), solver=solver, activation=activation, lr=0.05 if solver == "sgd" else 0.01)
+        for width, solver, activation in [
+            (10, "adam", "relu"), (11, "sgd", "tanh"), (12, "adamw", "logistic"), (10, "sgd", "identity"), (12, "adam", "tanh")
+        ]
+    ]
     assert_members_equal_their_own_fits(estimators, X, y)
 
 

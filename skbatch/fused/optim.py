@@ -179,9 +179,9 @@ class StackedOptimizer:
 class MixedOptimizer:
     """One optimizer over a stack whose models use different solvers (sgd, adam, adamw).
 
-    The models of each solver are contiguous rows of the stack (the trainer
-    orders them so); each run of rows has a :class:`StackedOptimizer` of its
-    own that updates its rows of ``flat`` in place, through views. With one
+    Each run of consecutive rows with one solver (the trainer orders the
+    models so that runs are few) has a :class:`StackedOptimizer` of its own
+    that updates its rows of ``flat`` in place, through views. With one
     solver it is that solver's optimizer over every row.
 
     Parameters
@@ -201,8 +201,6 @@ class MixedOptimizer:
         for solver, stop in _runs([e.solver for e in estimators]):
             self.groups.append([start, stop, StackedOptimizer(solver, estimators[start:stop], decay_mask, device)])
             start = stop
-        if len({solver for solver, _ in _runs([e.solver for e in estimators])}) != len(self.groups):
-            raise ValueError("the models of each solver must be contiguous rows of the stack")
 
     def _parts(self, tensor):
         """``tensor``'s rows of each group, as views; a float or None is every group's."""
