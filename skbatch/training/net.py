@@ -25,7 +25,7 @@ from skorch.utils import TeeGenerator
 
 from .._compat import net_part_names
 from .losses import split_weights, weighted_loss
-from .penalty import module_penalty
+from .penalty import add_penalty_gradient, module_penalty
 
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
@@ -77,12 +77,21 @@ class LeanNetMixin:
         super().check_data(X, split_weights(y)[0])
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        # Differentiable, for callers that need the whole objective in one
+        # graph (the noise-scale estimate); the training step applies the
+        # penalty outside autograd (_add_penalty).
         loss = self._data_loss(y_pred, y_true, X=X, training=training)
         if training and self.penalty_alpha:
             # The training loss is scikit-learn's: data loss plus the
             # penalty over this batch's rows; validation loss has none.
             loss = loss + module_penalty(self.module_, self.penalty_alpha, _penalty_rows(y_true))
         return loss
+
+    def _add_penalty(self, loss, y_true):
+        """``loss`` plus alpha's penalty over the batch ``y_true``, whose gradient goes straight into ``.grad``."""
+        if not self.penalty_alpha:
+            return loss
+        return loss + add_penalty_gradient(self.module_, self.penalty_alpha, _penalty_rows(y_true))
 
     def _data_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, tuple):  # (targets, sample_weight)
@@ -110,6 +119,16 @@ class LeanNetMixin:
         self._step_optimizer(None)
         return step
 
+    def train_step_single(self, batch, **fit_params):
+        # skorch's, with the data loss differentiated alone and the penalty
+        # added to the gradients as scikit-learn's _backprop does.
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self._data_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": self._add_penalty(loss.detach(), yi), "y_pred": y_pred}
+
     def _accumulate_gradients(self, batch, **fit_params):
         """Gradients of the batch's mean loss, summed over slices of it.
 
@@ -136,12 +155,8 @@ class LeanNetMixin:
             slice_loss.backward()
             loss = loss + slice_loss.detach()
             y_preds.append(y_pred.detach())
-        if self.penalty_alpha:
-            # Once per batch, over the whole batch's rows, as without slices.
-            penalty = module_penalty(self.module_, self.penalty_alpha, _penalty_rows(yi))
-            penalty.backward()
-            loss = loss + penalty.detach()
-        return {"loss": loss, "y_pred": torch.cat(y_preds)}
+        # Once per batch, over the whole batch's rows, as without slices.
+        return {"loss": self._add_penalty(loss, yi), "y_pred": torch.cat(y_preds)}
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         _current_epoch(self.history)["batches"].append({})

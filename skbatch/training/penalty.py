@@ -7,11 +7,26 @@ path applies it (:class:`skbatch.fused.optim.StackedOptimizer`). scikit-learn
 divides by the rows of the batch the loss is computed on, or by the sum of
 their ``sample_weight`` when given, so that the penalty keeps its weight
 against the mean loss whatever the batch size.
+
+An unfused training step applies it as scikit-learn's ``_backprop`` does,
+with :func:`add_penalty_gradient`: the term is added to the gradients
+after the data loss's backward pass and its value computed without
+autograd, since building and differentiating it at every step costs a
+small network a quarter of its fit.
 """
 
 from fnmatch import fnmatch
 
-__all__ = ["UNPENALIZED", "l2_penalty", "module_penalty", "penalized_solver", "penalized_weights"]
+import torch
+
+__all__ = [
+    "UNPENALIZED",
+    "add_penalty_gradient",
+    "l2_penalty",
+    "module_penalty",
+    "penalized_solver",
+    "penalized_weights",
+]
 
 # Parameter names the penalty leaves out, as skorch param_groups patterns:
 # the biases, as in scikit-learn's MLP.
@@ -45,3 +60,43 @@ def l2_penalty(weights, alpha, n_rows):
 def module_penalty(module, alpha, n_rows):
     """:func:`l2_penalty` of ``module``'s penalized weights."""
     return l2_penalty(penalized_weights(module), alpha, n_rows)
+
+
+def add_penalty_gradient(module, alpha, n_rows):
+    """Add the penalty's gradient ``alpha * W / n_rows`` to each penalized weight's ``.grad``; return its value.
+
+    The same update as backpropagating :func:`module_penalty`, without
+    building it into the autograd graph. Call it after the data loss's
+    ``backward`` and before the optimizer step.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+    alpha : float
+        scikit-learn's ``alpha``; must be positive.
+    n_rows : int, float or 0-d torch.Tensor
+        The batch's rows, or its ``sample_weight`` sum.
+
+    Returns
+    -------
+    torch.Tensor
+        The penalty ``0.5 * alpha * sum(||W||^2) / n_rows``, a 0-d tensor
+        with no gradient, for the recorded loss; 0.0 when ``module`` has
+        no penalized weights.
+    """
+    weights = penalized_weights(module)
+    if not weights:
+        return 0.0
+    # A number, for add_'s alpha: a weights' sum comes as a 0-d tensor.
+    scale = float(alpha / n_rows)
+    with torch.no_grad():
+        for weight in weights:
+            if weight.grad is None:
+                # Unused by this batch's forward: the penalty is its whole gradient.
+                weight.grad = weight * scale
+            else:
+                weight.grad.add_(weight, alpha=scale)
+        # One dot over the weights laid end to end: a small network's step
+        # is dominated by the count of torch calls, not their size.
+        flat = torch.cat([weight.reshape(-1) for weight in weights])
+        return (0.5 * alpha / n_rows) * flat.dot(flat)
