@@ -96,7 +96,5 @@ def add_penalty_gradient(module, alpha, n_rows):
                 weight.grad = weight * scale
             else:
                 weight.grad.add_(weight, alpha=scale)
-        # One dot over the weights laid end to end: a small network's step
-        # is dominated by the count of torch calls, not their size.
-        flat = torch.cat([weight.reshape(-1) for weight in weights])
-        return (0.5 * alpha / n_rows) * flat.dot(flat)
+        squares = sum(weight.reshape(-1).dot(weight.reshape(-1)) for weight in weights)
+        return (0.5 * alpha / n_rows) * squares
