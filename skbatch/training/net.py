@@ -26,6 +26,7 @@ from skorch.utils import TeeGenerator
 from .._compat import net_part_names
 from .losses import split_weights, weighted_loss
 from .penalty import add_penalty_gradient, module_penalty
+from .sparse import take_rows
 
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
@@ -145,7 +146,7 @@ class LeanNetMixin:
         loss, y_preds = 0.0, []
         for start in range(0, n_samples, slice_size):
             rows = slice(start, start + slice_size)
-            X_slice = Xi[rows]
+            X_slice = take_rows(Xi, rows)
             if weight is None:
                 y_slice, share = y_all[rows], get_len(X_slice) / total
             else:
