@@ -84,6 +84,16 @@ def test_sparse_regression_equals_dense(sparse_data):
     np.testing.assert_allclose(sparse_fit.predict(X), dense.predict(X.toarray()), rtol=1e-5, atol=1e-6)
 
 
+def test_sparse_batches_without_non_zeros_train_as_dense():
+    # Rows 60-99 are empty: whole batches with no entries at all.
+    X = sp.vstack([sp.random(60, 20, density=0.05, format="csr", random_state=0), sp.csr_matrix((40, 20))]).tocsr()
+    y = np.arange(100) % 2
+    sparse_fit = _clf(hidden_layer_sizes=(8,), batch_size=20, shuffle=False).fit(X, y)
+    dense = _clf(hidden_layer_sizes=(8,), batch_size=20, shuffle=False).fit(X.toarray(), y)
+    np.testing.assert_allclose(sparse_fit.coefs_[0], dense.coefs_[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sparse_fit.loss_curve_, dense.loss_curve_, rtol=1e-5)
+
+
 def test_sparse_is_cut_one_batch_at_a_time(sparse_data, batches):
     X, y = sparse_data
     est = _clf(batch_size=32, early_stopping=True, validation_fraction=0.2).fit(X, y)
