@@ -28,11 +28,11 @@ def test_add_penalty_gradient_equals_autograd(n_rows):
     X = torch.randn(8, 5)
     for module in (fast, slow):
         module(X).square().sum().backward()
-    value = add_penalty_gradient(fast, 0.3, n_rows)
+    value = add_penalty_gradient(fast, torch.tensor(1.5), 0.3, n_rows)
     expected = module_penalty(slow, 0.3, n_rows)
     expected.backward()
     assert not value.requires_grad
-    torch.testing.assert_close(value, expected.detach())
+    torch.testing.assert_close(value, 1.5 + expected.detach())
     for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
         torch.testing.assert_close(a.grad, b.grad, msg=name)
     # Biases carry no penalty: their gradient is the data loss's alone.
@@ -41,7 +41,7 @@ def test_add_penalty_gradient_equals_autograd(n_rows):
 
 def test_add_penalty_gradient_fills_a_missing_gradient():
     module = MLPModule(3, 2, hidden_layer_sizes=(4,))
-    add_penalty_gradient(module, 0.5, 4)
+    add_penalty_gradient(module, torch.tensor(0.0), 0.5, 4)
     weight = module.layers[0].weight
     torch.testing.assert_close(weight.grad, weight.detach() * 0.5 / 4)
     assert module.layers[0].bias.grad is None

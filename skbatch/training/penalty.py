@@ -62,8 +62,8 @@ def module_penalty(module, alpha, n_rows):
     return l2_penalty(penalized_weights(module), alpha, n_rows)
 
 
-def add_penalty_gradient(module, alpha, n_rows):
-    """Add the penalty's gradient ``alpha * W / n_rows`` to each penalized weight's ``.grad``; return its value.
+def add_penalty_gradient(module, loss, alpha, n_rows):
+    """Add the penalty's gradient ``alpha * W / n_rows`` to each penalized weight's ``.grad``; return ``loss`` plus its value.
 
     The same update as backpropagating :func:`module_penalty`, without
     building it into the autograd graph. Call it after the data loss's
@@ -72,6 +72,8 @@ def add_penalty_gradient(module, alpha, n_rows):
     Parameters
     ----------
     module : torch.nn.Module
+    loss : torch.Tensor
+        The batch's data loss, detached: the recorded loss gains the penalty.
     alpha : float
         scikit-learn's ``alpha``; must be positive.
     n_rows : int, float or 0-d torch.Tensor
@@ -80,14 +82,13 @@ def add_penalty_gradient(module, alpha, n_rows):
     Returns
     -------
     torch.Tensor
-        The penalty ``0.5 * alpha * sum(||W||^2) / n_rows``, a 0-d tensor
-        with no gradient, for the recorded loss; 0.0 when ``module`` has
-        no penalized weights.
+        ``loss + 0.5 * alpha * sum(||W||^2) / n_rows``, with no gradient;
+        ``loss`` itself when ``module`` has no penalized weights.
     """
     weights = penalized_weights(module)
     if not weights:
-        return 0.0
-    # A number, for add_'s alpha: a weights' sum comes as a 0-d tensor.
+        return loss
+    # A number, for the alpha of add_ and add: a weights' sum comes as a 0-d tensor.
     scale = float(alpha / n_rows)
     with torch.no_grad():
         for weight in weights:
@@ -96,5 +97,10 @@ def add_penalty_gradient(module, alpha, n_rows):
                 weight.grad = weight * scale
             else:
                 weight.grad.add_(weight, alpha=scale)
-        squares = sum(weight.reshape(-1).dot(weight.reshape(-1)) for weight in weights)
-        return (0.5 * alpha / n_rows) * squares
+        # As few torch calls as the sum allows: on a small network each
+        # costs more than its arithmetic.
+        first, *rest = (weight.reshape(-1) for weight in weights)
+        squares = first.dot(first)
+        for flat in rest:
+            squares = squares + flat.dot(flat)
+        return torch.add(loss, squares, alpha=0.5 * scale)
