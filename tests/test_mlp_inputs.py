@@ -31,51 +31,108 @@ def sparse_data():
 
 
 @pytest.fixture
-def densified(monkeypatch):
-    """Row counts of every densified batch (the seam the batch iterator goes through)."""
-    counts = []
-    original = sparse.densify_rows
+def batches(monkeypatch):
+    """``(kind, rows)`` of every batch cut from a sparse X: the two seams the batch iterator goes through."""
+    cuts = []
 
-    def counting(X, rows, device=None):
-        out = original(X, rows, device)
-        counts.append(len(out))
-        return out
+    def counting(kind, original):
+        def cut(X, rows, device=None):
+            out = original(X, rows, device)
+            cuts.append((kind, len(out)))
+            return out
 
-    monkeypatch.setattr(sparse, "densify_rows", counting)
-    return counts
+        return cut
+
+    monkeypatch.setattr(sparse, "densify_rows", counting("dense", sparse.densify_rows))
+    monkeypatch.setattr(sparse, "sparse_rows", counting("sparse", sparse.sparse_rows))
+    return cuts
+
+
+def _rows(cuts):
+    return [rows for _, rows in cuts]
 
 
 # -- sparse X ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-def test_sparse_fit_equals_dense_fit(sparse_data, fmt):
+@pytest.mark.parametrize(
+    "params", [{}, {"accumulation_steps": 3}, {"hidden_layer_sizes": (8, 4)}, {"early_stopping": True, "alpha": 0.1}]
+)
+def test_sparse_fit_equals_dense_fit(sparse_data, fmt, params, batches):
+    # The first layer multiplies the sparse batch directly: its weights'
+    # gradient must be the dense path's, so the whole fit is.
     X, y = sparse_data
-    dense = _clf(batch_size=32).fit(X.toarray(), y)
-    sparse_fit = _clf(batch_size=32).fit(X.asformat(fmt), y)
+    weight = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    dense = _clf(batch_size=32, **params).fit(X.toarray(), y, sample_weight=weight)
+    assert not batches
+    sparse_fit = _clf(batch_size=32, **params).fit(X.asformat(fmt), y, sample_weight=weight)
+    assert {kind for kind, _ in batches} == {"sparse"}
+    for a, b in zip(sparse_fit.coefs_ + sparse_fit.intercepts_, dense.coefs_ + dense.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(sparse_fit.loss_curve_, dense.loss_curve_, rtol=1e-5)
     np.testing.assert_allclose(sparse_fit.predict_proba(X.asformat(fmt)), dense.predict_proba(X.toarray()), atol=1e-6)
 
 
-def test_sparse_is_densified_one_batch_at_a_time(sparse_data, densified):
+def test_sparse_regression_equals_dense(sparse_data):
+    X, y = sparse_data
+    target = np.asarray(X.sum(axis=1)).ravel()
+    dense = _reg(batch_size=32, hidden_layer_sizes=(8, 4)).fit(X.toarray(), target)
+    sparse_fit = _reg(batch_size=32, hidden_layer_sizes=(8, 4)).fit(X, target)
+    for a, b in zip(sparse_fit.coefs_, dense.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sparse_fit.predict(X), dense.predict(X.toarray()), rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_batches_without_non_zeros_train_as_dense():
+    # Rows 60-99 are empty: whole batches with no entries at all.
+    X = sp.vstack([sp.random(60, 20, density=0.05, format="csr", random_state=0), sp.csr_matrix((40, 20))]).tocsr()
+    y = np.arange(100) % 2
+    sparse_fit = _clf(hidden_layer_sizes=(8,), batch_size=20, shuffle=False).fit(X, y)
+    dense = _clf(hidden_layer_sizes=(8,), batch_size=20, shuffle=False).fit(X.toarray(), y)
+    np.testing.assert_allclose(sparse_fit.coefs_[0], dense.coefs_[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sparse_fit.loss_curve_, dense.loss_curve_, rtol=1e-5)
+
+
+def test_sparse_is_cut_one_batch_at_a_time(sparse_data, batches):
     X, y = sparse_data
     est = _clf(batch_size=32, early_stopping=True, validation_fraction=0.2).fit(X, y)
-    assert densified and max(densified) <= 32
-    # Every epoch densifies each training row once, plus the held-out rows.
-    assert sum(densified) == est.n_iter_ * 120
-    densified.clear()
+    # On the CPU the MLP's batches stay sparse, and are never more than a batch.
+    assert batches and max(_rows(batches)) <= 32 and {kind for kind, _ in batches} == {"sparse"}
+    # Every epoch cuts each training row once, plus the held-out rows.
+    assert sum(_rows(batches)) == est.n_iter_ * 120
+    batches.clear()
     est.predict(X)
-    assert sum(densified) == 120 and len(densified) == 1  # inference batches are >= 1024 rows
+    assert batches == [("sparse", 120)]  # inference batches are >= 1024 rows
 
 
-def test_sparse_partial_fit_and_regression(sparse_data, densified):
+def test_sparse_partial_fit_and_regression(sparse_data, batches):
     X, y = sparse_data
     clf = _clf(batch_size=50)
     clf.partial_fit(X, y, classes=[0, 1]).partial_fit(X, y)
     # Two epochs in all; n_iter_ counts the last call's, as scikit-learn's does.
-    assert len(clf.loss_curve_) == 2 and clf.n_iter_ == 1 and max(densified) <= 50
+    assert len(clf.loss_curve_) == 2 and clf.n_iter_ == 1 and max(_rows(batches)) <= 50
     reg = _reg(batch_size=50).fit(X, y.astype(float))
     assert reg.predict(X).shape == (120,)
+
+
+def test_sparse_rows_and_sparse_linear_match_the_dense_product(sparse_data):
+    X, _ = sparse_data
+    X = sparse.as_csr(X.astype(np.float32))
+    rows = torch.tensor([5, 0, 77, 5, 119])
+    batch = sparse.sparse_rows(X, rows)
+    assert batch.is_sparse and batch.is_coalesced()
+    np.testing.assert_array_equal(batch.to_dense().numpy(), X.toarray()[rows.numpy()])
+    np.testing.assert_array_equal(sparse.take_rows(batch, slice(1, 3)).to_dense().numpy(), X.toarray()[[0, 77]])
+    layer = torch.nn.Linear(40, 6)
+    out = sparse.sparse_linear(batch, layer.weight, layer.bias)
+    out.square().sum().backward()
+    sparse_grads = layer.weight.grad.clone(), layer.bias.grad.clone()
+    layer.zero_grad()
+    expected = layer(batch.to_dense())
+    expected.square().sum().backward()
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(sparse_grads, (layer.weight.grad, layer.bias.grad))
 
 
 def test_densify_rows_on_the_accelerator_path_matches_scipy(sparse_data):
@@ -91,7 +148,7 @@ def test_densify_rows_on_the_accelerator_path_matches_scipy(sparse_data):
     assert scattered.dtype == torch.float32
 
 
-def test_tfidf_pipeline_trains_on_sparse_features(densified):
+def test_tfidf_pipeline_trains_on_sparse_features(batches):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.pipeline import make_pipeline
 
@@ -99,16 +156,17 @@ def test_tfidf_pipeline_trains_on_sparse_features(densified):
     labels = [1, 1, 0, 0, 1, 0] * 10
     pipe = make_pipeline(TfidfVectorizer(), _clf(max_epochs=40, lr=1e-2, batch_size=16)).fit(docs, labels)
     assert pipe.score(docs, labels) == 1.0
-    assert densified and max(densified) <= 60
+    assert batches and max(_rows(batches)) <= 60
 
 
 @pytest.mark.gpu
-def test_sparse_fit_on_a_gpu_densifies_there_and_matches_the_cpu(sparse_data, densified):
+def test_sparse_fit_on_a_gpu_densifies_there_and_matches_the_cpu(sparse_data, batches):
     X, y = sparse_data
     assert sparse.densify_rows(X, slice(0, 7), "cuda").device.type == "cuda"
     on_gpu = _clf(batch_size=32, device="cuda").fit(X, y)
+    assert {kind for kind, _ in batches} == {"dense"}
     on_cpu = _clf(batch_size=32).fit(X, y)
-    assert max(densified) <= 32
+    assert max(_rows(batches)) <= 32
     np.testing.assert_allclose(on_gpu.predict_proba(X), on_cpu.predict_proba(X), atol=1e-4)
 
 

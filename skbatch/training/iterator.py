@@ -100,14 +100,19 @@ class TensorBatchIterator:
         makes one per epoch over an iterator built once per fit) draws a new
         order from it; the estimator keeps one seeded generator on its net,
         so warm starts and ``partial_fit`` calls continue the same stream.
+    keep_sparse : bool, default=False
+        Give the batches of a sparse ``X`` as torch sparse COO tensors
+        (:func:`skbatch.training.sparse.sparse_rows`) rather than dense, for
+        a module that multiplies them directly; dense ``X`` is unaffected.
     """
 
-    def __init__(self, dataset, *, batch_size, shuffle=False, drop_last=False, generator=None):
+    def __init__(self, dataset, *, batch_size, shuffle=False, drop_last=False, generator=None, keep_sparse=False):
         self.dataset = dataset
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
+        self.keep_sparse = keep_sparse
 
     def _batch_size(self):
         return self.batch_size() if callable(self.batch_size) else self.batch_size
@@ -143,9 +148,10 @@ class TensorBatchIterator:
 
     def _sparse_batches(self, X, y, batch_size):
         # The matrix stays sparse on the host; only the rows of one batch
-        # are densified, where the targets live (the training device).
+        # are cut out, where the targets live (the training device).
         device = _target_device(y)
+        cut = sparse.sparse_rows if self.keep_sparse else sparse.densify_rows
         order = torch.randperm(X.shape[0], generator=self.generator) if self.shuffle else None
         for start in range(0, len(self) * batch_size, batch_size):
             rows = slice(start, start + batch_size) if order is None else order[start : start + batch_size]
-            yield sparse.densify_rows(X, rows, device), _take(y, rows)
+            yield cut(X, rows, device), _take(y, rows)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .sparse import sparse_linear
+
 __all__ = ["ACTIVATIONS", "POOLINGS", "ConvNetModule", "GeneratorDropout", "MLPModule"]
 
 ACTIVATIONS = {
@@ -42,6 +44,10 @@ class MLPModule(nn.Module):
 
     Notes
     -----
+    ``forward`` takes a dense batch or a sparse COO one
+    (:func:`skbatch.training.sparse.sparse_rows`), which the first layer
+    multiplies without densifying it.
+
     Weights and biases start from the Glorot-uniform scheme scikit-learn's
     MLP uses (with its wider bound for the logistic activation), so that a
     configuration tuned on scikit-learn starts from the same kind of point.
@@ -69,7 +75,15 @@ class MLPModule(nn.Module):
         self.layers = nn.Sequential(*layers)
 
     def forward(self, X):
-        return self.layers(X)
+        if not X.is_sparse:
+            return self.layers(X)
+        # A sparse COO batch: the first layer multiplies it as it is, at a
+        # cost that follows its non-zeros; every later layer is dense.
+        first, *rest = self.layers
+        hidden = sparse_linear(X, first.weight, first.bias)
+        for layer in rest:
+            hidden = layer(hidden)
+        return hidden
 
 
 def _glorot_linear(fan_in, fan_out, activation, generator):

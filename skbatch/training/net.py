@@ -25,7 +25,8 @@ from skorch.utils import TeeGenerator
 
 from .._compat import net_part_names
 from .losses import split_weights, weighted_loss
-from .penalty import module_penalty
+from .penalty import add_penalty_gradient, module_penalty
+from .sparse import take_rows
 
 _BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 
@@ -77,12 +78,21 @@ class LeanNetMixin:
         super().check_data(X, split_weights(y)[0])
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
+        # Differentiable, for callers that need the whole objective in one
+        # graph (the noise-scale estimate); the training step applies the
+        # penalty outside autograd (_add_penalty).
         loss = self._data_loss(y_pred, y_true, X=X, training=training)
         if training and self.penalty_alpha:
             # The training loss is scikit-learn's: data loss plus the
             # penalty over this batch's rows; validation loss has none.
             loss = loss + module_penalty(self.module_, self.penalty_alpha, _penalty_rows(y_true))
         return loss
+
+    def _add_penalty(self, loss, y_true):
+        """``loss`` plus alpha's penalty over the batch ``y_true``, whose gradient goes straight into ``.grad``."""
+        if not self.penalty_alpha:
+            return loss
+        return add_penalty_gradient(self.module_, loss, self.penalty_alpha, _penalty_rows(y_true))
 
     def _data_loss(self, y_pred, y_true, X=None, training=False):
         if isinstance(y_true, tuple):  # (targets, sample_weight)
@@ -110,6 +120,16 @@ class LeanNetMixin:
         self._step_optimizer(None)
         return step
 
+    def train_step_single(self, batch, **fit_params):
+        # skorch's, with the data loss differentiated alone and the penalty
+        # added to the gradients as scikit-learn's _backprop does.
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        loss = self._data_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        return {"loss": self._add_penalty(loss.detach(), yi), "y_pred": y_pred}
+
     def _accumulate_gradients(self, batch, **fit_params):
         """Gradients of the batch's mean loss, summed over slices of it.
 
@@ -126,7 +146,7 @@ class LeanNetMixin:
         loss, y_preds = 0.0, []
         for start in range(0, n_samples, slice_size):
             rows = slice(start, start + slice_size)
-            X_slice = Xi[rows]
+            X_slice = take_rows(Xi, rows)
             if weight is None:
                 y_slice, share = y_all[rows], get_len(X_slice) / total
             else:
@@ -136,12 +156,8 @@ class LeanNetMixin:
             slice_loss.backward()
             loss = loss + slice_loss.detach()
             y_preds.append(y_pred.detach())
-        if self.penalty_alpha:
-            # Once per batch, over the whole batch's rows, as without slices.
-            penalty = module_penalty(self.module_, self.penalty_alpha, _penalty_rows(yi))
-            penalty.backward()
-            loss = loss + penalty.detach()
-        return {"loss": loss, "y_pred": torch.cat(y_preds)}
+        # Once per batch, over the whole batch's rows, as without slices.
+        return {"loss": self._add_penalty(loss, yi), "y_pred": torch.cat(y_preds)}
 
     def on_batch_begin(self, net, batch=None, training=None, **kwargs):
         _current_epoch(self.history)["batches"].append({})
@@ -157,7 +173,7 @@ class LeanNetMixin:
             step = step_fn(batch, **fit_params)
             row = batches[-1]
             row[loss_key] = step["loss"].item()
-            row[size_key] = get_len(batch[0]) if isinstance(batch, (tuple, list)) else get_len(batch)
+            row[size_key] = _batch_len(batch[0] if isinstance(batch, (tuple, list)) else batch)
             self.notify("on_batch_end", batch=batch, training=training, **step)
             batch_count += 1
         self.history.record(prefix + "_batch_count", batch_count)
@@ -188,6 +204,12 @@ def record_batches(net, losses, sizes, prefix="train"):
     loss_key, size_key = prefix + "_loss", prefix + "_batch_size"
     batches.extend({loss_key: loss, size_key: size} for loss, size in zip(losses, sizes))
     net.history.record(prefix + "_batch_count", len(losses))
+
+
+def _batch_len(X):
+    # A tensor's len directly: skorch's get_len walks nested containers, at
+    # a cost that shows next to a small network's step.
+    return len(X) if isinstance(X, torch.Tensor) else get_len(X)
 
 
 def _current_epoch(history):

@@ -28,6 +28,14 @@ def optimizer_params(estimator):
         # The penalty is in lbfgs's loss.
         return params
     params["optimizer__weight_decay"] = 0.0
+    # torch's multi-tensor kernels, which its default leaves off on the CPU:
+    # a few calls per step for all parameters rather than about eight per
+    # parameter. The optimizer step is most of a step on a wide first layer
+    # (sparse X: 40,000 x 64 weights, few non-zeros), and a small network
+    # saves a dozen small calls per step. Not fused=True: on the CPU its
+    # Adam silently computes wrong updates from state whose strides differ
+    # from the parameter's, as state handed over from a fused search has.
+    params["optimizer__foreach"] = True
     if not penalized_solver(estimator.solver) and estimator.alpha > 0:
         # On weights only, as the penalty. A second param group costs a
         # second optimizer pass per step, so it exists only when there is
