@@ -342,7 +342,7 @@ def _skops_file_format(archive):
     """The ``format`` of a model file of ``skbatch.model_file`` (a skops file), read as JSON; or None."""
     try:
         schema = json.loads(archive.read("schema.json"))
-        text = json.loads(schema["content"]["content"]["format"]["content"])
+        text = json.loads(schema["content"]["format"]["content"])
     except (ValueError, KeyError, TypeError, zipfile.BadZipFile):
         return None
     return text if isinstance(text, str) and re.fullmatch(r"skbatch-model/\d+", text) else None
