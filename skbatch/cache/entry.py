@@ -1,5 +1,9 @@
 """One fit-cache entry as bytes that load without running code: tensors in safetensors, the rest in JSON.
 
+A model file (:mod:`skbatch.saving`) stores each of its networks in the
+same encoding (:func:`encode_state`, :func:`decode_state`), with its
+params in the file's header instead of a cache key.
+
 An entry is a single safetensors file. Its tensors are the weights and
 optimizer state of the fitted net (and the state of its shuffling
 generator); its metadata holds the entry's key, the format, the fitted
