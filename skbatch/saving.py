@@ -41,7 +41,7 @@ import torch
 from .cache.atomic import atomic_write
 from .cache.entry import UnstorableStateError, decode_state, encode_state, from_json, pack_entry, read_entry, to_json
 
-__all__ = ["FORMAT", "LOADABLE", "get_untrusted_types", "load", "save"]
+__all__ = ["FORMAT", "LOADABLE", "UntrustedModuleError", "get_untrusted_types", "load", "save"]
 
 #: The format :func:`save` writes and :func:`load` reads; files of other versions are refused.
 #: Version 3 is the first of this layout; 1 and 2 were skops files of ``skbatch.model_file``.
@@ -248,8 +248,8 @@ def load(path, *, trusted=None):
     skops.io.exceptions.UntrustedTypesFoundException
         If a step around the network is of a type that neither skops nor
         ``trusted`` trusts: the error names them.
-    TypeError
-        If a network's module class is not named in ``trusted``.
+    UntrustedModuleError
+        A TypeError: if a network's module class is not named in ``trusted``.
     """
     from ._compat import InvalidParameterError
 
@@ -260,9 +260,9 @@ def load(path, *, trusted=None):
         model = _decode(reader.outline(), reader, trusted, depth=0)
     except InvalidParameterError as error:  # a ValueError and a TypeError: the param's own message
         raise InvalidParameterError(f"{str(path)!r} cannot be loaded: {error}") from None
+    except (UntrustedModuleError, *_skops_trust_errors()):
+        raise
     except (KeyError, TypeError, AttributeError) as error:
-        if _is_trust_error(error):
-            raise
         raise ValueError(f"{str(path)!r} is not a model file written by skbatch.save ({type(error).__name__}: {error})") from None
     except ValueError as error:
         raise ValueError(f"{str(path)!r} cannot be loaded: {error}") from None
@@ -288,10 +288,10 @@ def get_untrusted_types(path):
     found, stack = set(), [reader.outline()]
     while stack:
         node = stack.pop()
-        if not isinstance(node, dict):
+        if not isinstance(node, dict) or len(stack) > _MAX_DEPTH:
             raise ValueError(f"{str(path)!r} is not a model file written by skbatch.save: its outline is damaged")
         if node.get("kind") in ("pipeline", "target"):
-            found.update(_skops().get_untrusted_types(data=reader.read(node["file"])))
+            found.update(_skops().get_untrusted_types(data=reader.read(node.get("file"))))
         module = node.get("module")
         if isinstance(module, dict):
             found.add(f"{module.get('module')}.{module.get('qualname')}")
@@ -308,12 +308,17 @@ def _check_trusted(trusted):
     return list(trusted)
 
 
-def _is_trust_error(error):
-    return type(error).__name__ in ("UntrustedTypesFoundException", "UntrustedModuleError")
+def _skops_trust_errors():
+    """skops's refusal of an untrusted type, which :func:`load` raises as it is; none without skops."""
+    try:
+        from skops.io.exceptions import UntrustedTypesFoundException
+    except ImportError:
+        return ()
+    return (UntrustedTypesFoundException,)
 
 
 class UntrustedModuleError(TypeError):
-    """A network class that :func:`load` would import, and the caller did not trust."""
+    """The network class of a model file, which :func:`load` imports only if the caller trusts it by name."""
 
 
 def _open(path):

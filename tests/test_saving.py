@@ -144,6 +144,20 @@ def test_a_loaded_model_keeps_training_as_the_original_would(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
 
 
+@pytest.mark.gpu
+def test_a_model_trained_on_cuda_loads_on_the_cpu(tmp_path):
+    model = _quiet(lambda: _classifier(device="cuda").fit(X_IRIS, Y_IRIS))
+    skbatch.save(model, tmp_path / "cuda.skbatch")
+    loaded = skbatch.load(tmp_path / "cuda.skbatch")
+    assert loaded.device_ == torch.device("cpu") and loaded.device_uuid_ is None
+    assert not next(loaded.net_.module_.parameters()).is_cuda
+    assert loaded.device == "cuda", "the device of a later fit"
+    for name, tensor in model.net_.module_.state_dict().items():
+        assert torch.equal(loaded.net_.module_.state_dict()[name], tensor.cpu()), name
+    # The same weights; the CPU's float32 arithmetic rounds differently from the GPU's.
+    np.testing.assert_allclose(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS), atol=1e-5)
+
+
 def test_the_network_is_stored_as_the_fit_cache_stores_it(tmp_path):
     model = _quiet(lambda: _classifier(cache_dir=tmp_path / "cache").fit(X_IRIS, Y_IRIS))
     cache = FitCache(tmp_path / "cache")
@@ -234,7 +248,7 @@ def test_a_custom_network_loads_only_when_its_class_is_trusted(tmp_path, user_mo
     skbatch.save(model, tmp_path / "custom.skbatch")
     del sys.modules[user_module]  # a fresh process, which has not imported the user's code
     assert skbatch.saving.get_untrusted_types(tmp_path / "custom.skbatch") == [f"{user_module}.Net"]
-    with pytest.raises(TypeError, match=rf"of class {user_module}.Net, user code that loading would import and run. "
+    with pytest.raises(skbatch.saving.UntrustedModuleError, match=rf"of class {user_module}.Net, user code that loading would import and run. "
                                         rf"If you trust it, pass skbatch.load\(path, trusted=\['{user_module}.Net'\]\)"):
         skbatch.load(tmp_path / "custom.skbatch")
     assert user_module not in sys.modules, "refused without importing it"
