@@ -38,6 +38,7 @@ from pathlib import Path
 
 import torch
 
+from ._optional import import_optional
 from .cache.atomic import atomic_write
 from .cache.entry import UnstorableStateError, decode_state, encode_state, from_json, pack_entry, read_entry, to_json
 
@@ -65,14 +66,7 @@ def _estimator_classes():
 
 
 def _skops():
-    try:
-        import skops.io
-    except ImportError:
-        raise ImportError(
-            "saving and loading the preprocessing or target scaler around an skbatch network needs skops, "
-            "which is not installed: pip install 'skbatch[cli]'"
-        ) from None
-    return skops.io
+    return import_optional("skops.io", needed_by="skbatch.save and skbatch.load of the steps around a network")
 
 
 def save(model, path):
@@ -101,8 +95,10 @@ def save(model, path):
         a class defined inside a function.
     sklearn.exceptions.NotFittedError
         If the network is not fitted.
-    ImportError
-        If ``model`` has steps around the network and skops is not installed.
+    ModuleNotFoundError
+        If ``model`` has steps around the network and skops is not
+        installed (``pip install 'skbatch[cli]'``); a network alone needs
+        no skops.
 
     Notes
     -----

@@ -169,6 +169,18 @@ def test_the_network_is_stored_as_the_fit_cache_stores_it(tmp_path):
         assert torch.equal(saved[name], tensor), name
 
 
+def test_a_network_alone_needs_no_skops_and_a_pipeline_names_the_extra(tmp_path, monkeypatch):
+    model = _quiet(lambda: make_pipeline(StandardScaler(), _classifier()).fit(X_IRIS, Y_IRIS))
+    monkeypatch.setitem(sys.modules, "skops", None)  # as if not installed
+    skbatch.save(model[-1], tmp_path / "network.skbatch")
+    np.testing.assert_array_equal(skbatch.load(tmp_path / "network.skbatch").predict_proba(X_IRIS),
+                                  model[-1].predict_proba(X_IRIS))
+    with pytest.raises(ModuleNotFoundError, match=r"skbatch.save and skbatch.load of the steps around a network "
+                                                  r"needs skops, which is not installed.*pip install 'skbatch\[cli\]'"):
+        skbatch.save(model, tmp_path / "pipeline.skbatch")
+    assert not (tmp_path / "pipeline.skbatch").exists()
+
+
 # --- what save refuses --------------------------------------------------------
 
 
