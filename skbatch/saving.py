@@ -106,7 +106,7 @@ def save(model, path):
     the model), and a ``device`` given as a DevicePool as ``'auto'``.
     """
     parts = {}
-    outline = _encode(model, parts, depth=0)
+    outline = _encode(model, parts)
     header = json.dumps({"format": FORMAT, "model": outline}, indent=1).encode()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
@@ -117,7 +117,7 @@ def save(model, path):
     atomic_write(path, lambda handle: handle.write(data))
 
 
-def _encode(model, parts, depth):
+def _encode(model, parts):
     """The outline of ``model`` for the header; its parts' bytes go into ``parts`` (name: bytes)."""
     from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import Pipeline
@@ -132,14 +132,14 @@ def _encode(model, parts, depth):
         name, last = model.steps[-1]
         shell = copy.copy(model)
         shell.steps = [*model.steps[:-1], (name, "passthrough")]
-        return {"kind": "pipeline", "file": _add_skops(parts, shell), "last": _encode(last, parts, depth + 1)}
+        return {"kind": "pipeline", "file": _add_skops(parts, shell), "last": _encode(last, parts)}
     if type(model) is TransformedTargetRegressor:
         check_is_fitted(model)
         # The regressor param is an unfitted copy of regressor_'s params: load rebuilds it from regressor_.
         shell = copy.copy(model)
         shell.regressor = shell.regressor_ = None
         return {"kind": "target", "file": _add_skops(parts, shell),
-                "regressor": _encode(model.regressor_, parts, depth + 1)}
+                "regressor": _encode(model.regressor_, parts)}
     name = type(model).__name__
     if _estimator_classes().get(name) is not type(model):
         raise TypeError(
