@@ -260,8 +260,9 @@ def test_a_custom_network_loads_only_when_its_class_is_trusted(tmp_path, user_mo
     skbatch.save(model, tmp_path / "custom.skbatch")
     del sys.modules[user_module]  # a fresh process, which has not imported the user's code
     assert skbatch.saving.get_untrusted_types(tmp_path / "custom.skbatch") == [f"{user_module}.Net"]
-    with pytest.raises(skbatch.saving.UntrustedModuleError, match=rf"of class {user_module}.Net, user code that loading would import and run. "
-                                        rf"If you trust it, pass skbatch.load\(path, trusted=\['{user_module}.Net'\]\)"):
+    refusal = (rf"of class {user_module}.Net, user code that loading would import and run. "
+               rf"If you trust it, pass skbatch.load\(path, trusted=\['{user_module}.Net'\]\)")
+    with pytest.raises(skbatch.saving.UntrustedModuleError, match=refusal):
         skbatch.load(tmp_path / "custom.skbatch")
     assert user_module not in sys.modules, "refused without importing it"
     loaded = skbatch.load(tmp_path / "custom.skbatch", trusted=[f"{user_module}.Net"])
