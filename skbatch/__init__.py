@@ -21,6 +21,7 @@ from .inspection.progress import progress_bar
 from .inspection.report import plot_search, search_report
 from .inspection.study import batch_size_study
 from .onnx_export import to_onnx
+from .saving import load, save
 from .training.faults import DeviceOutOfMemoryError, NonFiniteLossError
 from .training.iterator import TensorBatchIterator
 from .training.modules import ConvNetModule, MLPModule
@@ -55,6 +56,7 @@ __all__ = [
     "dask_parallel",
     "find_max_batch_size",
     "gradient_noise_scale",
+    "load",
     "load_fit_records",
     "n_updates_per_epoch",
     "parse_hidden_layer_sizes",
@@ -64,6 +66,7 @@ __all__ = [
     "progress_bar",
     "resolve_batch_size",
     "resolve_device",
+    "save",
     "scaled_lr",
     "search_report",
     "to_onnx",

@@ -14,6 +14,7 @@ _EXTRAS = {
     "matplotlib": ("matplotlib", "plot"),
     "onnx": ("onnx", "onnx"),
     "onnxruntime": ("onnxruntime", "onnx"),
+    "skops": ("skops", "cli"),
 }
 
 

@@ -40,7 +40,7 @@ from .estimators.network_step import network_step
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV
 from .inspection.progress import progress_bar
 from .inspection.report import search_report
-from .model_file import save_model
+from .saving import save
 
 __all__ = ["main"]
 
@@ -256,7 +256,7 @@ def check_writable(path, option, *, folder=False):
     path = Path(path)
     if not folder and path.is_dir():
         raise CommandLineError(
-            f"{option} {path} is a directory; give a file path, e.g. {option} {path / 'model.skops'}"
+            f"{option} {path} is a directory; give a file path, e.g. {option} {path / 'model.skbatch'}"
         )
     where = path if folder else path.parent
     existing = next(p for p in [where, *where.parents] if p.exists() or p == p.parent)
@@ -311,15 +311,6 @@ def _losses(specs, fixed):
     return set(loss) if isinstance(loss, list) else {loss} - {None}
 
 
-def _check_saveable(args, task):
-    if args.save_model is not None and task.scaled:
-        # skbatch.model_file stores a Pipeline ending in the network; a scaler of the target has no place there.
-        raise CommandLineError(
-            f"--save-model cannot save a model whose target is scaled, and {args.target!r} is "
-            f"({task.scaling_reason}); pass --scale-target no to save it unscaled, or drop --save-model"
-        )
-
-
 def _run_search(args):
     specs, fixed = _parse_specs(args)
     _check_options(args)
@@ -329,7 +320,6 @@ def _run_search(args):
 
     X, y = split_target(read_table(args.data, say=say), args.target, source=str(args.data))
     task = choose_task(y, args.task, args.target, scale_target=args.scale_target, losses=_losses(specs, fixed))
-    _check_saveable(args, task)
     estimator = task.estimator_class()
     specs = {n: _typed_range(estimator, n, s) if isinstance(s, _Range) else s for n, s in specs.items()}
     estimator = _make_estimator(args, task, specs, fixed)
@@ -412,7 +402,7 @@ def _write_outputs(args, report, summary, model):
         return
     try:
         # Atomic: a failure leaves no partial model file behind.
-        atomic_write(args.save_model, lambda handle: save_model(model, handle))
+        save(model, args.save_model)
     except (OSError, TypeError, ValueError) as exc:
         raise CommandLineError(
             f"the best model could not be saved to {args.save_model} ({exc}); the search's results "
@@ -494,8 +484,8 @@ def _build_parser():
     )
     search.add_argument(
         "--save-model", type=Path, default=None, metavar="PATH",
-        help="save the best candidate, refitted on all rows, to PATH (a .skops file that loads "
-        "without running code: see skbatch.model_file.load_model)",
+        help="save the best candidate, refitted on all rows, with its preprocessing and target scaler, "
+        "to PATH (a .skbatch file that loads without running code: see skbatch.load)",
     )
     search.add_argument(
         "--threads", type=int, default=None, metavar="N",

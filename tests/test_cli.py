@@ -523,12 +523,12 @@ def test_torch_threads_reach_this_process_and_the_workers():
 
 
 def test_categorical_columns_threads_and_saved_model(iris, tmp_path, capsys):
-    skops_io = pytest.importorskip("skops.io")
-    from skbatch.model_file import load_model
+    pytest.importorskip("skops.io")
+    import skbatch
 
     table = iris.assign(color=np.where(iris["sepal length (cm)"] > 5.8, "red", "blue"))
     table.to_csv(tmp_path / "colors.csv", index=False)
-    model_path = tmp_path / "model" / "best.skops"
+    model_path = tmp_path / "model" / "best.skbatch"
     status, out, err = run_main(
         ["search", tmp_path / "colors.csv", "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
          "--threads", "1", "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
@@ -539,11 +539,10 @@ def test_categorical_columns_threads_and_saved_model(iris, tmp_path, capsys):
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["categorical_features"] == ["color"] and summary["threads"] == 1
     assert summary["model"] == str(model_path)
-    # Nothing in the file needs trusting beyond skops' defaults: it loads as data, without running code.
-    assert skops_io.get_untrusted_types(file=model_path) == []
-    content = skops_io.load(model_path, trusted=[])
-    assert content["estimator"] == "MLPClassifier" and content["params"]["lr"] == summary["best_params"]["lr"]
-    model = load_model(model_path)
+    # Nothing in the file needs trusting: it loads as data, without running code.
+    assert skbatch.saving.get_untrusted_types(model_path) == []
+    model = skbatch.load(model_path)
+    assert type(model[-1]).__name__ == "MLPClassifier" and model[-1].lr == summary["best_params"]["lr"]
     X, y = table.drop(columns="species"), table["species"]
     assert list(model.named_steps) == ["columntransformer", "mlpclassifier"]
     assert set(model.predict(X)) <= set(y)

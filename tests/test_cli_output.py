@@ -35,10 +35,10 @@ def run_main(argv, capsys):
 @pytest.mark.parametrize(
     "where, match",
     [
-        (lambda tmp: tmp, r"--save-model {p} is a directory; give a file path, e.g. --save-model {p}/model.skops"),
-        (lambda tmp: tmp / "a_file" / "best.skops", r"--save-model {p}: {tmp}/a_file is a file, not a folder"),
-        (lambda tmp: Path("/proc/skbatch-test/best.skops"), r"--save-model {p}: cannot write in /proc/skbatch-test \("),
-        (lambda tmp: Path("/proc/best.skops"), r"--save-model {p}: cannot write in /proc \("),
+        (lambda tmp: tmp, r"--save-model {p} is a directory; give a file path, e.g. --save-model {p}/model.skbatch"),
+        (lambda tmp: tmp / "a_file" / "best.skbatch", r"--save-model {p}: {tmp}/a_file is a file, not a folder"),
+        (lambda tmp: Path("/proc/skbatch-test/best.skbatch"), r"--save-model {p}: cannot write in /proc/skbatch-test \("),
+        (lambda tmp: Path("/proc/best.skbatch"), r"--save-model {p}: cannot write in /proc \("),
     ],
 )
 def test_save_model_path_is_checked_before_training(iris_csv, tmp_path, capsys, where, match):
@@ -64,12 +64,12 @@ def test_a_model_that_fails_to_save_leaves_the_results(iris_csv, tmp_path, capsy
 
     def disk_full_for_models(src, dst):
         # The disk fills up as the model, the last file written, is moved into place.
-        if str(dst).endswith(".skops"):
+        if str(dst).endswith(".skbatch"):
             raise OSError(28, "No space left on device")
         return replace(src, dst)
 
     monkeypatch.setattr(os, "replace", disk_full_for_models)
-    out_dir, model_path = tmp_path / "out", tmp_path / "models" / "best.skops"
+    out_dir, model_path = tmp_path / "out", tmp_path / "models" / "best.skbatch"
     status, out, err = run_main(
         ["search", iris_csv, "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
          "--save-model", model_path, "--output-dir", out_dir, *FAST],

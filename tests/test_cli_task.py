@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
+import skbatch
 from skbatch import MLPRegressor, cli
 from skbatch.cli_task import MAX_CLASSES, choose_task, too_many_classes
 
@@ -241,9 +242,8 @@ def test_fused_regression_gives_the_same_report(diamonds, tmp_path, capsys, scal
 
 def test_regression_saved_model(diamonds, tmp_path, capsys):
     pytest.importorskip("skops.io")
-    from skbatch.model_file import load_model
 
-    model_path = tmp_path / "best.skops"
+    model_path = tmp_path / "best.skbatch"
     status, out, err = run_main(
         ["search", _csv(diamonds, tmp_path), "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
          "--scale-target", "no", "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
@@ -252,12 +252,44 @@ def test_regression_saved_model(diamonds, tmp_path, capsys):
     assert status == 0, err
     summary = json.loads((tmp_path / "out" / "results.json").read_text())
     assert summary["model"] == str(model_path)
-    model = load_model(model_path)
+    model = skbatch.load(model_path)
     assert list(model.named_steps) == ["columntransformer", "mlpregressor"]
     # The best candidate refitted on all rows, as scikit-learn's refit makes it.
     X, y = diamonds.drop(columns="price"), diamonds["price"]
     expected = cli_pipeline(X, scaled=False, lr=summary["best_params"]["lr"]).fit(X, y).predict(X)
     np.testing.assert_allclose(model.predict(X), expected, rtol=1e-5)
+
+
+def test_a_scaled_regression_saves_with_its_target_scaler(diamonds, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("skops.io")
+    saved = []
+
+    def keep_and_save(model, path):
+        # The real save, keeping the search's best_estimator_ to compare the loaded model with.
+        saved.append(model)
+        return skbatch.saving.save(model, path)
+
+    monkeypatch.setattr(cli, "save", keep_and_save)
+    model_path = tmp_path / "m.skbatch"
+    status, out, err = run_main(
+        ["search", _csv(diamonds, tmp_path), "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
+         "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
+        capsys,
+    )
+    assert status == 0, err
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert summary["target_scaled"] and summary["model"] == str(model_path)
+    model = skbatch.load(model_path)
+    assert list(model.named_steps) == ["columntransformer", "transformedtargetregressor"]
+    target = model[-1]
+    assert isinstance(target.regressor_, MLPRegressor) and target.regressor_.lr == summary["best_params"]["lr"]
+    assert target.regressor.get_params() == saved[0][-1].regressor.get_params()
+    X = diamonds.drop(columns="price")
+    best = saved[0]
+    np.testing.assert_array_equal(model.predict(X), best.predict(X))
+    # Predictions in dollars, through the scaler's inverse: not the network's scaled outputs.
+    np.testing.assert_array_equal(target.transformer_.mean_, best[-1].transformer_.mean_)
+    assert abs(model.predict(X).mean() - diamonds["price"].mean()) < diamonds["price"].std()
 
 
 def _csv(table, tmp_path):
@@ -270,7 +302,6 @@ def _csv(table, tmp_path):
     "argv, match",
     [
         (["--scoring", "accuracy"], r"^skbatch: error: --scoring accuracy cannot score a regression of this target \(.*\); regression scorers include r2, "),
-        (["--save-model", "m.skops"], r"^skbatch: error: --save-model cannot save a model whose target is scaled, and 'price' is \(scaled in each fold .*\); pass --scale-target no"),
         (["--param", "loss=poisson", "--scale-target", "yes"], r"--scale-target yes with loss='poisson'"),
     ],
 )

@@ -1,5 +1,9 @@
 """One fit-cache entry as bytes that load without running code: tensors in safetensors, the rest in JSON.
 
+A model file (:mod:`skbatch.saving`) stores each of its networks in the
+same encoding (:func:`encode_state`, :func:`decode_state`), with its
+params in the file's header instead of a cache key.
+
 An entry is a single safetensors file. Its tensors are the weights and
 optimizer state of the fitted net (and the state of its shuffling
 generator); its metadata holds the entry's key, the format, the fitted
@@ -43,7 +47,10 @@ from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes
 from ..training.lbfgs import LbfgsRun
 from ..training.seeding import seeded_torch
 
-__all__ = ["UnstorableStateError", "decode_entry", "encode_entry", "check_tensors_like", "pack_entry", "unpack_entry"]
+__all__ = [
+    "UnstorableStateError", "check_tensors_like", "decode_entry", "decode_state", "encode_entry", "encode_state",
+    "from_json", "pack_entry", "read_entry", "to_json", "unpack_entry",
+]
 
 # The dataclasses an entry may hold, by the tag it gives them.
 _DATACLASSES = {"MaxBatchSearch": MaxBatchSearch, "BatchPlan": BatchPlan, "LbfgsRun": LbfgsRun}
@@ -58,18 +65,19 @@ class UnstorableStateError(TypeError):
     """A fitted attribute of a type the cache does not store."""
 
 
-def _to_json(value, where):
+def to_json(value, where):
+    """``value`` as JSON, tagged where JSON has no type of its own; raise UnstorableStateError naming ``where``."""
     # Before the Python types: np.float64 is a float, and would lose its type.
     if isinstance(value, np.generic):
         return {"__npscalar__": [value.dtype.str, value.item()]}
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
-        return [_to_json(item, where) for item in value]
+        return [to_json(item, where) for item in value]
     if isinstance(value, tuple):
-        return {"__tuple__": [_to_json(item, where) for item in value]}
+        return {"__tuple__": [to_json(item, where) for item in value]}
     if isinstance(value, dict):
-        return {"__dict__": [[_to_json(k, where), _to_json(v, where)] for k, v in value.items()]}
+        return {"__dict__": [[to_json(k, where), to_json(v, where)] for k, v in value.items()]}
     if isinstance(value, np.ndarray):
         if value.dtype.hasobject and not all(isinstance(item, (str, int, float)) for item in value.ravel().tolist()):
             raise UnstorableStateError(f"{where} is an object array holding more than strings and numbers")
@@ -77,21 +85,22 @@ def _to_json(value, where):
     if isinstance(value, torch.device):
         return {"__device__": str(value)}
     if dataclasses.is_dataclass(value) and _DATACLASSES.get(type(value).__name__) is type(value):
-        fields = {f.name: _to_json(getattr(value, f.name), where) for f in dataclasses.fields(value)}
+        fields = {f.name: to_json(getattr(value, f.name), where) for f in dataclasses.fields(value)}
         return {"__dataclass__": [type(value).__name__, fields]}
-    raise UnstorableStateError(f"{where} is a {type(value).__qualname__}, which the fit cache does not store")
+    raise UnstorableStateError(f"{where} is a {type(value).__qualname__}, which skbatch does not store")
 
 
-def _from_json(value):
+def from_json(value):
+    """:func:`to_json`'s inverse; raise ValueError for a tag it never writes. Builds only the types listed above."""
     if isinstance(value, list):
-        return [_from_json(item) for item in value]
+        return [from_json(item) for item in value]
     if not isinstance(value, dict):
         return value
     (tag, content), = value.items()
     if tag == "__tuple__":
-        return tuple(_from_json(item) for item in content)
+        return tuple(from_json(item) for item in content)
     if tag == "__dict__":
-        return {_from_json(k): _from_json(v) for k, v in content}
+        return {from_json(k): from_json(v) for k, v in content}
     if tag == "__npscalar__":
         return np.dtype(content[0]).type(content[1])
     if tag == "__ndarray__":
@@ -100,7 +109,9 @@ def _from_json(value):
     if tag == "__device__":
         return torch.device(content)
     if tag == "__dataclass__":
-        return _DATACLASSES[content[0]](**{k: _from_json(v) for k, v in content[1].items()})
+        if content[0] not in _DATACLASSES:
+            raise ValueError(f"it holds a {content[0]!r}, which is not one of skbatch's stored types")
+        return _DATACLASSES[content[0]](**{k: from_json(v) for k, v in content[1].items()})
     raise ValueError(f"unknown tag {tag!r}")
 
 
@@ -111,11 +122,22 @@ def _cpu(tensor):
 
 def encode_entry(estimator, key, fmt):
     """The bytes of the entry for the fitted ``estimator`` under ``key``; raise UnstorableStateError."""
+    tensors, state = encode_state(estimator)
+    return pack_entry(tensors, json.dumps({"format": fmt, "key": key, **state}))
+
+
+def encode_state(estimator):
+    """``(tensors, state)``: the fitted state of ``estimator``, as tensors and a JSON-able dict.
+
+    The one encoder of a fit: the cache adds its key and format to ``state``
+    (:func:`encode_entry`), a model file the estimator's params and the
+    file's header (:mod:`skbatch.saving`). Raises UnstorableStateError.
+    """
     params = estimator.get_params(deep=False)
     attributes = {}
     for name, value in vars(estimator).items():
         if name in FITTED_ATTRIBUTES:
-            attributes[name] = _to_json(value, f"the fitted attribute {name}")
+            attributes[name] = to_json(value, f"the fitted attribute {name}")
         # Other private attributes are not fitted state (a search's callback context, say).
         elif name not in params and name != "net_" and not name.startswith("_"):
             raise UnstorableStateError(
@@ -136,8 +158,8 @@ def encode_entry(estimator, key, fmt):
                 if isinstance(value, torch.Tensor):
                     tensors[f"optimizer/{name}/{index}/{field}"] = _cpu(value)
                 else:
-                    scalars.setdefault(str(index), {})[field] = _to_json(value, f"the optimizer state {field}")
-        optimizer_json[name] = {"param_groups": _to_json(state["param_groups"], "the optimizer's param groups"),
+                    scalars.setdefault(str(index), {})[field] = to_json(value, f"the optimizer state {field}")
+        optimizer_json[name] = {"param_groups": to_json(state["param_groups"], "the optimizer's param groups"),
                                 "scalars": scalars, "indices": [str(i) for i in state["state"]]}
     generator = getattr(net, "iterator_train__generator", None)
     if generator is not None:
@@ -145,17 +167,14 @@ def encode_entry(estimator, key, fmt):
     schedule = dict(net.callbacks_).get("batch_size_schedule")
     net_json = {
         "device": str(net.device),
-        "settings": {name: _to_json(getattr(net, name), name) for name in _NET_SETTINGS},
-        "extras": {name: _to_json(getattr(net, name), name) for name in _NET_EXTRAS if hasattr(net, name)},
-        "history": _to_json(list(net.history), "the net's history"),
+        "settings": {name: to_json(getattr(net, name), name) for name in _NET_SETTINGS},
+        "extras": {name: to_json(getattr(net, name), name) for name in _NET_EXTRAS if hasattr(net, name)},
+        "history": to_json(list(net.history), "the net's history"),
         "optimizers": optimizer_json,
         # The schedule holds no settings of its own: it reads the net's batch_plan.
         "scheduled": schedule is not None,
     }
-    meta = json.dumps(
-        {"format": fmt, "key": key, "estimator": type(estimator).__qualname__, "attributes": attributes, "net": net_json}
-    )
-    return pack_entry(tensors, meta)
+    return tensors, {"estimator": type(estimator).__qualname__, "attributes": attributes, "net": net_json}
 
 
 def pack_entry(tensors, meta):
@@ -194,11 +213,8 @@ def _checksum(data, header, meta):
     return digest.hexdigest()
 
 
-def decode_entry(data, estimator, key, fmt):
-    """Give ``estimator`` the fit stored in ``data``; raise ValueError if it is not the entry of ``key``.
-
-    Nothing is set on ``estimator`` unless the whole entry loads.
-    """
+def read_entry(data, fmt):
+    """``(tensors, meta)`` of an entry's bytes, once its format and checksum are checked; raise ValueError."""
     header, _ = _header(data)
     stored = header.get("__metadata__")
     stored = stored if isinstance(stored, dict) else {}
@@ -208,15 +224,36 @@ def decode_entry(data, estimator, key, fmt):
         raise ValueError("it is not an entry of this version of skbatch")
     if stored.get("sha256") != _checksum(data, header, text):
         raise ValueError("its checksum does not match its content: the file was changed or damaged")
+    return safetensors.torch.load(data), meta
+
+
+def decode_entry(data, estimator, key, fmt):
+    """Give ``estimator`` the fit stored in ``data``; raise ValueError if it is not the entry of ``key``.
+
+    Nothing is set on ``estimator`` unless the whole entry loads.
+    """
+    tensors, meta = read_entry(data, fmt)
     if meta.get("key") != key or meta.get("estimator") != type(estimator).__qualname__:
         raise ValueError("it holds the fit of another key")
-    tensors = safetensors.torch.load(data)
-    attributes = {name: _from_json(value) for name, value in meta["attributes"].items()}
+    decode_state(tensors, meta, estimator)
+
+
+def decode_state(tensors, state, estimator, *, device=None):
+    """Give ``estimator`` (holding its params) the fitted state :func:`encode_state` gave; raise ValueError.
+
+    Each part is checked before it is set, and nothing is set on
+    ``estimator`` unless the whole state loads. ``device`` (a torch.device)
+    builds the net there instead of on the device it trained on, whose
+    ``device_uuid_`` and ``device_slot_`` then no longer apply.
+    """
+    attributes = {name: from_json(value) for name, value in state["attributes"].items()}
     check_fitted_attributes(attributes)
-    net_json = meta["net"]
+    net_json = state["net"]
+    if device is not None:
+        attributes.update(device_=device, device_uuid_=None, device_slot_=None)
     shell = type(estimator)(**estimator.get_params(deep=False))
     vars(shell).update(attributes)
-    shell.device_ = torch.device(net_json["device"])
+    shell.device_ = torch.device(net_json["device"]) if device is None else device
     # Building draws initial weights that the entry's replace; a custom
     # module draws them from the global generator, which stays as it was.
     with seeded_torch(0, torch.device("cpu")):
@@ -237,12 +274,12 @@ def decode_entry(data, estimator, key, fmt):
     for name, value in net_json["settings"].items():
         if name not in _NET_SETTINGS:
             raise ValueError(f"it sets {name!r} on the net, which no fit sets")
-        setattr(net, name, _from_json(value))
+        setattr(net, name, from_json(value))
     for name, value in net_json.get("extras", {}).items():
         if name not in _NET_EXTRAS:
             raise ValueError(f"it sets {name!r} on the net, which no fit sets")
-        setattr(net, name, _from_json(value))
-    net.history = History(_from_json(net_json["history"]))
+        setattr(net, name, from_json(value))
+    net.history = History(from_json(net_json["history"]))
     _check_history(shell, net, attributes)
     vars(estimator).update(attributes)
     estimator.net_ = net
@@ -267,7 +304,7 @@ def _load_optimizer(optimizer, stored, tensors, name):
     """Load the stored state of one optimizer, checked against the parameters it updates."""
     params = [param for group in optimizer.param_groups for param in group["params"]]
     fresh = optimizer.state_dict()["param_groups"]
-    groups = _from_json(stored["param_groups"])
+    groups = from_json(stored["param_groups"])
     if not isinstance(groups, list) or len(groups) != len(fresh):
         raise ValueError(f"the param groups of optimizer {name} are not those of this network")
     for group, like in zip(groups, fresh):
@@ -290,7 +327,7 @@ def _load_optimizer(optimizer, stored, tensors, name):
                     f"optimizer {name}: {field} of parameter {index} is {tensor.dtype} of shape "
                     f"{tuple(tensor.shape)}, not finite floats shaped as the parameter"
                 )
-        values.update({k: _from_json(v) for k, v in stored["scalars"].get(index, {}).items()})
+        values.update({k: from_json(v) for k, v in stored["scalars"].get(index, {}).items()})
         state[position] = values
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 

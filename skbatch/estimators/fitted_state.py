@@ -1,7 +1,8 @@
 """The fitted attributes an skbatch estimator sets, and the form each may take.
 
 One list for the two stores that rebuild a fit from a file, the fit cache
-(:mod:`skbatch.cache.entry`) and the model file (:mod:`skbatch.model_file`).
+(:mod:`skbatch.cache.entry`) and the model file (:mod:`skbatch.saving`,
+which encodes each network as an entry).
 They store these attributes, set these and no others, and only in these
 forms: a file can neither overwrite a param (``lr``) or a method
 (``predict``) nor give a restored model a value its own fit could not have
