@@ -165,14 +165,14 @@ class StackedOptimizer:
             momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
             if self.buffer is not None and momentum > 0:
                 for param, value in stack.unstack(self.buffer, row, module):
-                    optimizer.state[param] = {"momentum_buffer": value.clone().to(param.device)}
+                    optimizer.state[param] = {"momentum_buffer": _own_copy(value, param)}
         elif self.exp_avg is not None:
             pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
             for (param, exp_avg), (_, exp_avg_sq) in pairs:
                 optimizer.state[param] = {
                     "step": torch.tensor(float(self._steps_of(row))),
-                    "exp_avg": exp_avg.clone().to(param.device),
-                    "exp_avg_sq": exp_avg_sq.clone().to(param.device),
+                    "exp_avg": _own_copy(exp_avg, param),
+                    "exp_avg_sq": _own_copy(exp_avg_sq, param),
                 }
 
 
@@ -251,6 +251,16 @@ class MixedOptimizer:
             if start <= row < stop:
                 return optimizer.state_into(row - start, estimator, stack, lr)
         raise IndexError(f"no model at row {row} of the stack")
+
+
+def _own_copy(value, param):
+    """A copy of ``value`` laid out as ``param`` is (contiguous, on its device), as a fresh optimizer's state is.
+
+    ``value`` is a view into the stack's state (a transposed block of it):
+    torch's fused and foreach kernels expect state shaped and strided like
+    the parameter, and a fused Adam given another layout updates wrongly.
+    """
+    return value.to(param.device).clone(memory_format=torch.contiguous_format)
 
 
 def _rows(rows, start, stop):
