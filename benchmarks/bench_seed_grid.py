@@ -60,8 +60,8 @@ def _timed(search, X, y):
     return time.perf_counter() - start
 
 
-def run(X, y, *, epochs, early_stopping, device, skip_unfused):
-    print(f"\n== tutorial grid, {len(X)} rows, {epochs} epochs, batch 32, early_stopping={early_stopping} ==")
+def timed_searches(X, y, *, epochs, early_stopping, device, skip_unfused):
+    """Run the searches side by side; return ``({name: search}, {name: seconds})``."""
     sklearn = GridSearchCV(
         SklearnMLP(max_iter=epochs, batch_size=32, early_stopping=early_stopping, random_state=0), GRID, cv=_cv()
     )
@@ -71,8 +71,15 @@ def run(X, y, *, epochs, early_stopping, device, skip_unfused):
     if not skip_unfused:
         searches["skbatch GridSearchCV"] = GridSearchCV(net, GRID, cv=_cv())
         seconds["skbatch GridSearchCV"] = _timed(searches["skbatch GridSearchCV"], X, y)
-    fused = searches["skbatch FusedGridSearchCV"] = FusedGridSearchCV(net, GRID, cv=_cv())
-    seconds["skbatch FusedGridSearchCV"] = _timed(fused, X, y)
+    searches["skbatch FusedGridSearchCV"] = FusedGridSearchCV(net, GRID, cv=_cv())
+    seconds["skbatch FusedGridSearchCV"] = _timed(searches["skbatch FusedGridSearchCV"], X, y)
+    return searches, seconds
+
+
+def run(X, y, *, epochs, early_stopping, device, skip_unfused):
+    print(f"\n== tutorial grid, {len(X)} rows, {epochs} epochs, batch 32, early_stopping={early_stopping} ==")
+    searches, seconds = timed_searches(X, y, epochs=epochs, early_stopping=early_stopping, device=device, skip_unfused=skip_unfused)
+    fused = searches["skbatch FusedGridSearchCV"]
     base = seconds["scikit-learn GridSearchCV"]
     for name, search in searches.items():
         print(f"{name:28s} {seconds[name]:7.1f} s  {seconds[name] / base:5.2f}x scikit-learn  "
@@ -104,6 +111,10 @@ def main():
     if args.rows:
         X, y = X[: args.rows], y[: args.rows]
     print(f"{args.threads} thread(s) for torch and numpy, {os.cpu_count()} cores, device {args.device}")
+    # torch's one-time imports (its optimizers import torch._dynamo on first
+    # use) and scikit-learn's, out of every timing: a warm-up of each.
+    MLPClassifier(max_epochs=1, device=args.device).fit(X[:100], y[:100])
+    SklearnMLP(max_iter=1).fit(X[:100], y[:100])
     # scikit-learn's MLP multiplies with numpy's BLAS: the same thread count as torch's.
     with threadpool_limits(args.threads):
         for early_stopping in (False, True):

@@ -9,6 +9,10 @@ lines to paste into a note:
   (``bench_fit_overhead.measure``);
 - ``fused vs unfused``: FusedGridSearchCV against GridSearchCV on CUDA
   (``bench_fused_cv.make_runs``);
+- ``seed grid``: scikit-learn's tutorial grid (widths, activations,
+  solvers, schedules; 24 candidates x 5 folds) in FusedGridSearchCV on
+  CUDA, against skbatch's GridSearchCV on CUDA and scikit-learn's MLP on
+  the CPU (``bench_seed_grid``), with its stacks;
 - ``device pool``: the folds of a cross-validation with ``DevicePool('auto')``,
   which GPUs they trained on, out of those visible;
 - ``memory across folds``: ``peak_memory_`` of each fold, and what the
@@ -50,14 +54,19 @@ def gpu_tests(args):
 def fit_overhead(args):
     from bench_fit_overhead import TARGET_RATIO, measure
 
-    times = measure(device=args.device, repeats=3 if args.quick else 5, epochs=2 if args.rehearse_on_cpu else 10)
-    medians = {name: statistics.median(samples) for name, samples in times.items()}
-    ratio = medians["skbatch"] / medians["torch loop"]
-    return (
-        f"skbatch / torch loop = {ratio:.2f} on {args.device} (target {TARGET_RATIO}x on the CPU; "
-        f"torch {medians['torch loop']:.3f} s, skbatch {medians['skbatch']:.3f} s, skorch {medians['skorch']:.3f} s; "
-        "digits, MLP(100), batch 32)"
-    )
+    repeats, epochs = (3 if args.quick else 5), (2 if args.rehearse_on_cpu else 10)
+    parts = []
+    # Default params (alpha=1e-4), then alpha=0, where plain skorch runs too.
+    for alpha in (1e-4, 0.0):
+        times = measure(device=args.device, repeats=repeats, epochs=epochs, alpha=alpha)
+        medians = {name: statistics.median(samples) for name, samples in times.items()}
+        ratio = medians["skbatch"] / medians["torch loop"]
+        skorch = f", skorch {medians['skorch']:.3f} s" if "skorch" in medians else ""
+        parts.append(
+            f"alpha={alpha}: skbatch / torch loop = {ratio:.2f} "
+            f"(torch {medians['torch loop']:.3f} s, skbatch {medians['skbatch']:.3f} s{skorch})"
+        )
+    return "; ".join(parts) + f" on {args.device} (target {TARGET_RATIO}x on the CPU; digits, MLP(100), batch 32)"
 
 
 def fused_vs_unfused(args):
@@ -86,6 +95,29 @@ def fused_vs_unfused(args):
             f"({seconds['GridSearchCV (skbatch)']:.1f} s / {seconds['FusedGridSearchCV']:.1f} s)"
         )
     return "; ".join(parts) + f" on {args.device}, {X.shape[0]} rows, 4 lrs x 5 folds, {epochs} epochs"
+
+
+def seed_grid(args):
+    import numpy as np
+    from bench_seed_grid import GRID, timed_searches
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    epochs = 3 if args.quick else 10
+    if args.rehearse_on_cpu:
+        X, y, epochs = X[:300], y[:300], 1
+    searches, seconds = timed_searches(X, y, epochs=epochs, early_stopping=False, device=args.device, skip_unfused=False)
+    fused = searches["skbatch FusedGridSearchCV"]
+    same = fused.best_params_ == searches["skbatch GridSearchCV"].best_params_
+    return (
+        f"fused / unfused = {seconds['skbatch FusedGridSearchCV'] / seconds['skbatch GridSearchCV']:.2f} on {args.device}, "
+        f"fused / scikit-learn (CPU) = {seconds['skbatch FusedGridSearchCV'] / seconds['scikit-learn GridSearchCV']:.2f} "
+        f"({seconds['skbatch FusedGridSearchCV']:.1f} s / {seconds['skbatch GridSearchCV']:.1f} s / "
+        f"{seconds['scikit-learn GridSearchCV']:.1f} s); {len(fused.fused_stacks_)} stack(s) of "
+        f"{fused.fused_stacks_['n_models'].tolist()} models; same best_params_: {same}; "
+        f"{len(GRID['hidden_layer_sizes']) * 8} candidates x 5 folds, {epochs} epochs, {len(X)} rows"
+    )
 
 
 def device_pool(args):
@@ -181,6 +213,7 @@ CHECKS = {
     "gpu tests": gpu_tests,
     "fit overhead": fit_overhead,
     "fused vs unfused": fused_vs_unfused,
+    "seed grid": seed_grid,
     "device pool": device_pool,
     "memory across folds": memory_across_folds,
     "max batch": max_batch,
