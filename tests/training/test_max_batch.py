@@ -55,7 +55,7 @@ def test_search_counts_its_probes(limit, expected_probes):
 
 def _benchmark(name):
     """Import a script from benchmarks/, which holds the reference rules the tests compare with."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
