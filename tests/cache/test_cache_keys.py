@@ -15,7 +15,7 @@ from torch import nn
 
 import _seams
 from _seams import CountingNet
-from skbatch import FusedGridSearchCV, MLPClassifier, TorchClassifier
+from skbatch import FusedGridSearchCV, TorchClassifier
 from skbatch.cache.keys import UnfingerprintableParamError, params_fingerprint
 
 
