@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench gpu-check install docs docs-noplot
+.PHONY: demo test test-fast lint format-check bench gpu-check install docs docs-noplot
 
 install: $(STAMP)
 
@@ -17,11 +17,25 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(PY) -m skbatch.demo
 
+# The linter runs first, in seconds, so a lint error fails before minutes of tests.
+LINT := $(PY) -m ruff check .
+
 test: $(STAMP)
+	$(LINT)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
+	$(LINT)
 	$(PY) -m pytest -n 2 -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(LINT)
+
+# Not in `make test` yet: the code has not been through `ruff format`. It runs
+# once over the whole tree after the open branches merge; this check joins
+# `make test` then.
+format-check: $(STAMP)
+	$(PY) -m ruff format --check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py

@@ -71,8 +71,9 @@ def fit_overhead(args):
 
 def fused_vs_unfused(args):
     import numpy as np
-    from bench_fused_cv import make_runs
     from sklearn.datasets import load_digits
+
+    from bench_fused_cv import make_runs
 
     X, y = load_digits(return_X_y=True)
     tile = 2 if args.quick else 5

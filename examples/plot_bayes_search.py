@@ -15,12 +15,12 @@ layers are given as strings: ``'128-64'`` means ``(128, 64)``.
 # ----------------
 # Batch size and learning rate span orders of magnitude, so both are searched
 # on a log scale.
-from skopt import BayesSearchCV
-from skopt.space import Categorical, Integer, Real
 from sklearn.datasets import load_digits
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from skopt import BayesSearchCV
+from skopt.space import Categorical, Integer, Real
 
 from skbatch import MLPClassifier
 
@@ -51,9 +51,9 @@ print(f"best CV accuracy: {search.best_score_:.3f}")
 # The candidates, in the order they were tried
 # --------------------------------------------
 import matplotlib.pyplot as plt
-from matplotlib.ticker import NullFormatter
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 results = pd.DataFrame(search.cv_results_)
 scores = results["mean_test_score"].to_numpy()

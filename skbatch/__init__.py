@@ -1,7 +1,6 @@
 """skbatch: PyTorch neural networks as scikit-learn estimators, with batch size made measurable."""
 
 from .batching.lr_scaling import scaled_lr
-from .training.max_batch import MaxBatchSearch, find_max_batch_size
 from .batching.schedule import BatchSizeSchedule
 from .batching.sizes import n_updates_per_epoch, resolve_batch_size
 from .cache.store import load_fit_records
@@ -15,8 +14,8 @@ from .estimators.mlp import MLPClassifier, MLPRegressor, parse_hidden_layer_size
 from .estimators.targets import BaseTorchClassifier, BaseTorchRegressor
 from .fused.halving import FusedHalvingGridSearchCV, FusedHalvingRandomSearchCV
 from .fused.search import FusedGridSearchCV, FusedRandomizedSearchCV, FusedSearchMixin
-from .inspection.plotting import plot_batch_size_study, plot_learning_curves
 from .inspection.noise_scale import NoiseScale, gradient_noise_scale
+from .inspection.plotting import plot_batch_size_study, plot_learning_curves
 from .inspection.progress import progress_bar
 from .inspection.report import plot_search, search_report
 from .inspection.study import batch_size_study
@@ -24,6 +23,7 @@ from .onnx_export import to_onnx
 from .saving import load, save
 from .training.faults import DeviceOutOfMemoryError, NonFiniteLossError
 from .training.iterator import TensorBatchIterator
+from .training.max_batch import MaxBatchSearch, find_max_batch_size
 from .training.modules import ConvNetModule, MLPModule
 
 __version__ = "0.1.0.dev0"

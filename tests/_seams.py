@@ -1,4 +1,5 @@
-"""Torch modules the tests share: stand-ins for what CI lacks (a GPU that runs out of memory, a way to count fits) and modules with one property a test needs.
+"""Torch modules the tests share: stand-ins for what CI lacks (a GPU that runs out of memory, a way to count fits)
+and modules with one property a test needs.
 
 Module level, so joblib's worker processes can unpickle them.
 """

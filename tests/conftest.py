@@ -46,5 +46,5 @@ def make_blobs_data(n_samples=120, n_features=4, n_classes=3, seed=0):
 
 @pytest.fixture
 def global_random_seed():
-    """scikit-learn's fixture of its own test suite (tests/test_sklearn_mlp_port.py): its default seed, 42."""
+    """scikit-learn's fixture of its own test suite (tests/estimators/test_sklearn_mlp_port.py): its default seed, 42."""
     return 42

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 import skbatch
-
 from limits import HANG_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -97,7 +97,8 @@ def test_partial_fit_with_unseen_labels(small_digits):
 def test_warm_start_with_other_classes(small_digits):
     X, y = small_digits
     clf = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, warm_start=True).fit(X, y)
-    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same classes .*Previously got \[0 1 .* 9\], `y` has \[0 1 2\]"):
+    match = r"warm_start can only be used where `y` has the same classes .*Previously got \[0 1 .* 9\], `y` has \[0 1 2\]"
+    with pytest.raises(ValueError, match=match):
         clf.fit(X, y % 3)
 
 

@@ -26,7 +26,9 @@ def test_gpu_check_skips_with_a_message_and_exits_0_without_cuda():
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_gpu_check_runs_the_script_after_installing():
     # -n prints the commands without running them: the install, then the script.
-    done = subprocess.run(["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "gpu-check"], cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-W", "pyproject.toml", "gpu-check"], cwd=ROOT, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     commands = done.stdout.splitlines()
     assert any("pip install" in line for line in commands)

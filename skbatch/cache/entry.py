@@ -41,10 +41,10 @@ import torch
 from skorch.history import History
 
 from .._compat import net_part_names
-from ..training.max_batch import MaxBatchSearch
 from ..batching.plan import BatchPlan
 from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes, same_value
 from ..training.lbfgs import LbfgsRun
+from ..training.max_batch import MaxBatchSearch
 from ..training.seeding import seeded_torch
 
 __all__ = [

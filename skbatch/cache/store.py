@@ -66,16 +66,16 @@ from ..batching.plan import running_batch_size
 from ..estimators.fitted_state import same_value
 from .atomic import atomic_write
 from .entry import UnstorableStateError, decode_entry, encode_entry
-from .records import read_records, read_regular_file
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
-    UnfingerprintableParamError,
     CONTINUABLE_PARAMS,
+    UnfingerprintableParamError,
     data_fingerprint,
     family_key,
     params_fingerprint,
 )
+from .records import read_records, read_regular_file
 
 __all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "longest_shorter", "watch_restores"]
 
@@ -370,7 +370,10 @@ def _check_own_folder(folder, *, follow, name, value):
         info = os.stat(folder) if follow else os.lstat(folder)
     except FileNotFoundError:
         return
-    start = f"The 'cache_dir' parameter of {name} must be a folder of this account's that no one else may write to. Got {str(value)!r} instead, where {str(folder)!r}"
+    start = (
+        f"The 'cache_dir' parameter of {name} must be a folder of this account's that no one else may write to. "
+        f"Got {str(value)!r} instead, where {str(folder)!r}"
+    )
     fix = "Pass a folder of your own, or None to cache nothing."
     if not stat.S_ISDIR(info.st_mode):
         raise InvalidParameterError(f"{start} is not a folder (a link or a file). {fix}")

@@ -91,9 +91,9 @@ def _check_private(folder, param):
         return
     info = os.lstat(folder)
     how = (
-        f"pass DevicePool(lock_dir=...) a folder of your own with mode 0700"
+        "pass DevicePool(lock_dir=...) a folder of your own with mode 0700"
         if param
-        else f"remove it (or chmod 700 it if it is yours), or pass DevicePool(lock_dir=...) a folder of your own"
+        else "remove it (or chmod 700 it if it is yours), or pass DevicePool(lock_dir=...) a folder of your own"
     )
     if not stat.S_ISDIR(info.st_mode):
         raise PermissionError(f"The device slot folder {str(folder)!r} is not a folder (a link or a file): {how}.")

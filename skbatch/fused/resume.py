@@ -91,7 +91,9 @@ def continuation_reason(estimator):
     which a continued model cannot pick up where its first stack left it.
     """
     module = estimator.net_.module_
-    if getattr(estimator, "dropout", 0) or any(isinstance(m, (torch.nn.modules.dropout._DropoutNd, GeneratorDropout)) for m in module.modules()):
+    if getattr(estimator, "dropout", 0) or any(
+        isinstance(m, (torch.nn.modules.dropout._DropoutNd, GeneratorDropout)) for m in module.modules()
+    ):
         return "dropout masks come from a stack's own random stream, which a continued fit cannot resume"
     optimizer = estimator.net_.optimizer_
     has_state = all(param in optimizer.state for group in optimizer.param_groups for param in group["params"])

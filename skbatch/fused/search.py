@@ -38,7 +38,8 @@ from ..estimators.network_step import network_step
 from .tasks import split_for_workers, train_task
 from .train import stack_key, unstackable_reason
 
-__all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]
+# FusedBayesSearchCV is made by __getattr__ below, so scikit-optimize is imported only on first use.
+__all__ = ["FusedGridSearchCV", "FusedRandomizedSearchCV", "FusedSearchMixin", "FusedBayesSearchCV"]  # noqa: F822
 
 _STACK_COLUMNS = ["n_models", "batch_size", "n_batches", "epochs", "seconds", "device", "from_epoch", "epochs_trained"]
 

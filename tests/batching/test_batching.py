@@ -87,7 +87,14 @@ def test_iterator_falls_back_to_a_dataloader_for_other_datasets():
 
 @pytest.mark.parametrize(
     "batch_size, drop_last, used, updates",
-    [(100, False, 100, 11), (100, True, 100, 10), ("full", False, 1050, 1), (-1, False, 1050, 1), (5000, False, 1050, 1), ("auto", False, 200, 6)],
+    [
+        (100, False, 100, 11),
+        (100, True, 100, 10),
+        ("full", False, 1050, 1),
+        (-1, False, 1050, 1),
+        (5000, False, 1050, 1),
+        ("auto", False, 200, 6),
+    ],
 )
 def test_fitted_estimator_reports_batch_size_and_updates(digits, batch_size, drop_last, used, updates):
     X, y = digits

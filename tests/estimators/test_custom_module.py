@@ -100,7 +100,8 @@ def test_image_module_on_flat_rows_says_which_argument_is_filled_in(small_digits
 def test_module_kwargs_must_not_repeat_what_fit_fills_in(small_digits, estimator_class, filled):
     X, y = small_digits
     est = fast(estimator_class, module=TabularNet, module_kwargs={filled: 3})
-    with pytest.raises(InvalidParameterError, match=rf"'module_kwargs' parameter of {estimator_class.__name__} must not set \['{filled}'\]"):
+    match = rf"'module_kwargs' parameter of {estimator_class.__name__} must not set \['{filled}'\]"
+    with pytest.raises(InvalidParameterError, match=match):
         est.fit(X, y)
 
 

@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-from _seams import BatchNormNet
 from scipy import stats
 from sklearn.base import clone
 from sklearn.exceptions import FitFailedWarning
@@ -15,13 +14,13 @@ from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
     HalvingGridSearchCV,
-    KFold,
     RandomizedSearchCV,
     StratifiedKFold,
 )
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _seams import BatchNormNet
 from skbatch import (
     ConvNetClassifier,
     FusedGridSearchCV,
@@ -56,7 +55,8 @@ def test_grid_search_gives_gridsearchcvs_results(small_digits):
     fused = FusedGridSearchCV(_mlp(), GRID, cv=3, return_train_score=True).fit(X, y)
     # The same seeds and the same rows in the same order: the same models, up to rounding.
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_[["n_models", "batch_size"]].values.tolist() == [[8, 32], [8, 64]]  # 2 candidates x 3 folds, + each one's full-data fit for the refit
+    # 2 candidates x 3 folds, + each one's full-data fit for the refit
+    assert fused.fused_stacks_[["n_models", "batch_size"]].values.tolist() == [[8, 32], [8, 64]]
     assert fused.unfused_fits_ == {}
     np.testing.assert_allclose(fused.best_estimator_.predict_proba(X), ordinary.best_estimator_.predict_proba(X), atol=1e-5)
 

@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from skbatch import MLPClassifier, TorchClassifier, batch_size_study
 from skbatch._compat import InvalidParameterError
 from skbatch.inspection.study import STUDY_COLUMNS

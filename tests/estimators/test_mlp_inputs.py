@@ -8,9 +8,9 @@ from sklearn.datasets import make_multilabel_classification
 from sklearn.neural_network._base import binary_log_loss, poisson_loss
 
 from skbatch import FusedGridSearchCV, MLPClassifier, MLPRegressor
-from skbatch.training.max_batch import find_max_batch_size
 from skbatch.training import sparse
 from skbatch.training.losses import HalfPoissonDeviance, MultilabelLogLoss
+from skbatch.training.max_batch import find_max_batch_size
 
 
 def _clf(**params):

@@ -16,12 +16,12 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from probes import intervals, overlapping_pairs, probe
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import cross_validate
 from sklearn.utils._param_validation import InvalidParameterError
 
+from probes import intervals, overlapping_pairs, probe
 from skbatch import DevicePool, MLPClassifier
 from skbatch.devices import pool as placement_module
 from skbatch.devices.pool import _Device, _rebalance, cpu_thread_share, place_fit

@@ -6,11 +6,11 @@ import pickle
 
 import numpy as np
 import pytest
-from _seams import MemoryHungryNet
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from torch import nn
 
+from _seams import MemoryHungryNet
 from skbatch import DeviceOutOfMemoryError, MLPClassifier, NonFiniteLossError, TorchClassifier, load_fit_records
 from skbatch._compat import InvalidParameterError
 from skbatch.batching.plan import PLAN_PARAMS, BatchPlan, plan_batches, running_batch_size
@@ -187,7 +187,7 @@ def test_a_loss_that_diverges_after_the_schedule_grew_names_the_size_that_ran():
     clf = TorchClassifier(
         module=NonFiniteAbove, batch_size=32, batch_size_milestones=1, max_epochs=3, device="cpu", random_state=0
     )
-    with pytest.raises(NonFiniteLossError, match=r"became nan at epoch 2 \(lr=0.001, batch_size=64\)") as info:
+    with pytest.raises(NonFiniteLossError, match=r"became nan at epoch 2 \(lr=0.001, batch_size=64\)"):
         clf.fit(X_IRIS, Y_IRIS)
     assert running_batch_size(clf.net_) == 64
 

@@ -18,7 +18,6 @@ import warnings
 import joblib
 import numpy as np
 import pytest
-
 from sklearn.datasets import (
     load_digits,
     load_iris,
@@ -29,7 +28,6 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
-from skbatch import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer, MinMaxScaler, scale
 from sklearn.utils._testing import (
     assert_allclose,
@@ -38,6 +36,8 @@ from sklearn.utils._testing import (
     ignore_warnings,
 )
 from sklearn.utils.fixes import CSR_CONTAINERS
+
+from skbatch import MLPClassifier, MLPRegressor
 
 ACTIVATION_TYPES = ["identity", "logistic", "tanh", "relu"]
 
@@ -90,8 +90,14 @@ def test_alpha():
         assert (alpha_vectors[i] > alpha_vectors[i + 1]).all()
 
 
-# Skipped: writes scikit-learn's private training state (_coef_grads, _optimizer, coefs_ assigned by hand) and calls _partial_fit; skbatch's coefs_ are read-only views of its torch module.
-@pytest.mark.skip(reason="writes scikit-learn's private training state (_coef_grads, _optimizer, coefs_ assigned by hand) and calls _partial_fit; skbatch's coefs_ are read-only views of its torch module")
+# Skipped: writes scikit-learn's private training state (_coef_grads, _optimizer, coefs_ assigned by hand) and calls
+# _partial_fit; skbatch's coefs_ are read-only views of its torch module.
+@pytest.mark.skip(
+    reason=(
+        "writes scikit-learn's private training state (_coef_grads, _optimizer, coefs_ assigned by hand) and calls "
+        "_partial_fit; skbatch's coefs_ are read-only views of its torch module"
+    )
+)
 def test_fit():
     # Test that the algorithm solution is equal to a worked out example.
     X = np.array([[0.6, 0.8, 0.7]])
@@ -189,8 +195,14 @@ def test_fit():
     assert_almost_equal(mlp.predict_proba(X)[0, 1], 0.739, decimal=3)
 
 
-# Skipped: calls scikit-learn's private _forward_pass/_backprop/_loss_grad_lbfgs, which skbatch has no equivalent of (torch autograd computes gradients).
-@pytest.mark.skip(reason="calls scikit-learn's private _forward_pass/_backprop/_loss_grad_lbfgs, which skbatch has no equivalent of (torch autograd computes gradients)")
+# Skipped: calls scikit-learn's private _forward_pass/_backprop/_loss_grad_lbfgs, which skbatch has no equivalent of
+# (torch autograd computes gradients).
+@pytest.mark.skip(
+    reason=(
+        "calls scikit-learn's private _forward_pass/_backprop/_loss_grad_lbfgs, which skbatch has no equivalent of "
+        "(torch autograd computes gradients)"
+    )
+)
 def test_gradient():
     # Test gradient.
 
@@ -521,8 +533,14 @@ def test_partial_fit_errors():
     assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
 
 
-# Skipped: intended difference: skbatch trains in float32, so X near float64's max becomes inf in validation, and the error is scikit-learn's 'Input contains infinity'.
-@pytest.mark.skip(reason="intended difference: skbatch trains in float32, so X near float64's max becomes inf in validation, and the error is scikit-learn's 'Input contains infinity' (see the differences table)")
+# Skipped: intended difference: skbatch trains in float32, so X near float64's max becomes inf in validation, and the
+# error is scikit-learn's 'Input contains infinity'.
+@pytest.mark.skip(
+    reason=(
+        "intended difference: skbatch trains in float32, so X near float64's max becomes inf in validation, and the "
+        "error is scikit-learn's 'Input contains infinity' (see the differences table)"
+    )
+)
 def test_nonfinite_params():
     # Check that MLPRegressor throws ValueError when dealing with non-finite
     # parameter values
@@ -682,7 +700,12 @@ def test_tolerance():
 
 
 # Skipped: intended difference: verbose prints skorch's epoch table, not scikit-learn's 'Iteration N, loss = ...' lines.
-@pytest.mark.skip(reason="intended difference: verbose prints skorch's epoch table, not scikit-learn's 'Iteration N, loss = ...' lines (see the differences table)")
+@pytest.mark.skip(
+    reason=(
+        "intended difference: verbose prints skorch's epoch table, not scikit-learn's 'Iteration N, loss = ...' lines "
+        "(see the differences table)"
+    )
+)
 def test_verbose_sgd(capsys):
     # Test verbose.
     X = [[3, 2], [1, 6]]
@@ -839,8 +862,14 @@ def test_n_iter_no_change_inf():
     assert dict(clf.net_.callbacks_)["stopping"].rules_.no_improvement_count == clf.n_iter_ - 1
 
 
-# Skipped: intended difference: skbatch stratifies on the labels, not scikit-learn's label-binarized column, so the message names class [1] where scikit-learn's names ['True'].
-@pytest.mark.skip(reason="intended difference: skbatch stratifies on the labels, not scikit-learn's label-binarized column, so the message names class [1] where scikit-learn's names ['True']")
+# Skipped: intended difference: skbatch stratifies on the labels, not scikit-learn's label-binarized column, so the
+# message names class [1] where scikit-learn's names ['True'].
+@pytest.mark.skip(
+    reason=(
+        "intended difference: skbatch stratifies on the labels, not scikit-learn's label-binarized column, so the "
+        "message names class [1] where scikit-learn's names ['True']"
+    )
+)
 def test_early_stopping_stratified():
     # Make sure data splitting for early stopping is stratified
     X = [[1, 2], [2, 3], [3, 4], [4, 5]]
@@ -1058,8 +1087,14 @@ def test_mlp_partial_fit_after_fit(MLPEstimator):
         mlp.partial_fit(X_iris, y_iris)
 
 
-# Skipped: intended difference: a diverging fit raises NonFiniteLossError (a FloatingPointError a search scores with error_score) instead of training on with NaN validation scores.
-@pytest.mark.skip(reason="intended difference: a diverging fit raises NonFiniteLossError (a FloatingPointError a search scores with error_score) instead of training on with NaN validation scores")
+# Skipped: intended difference: a diverging fit raises NonFiniteLossError (a FloatingPointError a search scores with
+# error_score) instead of training on with NaN validation scores.
+@pytest.mark.skip(
+    reason=(
+        "intended difference: a diverging fit raises NonFiniteLossError (a FloatingPointError a search scores with "
+        "error_score) instead of training on with NaN validation scores"
+    )
+)
 def test_mlp_diverging_loss():
     """Test that a diverging model does not raise errors when early stopping is enabled.
 

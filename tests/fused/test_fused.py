@@ -1,15 +1,16 @@
 """Fused training: each stacked model gets its own gradient, update and stopping, and ends where its own fit would."""
 
 import re
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _seams import BatchNormNet
 from sklearn.base import clone
 from sklearn.svm import LinearSVC
 from torch import nn
 
+from _seams import BatchNormNet
 from skbatch import (
     ConvNetClassifier,
     MLPClassifier,
@@ -177,7 +178,9 @@ def test_adaptive_learning_rate_follows_each_models_own_plateau(small_digits):
 def test_ragged_folds_and_batches(small_digits, drop_last, shuffle):
     X, y = small_digits
     X, y = X[:331], y[:331]  # folds of 110 and 111 training rows... and last batches of different sizes
-    base = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, drop_last=drop_last, shuffle=shuffle, random_state=0, device="cpu")
+    base = MLPClassifier(
+        hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, drop_last=drop_last, shuffle=shuffle, random_state=0, device="cpu"
+    )
     members = _fold_members(base, X, y, [{}], n_folds=3)
     _fit_fused(members)
     for member in members:

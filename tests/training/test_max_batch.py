@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_diabetes, load_digits, load_iris
 from sklearn.model_selection import GridSearchCV, cross_validate
 
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from skbatch import ConvNetClassifier, MLPClassifier, MLPRegressor, TorchClassifier, find_max_batch_size
 from skbatch.training.max_batch import _search
 
@@ -55,7 +55,7 @@ def test_search_counts_its_probes(limit, expected_probes):
 
 def _benchmark(name):
     """Import a script from benchmarks/, which holds the reference rules the tests compare with."""
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -80,7 +80,7 @@ def test_search_raises_when_one_sample_does_not_fit():
         _search(_threshold(0), 1000, start=8, rtol=1 / 32)
 
 
-def test_find_max_batch_size_runs_real_steps_and_releases_memory_after_each_failure(released):
+def test_find_max_batch_size_runs_real_steps_and_releases_memory_after_each_failure(released):  # noqa: F811 (the fixture)
     clf = TorchClassifier(module=OutOfMemoryAbove, module_kwargs={"limit": 40}, device="cpu")
     search = find_max_batch_size(clf, X_IRIS, Y_IRIS, start=8, rtol=0)
     assert search.batch_size == 40

@@ -18,7 +18,7 @@ from scipy.stats import loguniform
 from sklearn.datasets import load_iris
 from sklearn.exceptions import ConvergenceWarning, FitFailedWarning
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
-from sklearn.metrics import make_scorer, accuracy_score
+from sklearn.metrics import accuracy_score, make_scorer
 from sklearn.model_selection import (
     GridSearchCV,
     GroupKFold,
@@ -259,7 +259,15 @@ def test_randomized_search_with_distributions(iris):
 def test_halving_grid_over_epochs(iris):
     X, y = iris
     assert_same_search(
-        "halving_grid", _net(max_epochs=4), {"lr": [0.003, 0.01, 0.03, 0.1]}, X, y, cv=3, resource="max_epochs", max_resources=4, min_resources=1
+        "halving_grid",
+        _net(max_epochs=4),
+        {"lr": [0.003, 0.01, 0.03, 0.1]},
+        X,
+        y,
+        cv=3,
+        resource="max_epochs",
+        max_resources=4,
+        min_resources=1,
     )
 
 

@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
-from _seams import BrokenNet, MemoryHungryNet
 from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils._param_validation import InvalidParameterError
 
+from _seams import BrokenNet, MemoryHungryNet
 from skbatch import (
     DeviceOutOfMemoryError,
     MLPClassifier,

@@ -109,7 +109,8 @@ def test_the_oracle_sees_every_rule_fire():
 
 def _oracle_for_fit(estimator, scores):
     params = {name: getattr(estimator, name) for name in ("solver", "learning_rate", "tol", "n_iter_no_change", "power_t")}
-    return sklearn_rules(scores, rows=estimator.t_ // len(estimator.loss_curve_), lr=estimator.lr_, early_stopping=estimator.early_stopping, **params)
+    rows = estimator.t_ // len(estimator.loss_curve_)
+    return sklearn_rules(scores, rows=rows, lr=estimator.lr_, early_stopping=estimator.early_stopping, **params)
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
+from limits import HANG_LIMIT
 from skbatch import FusedGridSearchCV, MLPClassifier, dask_parallel
 from skbatch.cache.store import FitCache
-
-from limits import HANG_LIMIT
 
 distributed = pytest.importorskip("distributed")
 

@@ -243,7 +243,7 @@ def test_plot_names_the_metric_and_keeps_the_order_of_the_grid(tmp_path):
     assert [t for t in labels["hidden_layer_sizes"] if t] == ["16-8", "8", "4"]
     assert [t for t in labels["lr"] if t] == ["0.001", "0.01"]
     assert figure.axes[0].get_ylabel() == "mean test balanced_accuracy"
-    assert all(axis.get_legend() is not None for axis in figure.axes if "best" in [l.get_label() for l in axis.lines])
+    assert all(axis.get_legend() is not None for axis in figure.axes if "best" in [line.get_label() for line in axis.lines])
 
 
 def test_bayes_plot_has_plain_log_ticks_and_the_space_order(tmp_path):

@@ -140,7 +140,12 @@ def test_auto_refuses_text_with_thousands_of_classes(tmp_path, capsys):
 @pytest.mark.parametrize(
     "values, task, options, match",
     [
-        (["a", "b"] * 5, "regression", {}, r"target column 'y' holds \S+ values \('a', 'b'\), not numbers: a regression needs numbers; use --task classification"),
+        (
+            ["a", "b"] * 5,
+            "regression",
+            {},
+            r"target column 'y' holds \S+ values \('a', 'b'\), not numbers: a regression needs numbers; use --task classification",
+        ),
         (np.linspace(0, 1, 10), "classification", {}, r"does not hold class labels \(found continuous values\); .*use --task regression"),
         (["a"] * 10, "auto", {}, r"^target column 'y' holds a single class \('a'\); a classifier needs two or more$"),
         ([2.5] * 10, "regression", {}, r"target column 'y' holds a single value \(2.5\); there is nothing to predict"),
@@ -301,7 +306,10 @@ def _csv(table, tmp_path):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--scoring", "accuracy"], r"^skbatch: error: --scoring accuracy cannot score a regression of this target \(.*\); regression scorers include r2, "),
+        (
+            ["--scoring", "accuracy"],
+            r"^skbatch: error: --scoring accuracy cannot score a regression of this target \(.*\); regression scorers include r2, ",
+        ),
         (["--param", "loss=poisson", "--scale-target", "yes"], r"--scale-target yes with loss='poisson'"),
     ],
 )

@@ -2,13 +2,13 @@
 
 import os
 
-import _seams
 import numpy as np
 import pytest
-from _seams import CountingNet, count_lines
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV, KFold
 
+import _seams
+from _seams import CountingNet, count_lines
 from skbatch import MLPClassifier, TorchClassifier, load_fit_records, search_report
 from skbatch.cache.keys import data_fingerprint
 from skbatch.cache.store import FitCache

@@ -6,11 +6,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from skorch.dataset import Dataset
 
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from skbatch import MLPClassifier, TensorBatchIterator, TorchClassifier
 from skbatch.batching.schedule import check_milestones, scheduled_batch_size
 

@@ -15,7 +15,7 @@ from torch import nn
 
 import _seams
 from _seams import CountingNet
-from skbatch import FusedGridSearchCV, MLPClassifier, TorchClassifier
+from skbatch import FusedGridSearchCV, TorchClassifier
 from skbatch.cache.keys import UnfingerprintableParamError, params_fingerprint
 
 
@@ -66,7 +66,7 @@ def test_a_partial_is_keyed_by_its_function_and_arguments_in_every_process():
     # A memory address in the key would change from one process to the next: a search would never resume.
     elsewhere = subprocess.run(
         [sys.executable, "-c", _PARTIAL_KEY.format(path="a")],
-        cwd=os.path.dirname(__file__), capture_output=True, text=True, check=True,
+        cwd=os.path.dirname(_seams.__file__), capture_output=True, text=True, check=True,
     ).stdout.strip()
 
     def here(path):

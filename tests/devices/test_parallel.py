@@ -5,7 +5,6 @@ import os
 import joblib
 import numpy as np
 import pytest
-from probes import intervals, overlapping_pairs, probe
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -14,6 +13,7 @@ from sklearn.model_selection import (
     cross_validate,
 )
 
+from probes import intervals, overlapping_pairs, probe
 from skbatch import DevicePool, MLPClassifier
 
 

@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from simulated_oom import OutOfMemoryAbove, released  # noqa: F401 (fixture)
 from skbatch import (
     ConvNetClassifier,
     MLPClassifier,
@@ -210,7 +210,7 @@ def test_noise_growth_refuses_milestones():
         clf.fit(X_SMALL, Y_SMALL)
 
 
-def test_noise_growth_fit_grows_within_the_memory_limit_and_records_honestly(released):
+def test_noise_growth_fit_grows_within_the_memory_limit_and_records_honestly(released):  # noqa: F811 (the fixture)
     clf = TorchClassifier(
         module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size=8, batch_size_growth="noise",
         max_epochs=6, lr=1e-2, random_state=0, device="cpu",

@@ -13,9 +13,8 @@ import pytest
 from sklearn.datasets import load_iris
 from skopt.space import Categorical, Integer, Real
 
-from skbatch import MLPClassifier, cli
-
 from limits import HANG_LIMIT
+from skbatch import MLPClassifier, cli
 
 # The console script that `pip install` put next to this interpreter.
 SKBATCH = Path(sys.executable).parent / "skbatch"
@@ -272,16 +271,37 @@ def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--param", "batchsize=16,64"], r"^skbatch: error: --param batchsize: MLPClassifier has no parameter 'batchsize'; did you mean 'batch_size'\?$"),
-        (["--param", "zzz=1,2"], r"^skbatch: error: --param zzz: MLPClassifier has no parameter 'zzz'; valid names: accumulation_steps, activation, "),
-        (["--param", "batch_size=0,16"], r"^skbatch: error: --param batch_size: The 'batch_size' parameter of MLPClassifier must be .* Got 0 instead\."),
-        (["--param", "hidden_layer_sizes=64,1-x"], r"--param hidden_layer_sizes: The 'hidden_layer_sizes' parameter .* Got '1-x' instead\."),
-        (["--param", "solver=newton", "--param", "lr=1e-3,1e-2"], r"--param solver: The 'solver' parameter of MLPClassifier must be a str among"),
-        (["--param", "lr=1e-3,1e-2", "--max-epochs", "0"], r"--max-epochs: The 'max_epochs' parameter of MLPClassifier must be an int in the range \[1, inf\)"),
+        (
+            ["--param", "batchsize=16,64"],
+            r"^skbatch: error: --param batchsize: MLPClassifier has no parameter 'batchsize'; did you mean 'batch_size'\?$",
+        ),
+        (
+            ["--param", "zzz=1,2"],
+            r"^skbatch: error: --param zzz: MLPClassifier has no parameter 'zzz'; valid names: accumulation_steps, activation, ",
+        ),
+        (
+            ["--param", "batch_size=0,16"],
+            r"^skbatch: error: --param batch_size: The 'batch_size' parameter of MLPClassifier must be .* Got 0 instead\.",
+        ),
+        (
+            ["--param", "hidden_layer_sizes=64,1-x"],
+            r"--param hidden_layer_sizes: The 'hidden_layer_sizes' parameter .* Got '1-x' instead\.",
+        ),
+        (
+            ["--param", "solver=newton", "--param", "lr=1e-3,1e-2"],
+            r"--param solver: The 'solver' parameter of MLPClassifier must be a str among",
+        ),
+        (
+            ["--param", "lr=1e-3,1e-2", "--max-epochs", "0"],
+            r"--max-epochs: The 'max_epochs' parameter of MLPClassifier must be an int in the range \[1, inf\)",
+        ),
         (["--param", "lr=1e-3,1e-2", "--param", "lr=1e-4:1e-1"], r"--param lr is given twice; give each name once"),
         (["--param", "solver=sgd"], r"nothing to search: give at least one --param with a list or range"),
         (["--search", "grid", "--param", "lr=1e-4:1e-1:log"], r"--param lr: grid search needs a list of values"),
-        (["--param", "lr=1e-3,1e-2", "--scoring", "acuracy"], r"--scoring acuracy is not a scikit-learn scorer name; did you mean accuracy"),
+        (
+            ["--param", "lr=1e-3,1e-2", "--scoring", "acuracy"],
+            r"--scoring acuracy is not a scikit-learn scorer name; did you mean accuracy",
+        ),
         (["--param", "lr=1e-3,1e-2", "--cv", "1"], r"--cv must be at least 2, got 1"),
         (["--param", "lr=1e-3,1e-2", "--n-iter", "0"], r"--n-iter must be at least 1, got 0"),
         (["--param", "lr=1e-3,1e-2", "--target", "label"], r"target column 'label' is not in .*iris.csv; its columns are: "),
@@ -305,7 +325,8 @@ def test_output_dir_that_is_a_file(iris_csv, tmp_path, capsys):
         capsys,
     )
     assert status == 1
-    assert err == f"skbatch: error: --output-dir {tmp_path / 'taken'}: {tmp_path / 'taken'} is a file, not a folder; give a path in a folder\n"
+    taken = tmp_path / "taken"
+    assert err == f"skbatch: error: --output-dir {taken}: {taken} is a file, not a folder; give a path in a folder\n"
     assert "search on" not in err, "the output directory is checked before the search starts"
 
 
@@ -456,7 +477,10 @@ def test_results_json_is_strict_json(tmp_path):
 @pytest.mark.parametrize(
     "argv, match",
     [
-        (["--param", "device=gpu,cpu"], r"^skbatch: error: --param device: The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'\. Got 'gpu' instead\.$"),
+        (
+            ["--param", "device=gpu,cpu"],
+            r"^skbatch: error: --param device: The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'\. Got 'gpu' instead\.$",
+        ),
         (["--param", "lr=1e-3,1e-2", "--threads", "0"], r"^skbatch: error: --threads must be at least 1, got 0$"),
     ],
 )
