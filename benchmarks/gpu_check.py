@@ -100,8 +100,9 @@ def fused_vs_unfused(args):
 
 def seed_grid(args):
     import numpy as np
-    from bench_seed_grid import GRID, timed_searches
     from sklearn.datasets import load_digits
+
+    from bench_seed_grid import GRID, timed_searches
 
     X, y = load_digits(return_X_y=True)
     X = (X / 16.0).astype(np.float32)
