@@ -121,7 +121,11 @@ class MLPStack:
         """
         last = len(self.layers) - 1
         for depth in range(len(self.layers)):
-            X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
+            if depth == 0 and getattr(X, "is_sparse", False):
+                # A sparse batch (fused/sparse_rows.py): multiplied as it is, at the cost of its non-zeros.
+                X = torch.bmm(X.tensor(self.flat.device), self.leaves[0]) + self.leaves[1]
+            else:
+                X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth])
             if depth < last:
                 X = self._activate(X)
                 if keep is not None:

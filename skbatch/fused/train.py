@@ -43,8 +43,9 @@ from ..training.callbacks import ConvergenceReached, set_lr, warn_not_converged
 from ..training.iterator import to_tensor
 from ..training.net import record_batches
 from ..training.seeding import seeded_torch
-from ..training.sparse import is_sparse
+from ..training.sparse import is_sparse, n_rows
 from .blocks import StackBlocks, block_order
+from .sparse_rows import SparseRows
 from .stacks import FunctionalStack, column
 
 __all__ = [
@@ -121,8 +122,8 @@ def unstackable_reason(estimator):
 
 def _data_reason(estimator, X):
     """Why the data ``estimator`` prepared cannot train in a stack; None if it can."""
-    if is_sparse(X):
-        return "sparse X is densified batch by batch, which the stack's gathers do not do"
+    if is_sparse(X) and not _is_mlp(estimator):
+        return "sparse X stacks in MLP stacks only, whose first layer multiplies it sparse"
     if getattr(estimator, "_multilabel", False):
         return "multilabel y trains with a binary cross-entropy the stack does not have"
     return None
@@ -538,9 +539,10 @@ def _stack_data(members, device):
             starts[block] = total
             X_parts.append(member.X_prepared)
             y_parts.append(member.y_prepared)
-            total += len(member.X_prepared)
+            total += n_rows(member.X_prepared)
         offsets.append(starts[block])
-    X = to_tensor(np.concatenate(X_parts), device=device)
+    # Sparse X stays sparse, on the host, as in an ordinary fit.
+    X = SparseRows(X_parts) if is_sparse(X_parts[0]) else to_tensor(np.concatenate(X_parts), device=device)
     y = to_tensor(np.concatenate(y_parts), device=device)
     return X, y, offsets
 
@@ -555,7 +557,7 @@ def _epoch_index(members, offsets, batch_size, n_batches):
     width = n_batches * batch_size
     orders, counts, last = [], [], []
     for member, offset in zip(members, offsets):
-        estimator, n_samples = member.estimator, len(member.X_prepared)
+        estimator, n_samples = member.estimator, n_rows(member.X_prepared)
         if estimator.shuffle:
             # The same generator, in the same order of draws, as the model's own fit.
             order = torch.randperm(n_samples, generator=estimator.net_.iterator_train__generator)

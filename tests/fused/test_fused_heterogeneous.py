@@ -258,3 +258,40 @@ def test_blocks_pad_close_widths_and_part_far_ones(data):
     # 9 pads 8 by less than MAX_PADDING, 70 pads 64 too; 64 against 9 would not; two layers never pad one.
     assert MAX_PADDING < 64 / 9
     assert sorted(map(sorted, shapes)) == [[(8,), (9,)], [(8, 8)], [(64,), (70,)]]
+
+
+# -- sparse X ---------------------------------------------------------------------------------
+
+
+def _sparse_data():
+    import scipy.sparse
+
+    rng = np.random.RandomState(0)
+    X = scipy.sparse.random(240, 400, density=0.03, format="csr", random_state=rng, dtype=np.float32)
+    y = (np.asarray(X[:, :200].sum(axis=1)).ravel() > np.median(np.asarray(X[:, :200].sum(axis=1)))).astype(int)
+    return X, y
+
+
+def test_sparse_x_trains_in_a_stack_as_in_its_own_fit():
+    X, y = _sparse_data()
+    estimators = [
+        _base(hidden_layer_sizes=size, solver=solver, early_stopping=stopping)
+        for size, solver, stopping in [((8,), "adam", False), ((9,), "sgd", True), ((32,), "adamw", False), ((8, 8), "adam", False)]
+    ]
+    assert_members_equal_their_own_fits(estimators, X, y)
+
+
+def test_a_search_over_one_hot_columns_fuses_its_sparse_rows():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 12, size=(300, 6))
+    y = (X[:, 0] + X[:, 1] > 11).astype(int)
+    pipe = make_pipeline(OneHotEncoder(handle_unknown="ignore"), _base(max_epochs=3))  # sparse output
+    grid = {"mlpclassifier__hidden_layer_sizes": [(8,), (16,)], "mlpclassifier__solver": ["sgd", "adam"]}
+    parent = GridSearchCV(pipe, grid, cv=3).fit(X, y)
+    fused = FusedGridSearchCV(pipe, grid, cv=3).fit(X, y)
+    assert fused.unfused_fits_ == {}
+    assert fused.best_params_ == parent.best_params_
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"], parent.cv_results_["mean_test_score"], atol=1e-5)
