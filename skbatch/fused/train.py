@@ -1,22 +1,30 @@
-"""Fused training: many networks of one shape trained at once, as one stacked model.
+"""Fused training: many networks trained at once, as one stacked model, each exactly its own fit.
 
 For the small networks people tune in notebooks, a training step is mostly
-Python and kernel launches, not arithmetic. The fold models of a
-cross-validation share their architecture, batch size and epochs, so they
-can take their steps together. Each model's weights are one row of a
-stacked tensor; each step runs every model on a batch of its own rows with
-its own weights; the loss is the sum of each model's mean loss over its own
-batch, so each model gets exactly the gradient it would get alone; and the
-optimizer updates each row with that model's own learning rate, weight
-decay and state. Models that differ only in the scalars of
-:data:`PER_MODEL_PARAMS` share a stack.
+Python and kernel launches, not arithmetic. The fits of a search that share
+a batch size can take their steps together. Each model's weights are one
+row of a stacked tensor; each step runs every model on a batch of its own
+rows with its own weights; the loss is the sum of each model's mean loss
+over its own batch, so each model gets exactly the gradient it would get
+alone; and the optimizer updates each row with that model's own solver,
+learning rate, weight decay and state. Models that differ in
+:data:`PER_MODEL_PARAMS` (and, for the MLPs, :data:`MLP_PER_MODEL_PARAMS`:
+widths, depth, activation) share a stack, in blocks of like-shaped
+networks (:mod:`skbatch.fused.blocks`).
+
+Each model follows the steps of its own fit
+(:mod:`skbatch.estimators.fit_sequence`): it is prepared, placed and built
+from its own seed by the same methods, its epochs begin and end through its
+own net's callbacks (the loss and its best, the stopping rule, the lr
+schedule, early stopping's held-out score and best weights), and it is
+finished by the same method. Only the steps in between are the stack's.
 
 MLPClassifier's and MLPRegressor's networks stack as batched matrix
-products (``torch.baddbmm``), with dropout at each model's own rate. Other
-networks (ConvNetClassifier's, custom modules) stack through
-``torch.func.functional_call`` under ``vmap``, when their module has no
-buffers and ``vmap`` can run it; otherwise their fits are left to train
-alone.
+products (``torch.baddbmm``; a sparse first layer by ``torch.bmm``), with
+dropout at each model's own rate. Other networks (ConvNetClassifier's,
+custom modules) stack through ``torch.func.functional_call`` under ``vmap``,
+when their module has no buffers and ``vmap`` can run it; otherwise their
+fits are left to train alone.
 
 Each model starts from the weights its own fit would draw and visits its
 rows in the order its own fit would (the same seed, the same generators),
