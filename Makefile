@@ -41,6 +41,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
 	$(PY) benchmarks/bench_parallel_search.py
 	$(PY) benchmarks/bench_fused_cv.py
+	$(PY) benchmarks/bench_seed_grid.py --skip-unfused
+	$(PY) benchmarks/bench_sparse_speed.py
 
 # Every GPU check in one run (gpu-marked tests and GPU benchmarks, one line per
 # figure); says so and exits 0 where there is no CUDA device.
