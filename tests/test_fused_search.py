@@ -289,6 +289,31 @@ def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_
     assert cache._handoffs == {}  # and nothing is held after fit
 
 
+def test_a_temporary_cache_in_one_process_is_never_written(small_digits, monkeypatch):
+    # Without a cache_dir, the search's own temporary folder is removed after
+    # fit and the per-fold fits take their state from memory: writing each
+    # entry would only cost time (more than small fits take to train).
+    from skbatch.cache import store as cache
+
+    X, y = small_digits
+    writes = []
+    real_write = cache.atomic_write
+    monkeypatch.setattr(cache, "atomic_write", lambda path, write: writes.append(path) or real_write(path, write))
+    ordinary = GridSearchCV(_mlp(), GRID, cv=3).fit(X, y)
+    fused = FusedGridSearchCV(_mlp(), GRID, cv=3).fit(X, y)
+    _assert_same_results(fused, ordinary, atol=1e-6)
+    assert fused.fused_stacks_["n_models"].sum() == 16
+    assert writes == []
+    assert cache._handoffs == {}
+
+
+def test_a_users_cache_dir_gets_every_fused_entry(small_digits, tmp_path):
+    X, y = small_digits
+    FusedGridSearchCV(_mlp(cache_dir=tmp_path), GRID, cv=3, refit=False).fit(X, y)
+    records = load_fit_records(tmp_path)
+    assert len(records) == 12 and set(records["fused_stack_size"]) == {6}
+
+
 def test_each_stack_holds_a_slot_of_the_estimators_device_pool(small_digits, tmp_path):
     # The GPU path on the CPU: a pool of slots decides where each stack
     # trains, as it decides for each ordinary fit, and its models leave the

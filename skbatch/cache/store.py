@@ -218,7 +218,7 @@ class FitCache:
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
-    def store(self, estimator, key, record, *, handoff=False):
+    def store(self, estimator, key, record, *, handoff=False, write=True):
         """Write the fitted state of ``estimator``, then its record; return whether the entry was written.
 
         A write that fails (a full disk, a read-only folder) or a fitted
@@ -228,13 +228,19 @@ class FitCache:
         With ``handoff=True`` the next :meth:`restore` of this entry in this
         process takes the state itself (``estimator`` must not be used
         after), not a copy read back from the file; :meth:`drop_handoffs`
-        forgets those not taken.
+        forgets those not taken. ``write=False`` (with ``handoff=True``
+        only) keeps the entry in memory alone, for a directory nothing will
+        read again (``record`` may then be None).
         """
         params = estimator.get_params(deep=False)
         if handoff:
             _handoffs[(str(self.directory), key["key"])] = {
                 name: value for name, value in vars(estimator).items() if name not in params
             }
+        if not write:
+            if not handoff:
+                raise ValueError("write=False keeps the entry nowhere unless handoff=True")
+            return True
         try:
             data = encode_entry(estimator, key["key"], _FORMAT)
         except UnstorableStateError as error:

@@ -24,6 +24,8 @@ class _ContinuedHalving(FusedSearchMixin):
     # The last rungs are small, and the refit's candidate is among them: its
     # full-data fit trains there, continued rung to rung like the folds.
     _fuse_refit = True
+    # Each rung continues the fits of the rung before from their cache entries.
+    _continues_fits = True
 
     def fit(self, X, y=None, **params):
         """Run successive halving, training each rung fused and continuing the survivors of the last.

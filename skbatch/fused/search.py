@@ -136,7 +136,7 @@ class FusedSearchMixin(DocLinkMixin):
             store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
             self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
         # What this fit's fused passes need, made here and dropped at its end.
-        self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original)
+        self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original, temporary=store is not None)
         try:
             super().fit(X, y, **params)
             if hasattr(self, "cv_results_"):
@@ -191,6 +191,10 @@ class FusedSearchMixin(DocLinkMixin):
     # (see _fuses_refit); the searches whose batches can be many small ones
     # (BayesSearchCV: n_points candidates a batch) leave it off.
     _fuse_refit = False
+
+    # Whether a later batch continues this batch's fits from their cache
+    # entries (the halving searches' rungs), which must then be written.
+    _continues_fits = False
 
     # Beyond this many candidates in a batch, the full-data fits that one
     # refit will use are not worth their width in the stack.
@@ -271,12 +275,16 @@ class FusedSearchMixin(DocLinkMixin):
         tasks = split_for_workers(list(groups.values()), n_workers)
         # With one worker, the stacks and then the per-fold fits all run in
         # this process: the fits can take their trained state from memory.
+        # In a temporary cache that no later rung reads, nothing else will
+        # read the entries: writing them would cost more than small fits train.
         handoff = n_workers == 1
+        write = not (handoff and run.temporary and not self._continues_fits)
         # A backend of its own: the parent's Parallel, open around this
         # pass, must keep its workers (see own_parallel_backend).
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
         results = parallel(
-            delayed(train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff) for task in tasks
+            delayed(train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff, write=write)
+            for task in tasks
         )
         stacks, n_cached = [], 0
         index = {id(params): i for i, params in enumerate(candidate_params)}
@@ -377,6 +385,8 @@ class _FusedRun:
     user_estimator : estimator
         The search's ``estimator`` as the user gave it (the search fits a
         copy with a temporary ``cache_dir`` when it has none).
+    temporary : bool
+        Whether the cache is that temporary directory, removed after ``fit``.
     routed : Bunch
         The params the parent routed: ``splitter.split`` (groups) and
         ``estimator.fit``.
@@ -388,6 +398,7 @@ class _FusedRun:
     X: object
     y: object
     user_estimator: object
+    temporary: bool = False
     routed: object = None
     shares: list = field(default_factory=list)
 

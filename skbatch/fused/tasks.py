@@ -43,8 +43,12 @@ def split_for_workers(groups, n_workers):
     return tasks
 
 
-def train_task(estimator, X, y, splits, task, *, handoff=False):
+def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
+
+    ``handoff``: the per-fold fits run in this process and take their
+    trained state from memory; ``write=False`` (with ``handoff``): the cache
+    is a temporary folder nothing else reads, so the entries stay in memory.
 
     Returns the stacks trained; for each fit that could not be fused, why;
     ``(position in task, seconds)``, the share of its stack's training
@@ -98,7 +102,8 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
             resumes[f"retrained: {start.reason}"] += 1
         elif start.done:
             # Its shorter twin stopped early, where this fit would stop too.
-            cache.store(network, key, _reused_record(cache, network, key), handoff=handoff)
+            record = _reused_record(cache, network, key) if write else None
+            cache.store(network, key, record, handoff=handoff, write=write)
             resumes["stopped early before: reused as is"] += 1
             shares.append((position, 0.0))
             continue
@@ -131,9 +136,11 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
             # The fit trains alone, and fails there (or not) as it would anyway.
             failures.append(f"fused training raised {type(member.error).__name__}")
             continue
-        record = cache.make_record(member.estimator, key, status="ok")
-        record["fused_stack_size"] = member.stack_size
-        cache.store(member.estimator, key, record, handoff=handoff)
+        record = None
+        if write:
+            record = cache.make_record(member.estimator, key, status="ok")
+            record["fused_stack_size"] = member.stack_size
+        cache.store(member.estimator, key, record, handoff=handoff, write=write)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
 
