@@ -218,7 +218,7 @@ class FitCache:
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
-    def store(self, estimator, key, record, *, handoff=False, write=True):
+    def store(self, estimator, key, record, *, handoff=False, write=True, durable=True):
         """Write the fitted state of ``estimator``, then its record; return whether the entry was written.
 
         A write that fails (a full disk, a read-only folder) or a fitted
@@ -230,7 +230,9 @@ class FitCache:
         after), not a copy read back from the file; :meth:`drop_handoffs`
         forgets those not taken. ``write=False`` (with ``handoff=True``
         only) keeps the entry in memory alone, for a directory nothing will
-        read again (``record`` may then be None).
+        read again (``record`` may then be None). ``durable=False`` skips
+        flushing the files to disk, for a directory removed when this
+        process is done with it.
         """
         params = estimator.get_params(deep=False)
         if handoff:
@@ -247,11 +249,11 @@ class FitCache:
             warnings.warn(f"This fit is not cached: {error}.", RuntimeWarning, stacklevel=3)
             return False
         try:
-            atomic_write(self._fit_path(key["key"]), lambda handle: handle.write(data))
+            atomic_write(self._fit_path(key["key"]), lambda handle: handle.write(data), sync=durable)
         except OSError as error:
             self._warn_write_failed(error)
             return False
-        return self.write_record(record)
+        return self.write_record(record, durable=durable)
 
     def _warn_write_failed(self, error):
         warnings.warn(
@@ -267,11 +269,11 @@ class FitCache:
         for entry in [entry for entry in _handoffs if entry[0] == str(self.directory)]:
             del _handoffs[entry]
 
-    def write_record(self, record):
+    def write_record(self, record, *, durable=True):
         """Write one fit's record (a JSON-able dict holding its ``key``); warn and return False if it fails."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
         try:
-            atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text))
+            atomic_write(self._record_path(record["key"]), lambda handle: handle.write(text), sync=durable)
         except OSError as error:
             self._warn_write_failed(error)
             return False

@@ -25,6 +25,7 @@ import pandas as pd
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.pipeline import Pipeline
 from sklearn.utils import indexable
 
 from .._compat import own_parallel_backend
@@ -35,6 +36,7 @@ from ..cache.keys import (
 from ..cache.store import FitCache, check_cache_dir
 from ..estimators.doc_link import DocLinkMixin
 from ..estimators.network_step import network_step
+from .preprocessing import FoldMemory, shared_preprocessing_reason
 from .tasks import split_for_workers, train_task
 from .train import stack_key, unstackable_reason
 
@@ -124,35 +126,46 @@ class FusedSearchMixin(DocLinkMixin):
         self.unfused_fits_ = Counter()
         self.resumed_fits_ = Counter()
         original = self.estimator
-        store = None
+        scratch, changed = None, {}
         if network is not None:
             check_cache_dir(network)
-        if network is not None and network.cache_dir is None:
             # The per-fold fits find their fused weights through the fit
             # cache, and cache_dir is the one way to tell them where it is: a
             # worker process sees nothing of the search but the estimator. So
             # for this fit the search works on a copy whose cache_dir is a
             # temporary directory, and the user's estimator is put back after.
-            store = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
-            self.estimator = clone(original).set_params(**{f"{prefix}cache_dir": store.name})
+            # Its Pipeline's preprocessing is fitted once per fold and
+            # setting, in a memory beside it (see skbatch.fused.preprocessing).
+            if network.cache_dir is None:
+                scratch = tempfile.TemporaryDirectory(prefix="skbatch-fused-")
+                changed[f"{prefix}cache_dir"] = scratch.name
+            if effective_n_jobs(self.n_jobs) == 1 and shared_preprocessing_reason(original) is None:
+                changed["memory"] = FoldMemory()
+        if changed:
+            self.estimator = clone(original).set_params(**changed)
+        cache_dir = network_step(self.estimator)[0].cache_dir if network is not None else None
         # What this fit's fused passes need, made here and dropped at its end.
-        self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original, temporary=store is not None)
+        self._fused_run = _FusedRun(
+            *indexable(X, y), user_estimator=original, temporary=f"{prefix}cache_dir" in changed
+        )
         try:
             super().fit(X, y, **params)
             if hasattr(self, "cv_results_"):
                 _add_training_shares(self.cv_results_, self._fused_run.shares)
         finally:
             if network is not None:
-                FitCache(network.cache_dir if store is None else store.name).drop_handoffs()
+                FitCache(cache_dir).drop_handoffs()
             self.estimator = original
             del self._fused_run
-            if store is not None:
-                store.cleanup()
-        if store is not None and hasattr(self, "best_estimator_"):
-            # Only fit reads cache_dir; give back the user's value.
+            if scratch is not None:
+                scratch.cleanup()
+        if changed and hasattr(self, "best_estimator_"):
+            # Only fit reads cache_dir and memory; give back the user's values.
             best_network, best_prefix = network_step(self.best_estimator_)
-            if best_network is not None:
+            if best_network is not None and f"{prefix}cache_dir" in changed:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
+            if "memory" in changed and isinstance(self.best_estimator_, Pipeline):
+                self.best_estimator_.set_params(memory=None)
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
         self.unfused_fits_ = dict(self.unfused_fits_)
         self.resumed_fits_ = dict(self.resumed_fits_)
@@ -283,7 +296,9 @@ class FusedSearchMixin(DocLinkMixin):
         # pass, must keep its workers (see own_parallel_backend).
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
         results = parallel(
-            delayed(train_task)(self.estimator, run.X, run.y, splits, task, handoff=handoff, write=write)
+            delayed(train_task)(
+                self.estimator, run.X, run.y, splits, task, handoff=handoff, write=write, durable=not run.temporary
+            )
             for task in tasks
         )
         stacks, n_cached = [], 0

@@ -11,7 +11,6 @@ shorter fit where one is cached, trains the rest as stacks and stores them.
 from collections import Counter
 
 import joblib
-import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -24,6 +23,7 @@ from ..cache.keys import (
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
+from .preprocessing import fold_preprocessing
 from .resume import resume_point
 from .train import FusedMember, UnstackableError, train_fused
 
@@ -43,12 +43,13 @@ def split_for_workers(groups, n_workers):
     return tasks
 
 
-def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
+def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, durable=True):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
 
     ``handoff``: the per-fold fits run in this process and take their
     trained state from memory; ``write=False`` (with ``handoff``): the cache
-    is a temporary folder nothing else reads, so the entries stay in memory.
+    is a temporary folder nothing else reads, so the entries stay in memory;
+    ``durable=False``: a temporary folder, whose files need no flush to disk.
 
     Returns the stacks trained; for each fit that could not be fused, why;
     ``(position in task, seconds)``, the share of its stack's training
@@ -61,20 +62,26 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
-        rows = np.arange(X.shape[0] if hasattr(X, "shape") else len(X)) if fold is None else splits[fold][0]
-        X_train, y_train = safe_split(candidate, X, y, rows)
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
-            # steps fitted on this fold, once per fold and setting.
-            preprocessing = candidate[:-1]
-            try:
-                block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
-            except UnfingerprintableParamError:
-                block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
-            if block not in transformed:
+            # steps fitted on this fold, once per fold and setting (and the
+            # fold's rows taken once: a DataFrame's take costs milliseconds).
+            preprocessing = fold_preprocessing(candidate)  # fitted into the memory the per-fold fits read, if any
+            network_name = candidate.steps[-1][0]
+            if all(name.split("__")[0] == network_name for name in params):
+                # Params of the network alone leave the preprocessing as the
+                # search's estimator has it: no need to hash its params again.
+                block = (fold, "the estimator's preprocessing")
+            else:
                 try:
-                    transformed[block] = preprocessing.fit_transform(X_train, y_train)
+                    block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
+                except UnfingerprintableParamError:
+                    block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
+            if block not in transformed:
+                X_fold, y_fold = _rows(candidate, X, y, splits, fold)
+                try:
+                    transformed[block] = (preprocessing.fit_transform(X_fold, y_fold), y_fold)
                 except Exception as error:
                     # The fit trains alone, where the parent's own try scores
                     # it with error_score (or raises), as for any failed fit.
@@ -83,7 +90,9 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
                 if fold is not None:
                     failures.append(f"its preprocessing raised {type(transformed[block]).__name__}")
                 continue
-            X_train = transformed[block]
+            X_train, y_train = transformed[block]
+        else:
+            X_train, y_train = _rows(candidate, X, y, splits, fold)
         cache = FitCache(network.cache_dir)
         if block not in fingerprints:  # every fit of a block has the same data: hash it once
             fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
@@ -103,7 +112,7 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
         elif start.done:
             # Its shorter twin stopped early, where this fit would stop too.
             record = _reused_record(cache, network, key) if write else None
-            cache.store(network, key, record, handoff=handoff, write=write)
+            cache.store(network, key, record, handoff=handoff, write=write, durable=durable)
             resumes["stopped early before: reused as is"] += 1
             shares.append((position, 0.0))
             continue
@@ -140,9 +149,21 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True):
         if write:
             record = cache.make_record(member.estimator, key, status="ok")
             record["fused_stack_size"] = member.stack_size
-        cache.store(member.estimator, key, record, handoff=handoff, write=write)
+        cache.store(member.estimator, key, record, handoff=handoff, write=write, durable=durable)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
+
+
+def _rows(candidate, X, y, splits, fold):
+    """The training rows of ``fold``: all of them, as the refit gets them, when it is None.
+
+    The refit fits on ``X`` and ``y`` themselves, and its Pipeline finds the
+    preprocessing fitted here only if these are the same data to the byte
+    (a DataFrame taken row by row gets a new index).
+    """
+    if fold is None:
+        return X, y
+    return safe_split(candidate, X, y, splits[fold][0])
 
 
 def _reused_record(cache, estimator, key):
