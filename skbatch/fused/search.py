@@ -213,16 +213,35 @@ class FusedSearchMixin(DocLinkMixin):
     # refit will use are not worth their width in the stack.
     _max_refit_candidates = 8
 
-    def _fuses_refit(self, candidate_params):
+    # With fewer folds, a full-data model takes so many more steps per epoch
+    # than its fold models (twice as many at 2 folds) that its stack runs on
+    # for the full-data models alone: the refit trains on its own.
+    _min_refit_folds = 3
+
+    # A stack that would train fewer of the search's fits than this, all
+    # from scratch, is left to the parent, which trains them one by one:
+    # preparing, storing and restoring each fused model costs about what a
+    # small fit takes to train, and a stack of one or two saves one training
+    # loop at most (measured: 1.3-1.7x the parent's time for a stack of 2 on
+    # a 1,500-row table). Fits that continue shorter ones always fuse.
+    _min_stack_fits = 3
+
+    def _fuses_refit(self, candidate_params, n_splits):
         """Whether each candidate of this batch trains its full-data fit beside its fold models.
 
         A full-data model widens its candidate's stack by one model in k and
-        takes (k - 1) / k more steps per epoch, the extra ones at the width of
-        the full-data models alone: far less than the refit's fit on its own,
-        which is overhead-bound like every small fit. But only one of them is
-        used, by the refit: for small batches only.
+        takes k / (k - 1) the steps per epoch of its fold models, the extra
+        ones at the width of the full-data models alone: less than the
+        refit's fit on its own, which is overhead-bound like every small
+        fit, when k is 3 or more. But only one of them is used, by the
+        refit: for small batches only.
         """
-        return bool(self.refit) and self._fuse_refit and len(candidate_params) <= self._max_refit_candidates
+        return (
+            bool(self.refit)
+            and self._fuse_refit
+            and len(candidate_params) <= self._max_refit_candidates
+            and n_splits >= self._min_refit_folds
+        )
 
     def _say(self, message):
         if self.verbose > 0:
@@ -278,14 +297,14 @@ class FusedSearchMixin(DocLinkMixin):
                 continue
             members = groups.setdefault(shared, [])
             members += [(params, fold) for fold in range(len(splits))]
-            if self._fuses_refit(candidate_params):
+            if self._fuses_refit(candidate_params, len(splits)):
                 members.append((params, None))  # fold None: all rows, the fit refit asks for
         if not groups:
             return
 
         start = time.perf_counter()
         n_workers = effective_n_jobs(self.n_jobs)
-        tasks = split_for_workers(list(groups.values()), n_workers)
+        tasks = split_for_workers(list(groups.values()), n_workers, smallest=self._min_stack_fits)
         # With one worker, the stacks and then the per-fold fits all run in
         # this process: the fits can take their trained state from memory.
         # In a temporary cache that no later rung reads, nothing else will
@@ -297,7 +316,15 @@ class FusedSearchMixin(DocLinkMixin):
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
         results = parallel(
             delayed(train_task)(
-                self.estimator, run.X, run.y, splits, task, handoff=handoff, write=write, durable=not run.temporary
+                self.estimator,
+                run.X,
+                run.y,
+                splits,
+                task,
+                handoff=handoff,
+                write=write,
+                durable=not run.temporary,
+                min_stack=self._min_stack_fits,
             )
             for task in tasks
         )

@@ -30,12 +30,15 @@ from .train import FusedMember, UnstackableError, train_fused
 __all__ = ["split_for_workers", "train_task"]
 
 
-def split_for_workers(groups, n_workers):
-    """Halve the largest groups until every worker has one (each half still trains as a stack)."""
+def split_for_workers(groups, n_workers, smallest=1):
+    """Halve the largest groups until every worker has one (each half still trains as a stack).
+
+    A group is not halved into groups of fewer than ``smallest`` fits.
+    """
     tasks = [group for group in groups if group]
     while len(tasks) < n_workers:
         largest = max(tasks, key=len)
-        if len(largest) < 2:
+        if len(largest) // 2 < max(smallest, 1):
             break
         tasks.remove(largest)
         half = len(largest) // 2
@@ -43,13 +46,15 @@ def split_for_workers(groups, n_workers):
     return tasks
 
 
-def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, durable=True):
+def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, durable=True, min_stack=1):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
 
     ``handoff``: the per-fold fits run in this process and take their
     trained state from memory; ``write=False`` (with ``handoff``): the cache
     is a temporary folder nothing else reads, so the entries stay in memory;
     ``durable=False``: a temporary folder, whose files need no flush to disk.
+    Fewer than ``min_stack`` of the search's fits to train, none of them
+    continuing a shorter one, are left to train one by one.
 
     Returns the stacks trained; for each fit that could not be fused, why;
     ``(position in task, seconds)``, the share of its stack's training
@@ -125,6 +130,10 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, dura
         positions.append(position)
     if not members:
         return [], failures, shares, n_cached, resumes
+    n_search_fits = sum(not member.rider for member in members)
+    if n_search_fits < min_stack and not any(member.resume_epochs for member in members):
+        reason = f"a stack of {n_search_fits} fit(s) saves less than it costs (fused stacks take at least {min_stack})"
+        return [], failures + [reason] * n_search_fits, shares, n_cached, resumes
 
     try:
         # Placing the fits (a device that is not there, say) fails inside the
