@@ -63,9 +63,9 @@ def atomic_write(path, write, *, sync=True):
     at ``path``, so an interruption or a full disk at any point leaves the
     old file (or none) and no partial one; on failure the temporary file is
     removed. ``sync=False`` skips the flush to disk, for a folder that does
-    not outlive this process (a search's temporary cache). The parent directory is created if needed. The first write of
-    this process in a folder removes the temporary files that killed
-    writers left there.
+    not outlive this process (a search's temporary cache). The parent
+    directory is created if needed. The first write of this process in a
+    folder removes the temporary files that killed writers left there.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -72,7 +72,11 @@ class FusedSearchMixin(DocLinkMixin):
     its estimator's ``device`` param chooses, and land in the estimator's
     ``cache_dir`` (or a temporary directory, removed after ``fit``, when it
     has none). The per-fold fits then find them there; a Dask cluster needs
-    a ``cache_dir`` that all its workers can read.
+    a ``cache_dir`` that all its workers can read. In one process, with no
+    ``cache_dir``, they take them from memory and nothing is written; and a
+    Pipeline's preprocessing is fitted once per fold and setting, not once
+    per fit (:mod:`skbatch.fused.preprocessing`). A stack that would train
+    fewer than 3 of the search's fits from scratch is left to the parent.
 
     Attributes
     ----------
