@@ -82,3 +82,19 @@ def test_random_halving(small_digits):
     search = FusedHalvingRandomSearchCV(_mlp(), GRID, n_candidates=4, random_state=0, **HALVING).fit(X, y)
     assert search.resumed_fits_ == {"continued": 2 * 4 + 4}
     assert search.best_params_["max_epochs"] == 4
+
+
+def test_rungs_continue_from_a_temporary_cache_never_flushed_to_disk(small_digits, monkeypatch):
+    # The temporary cache is removed after fit: its entries, which the next
+    # rung reads back, need no flush to disk.
+    import os
+
+    X, y = small_digits
+    syncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
+    ordinary = HalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    fused = FusedHalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"], ordinary.cv_results_["mean_test_score"], atol=1e-6)
+    assert fused.resumed_fits_ == {"continued": 2 * 4 + 4}
+    assert syncs == []

@@ -69,7 +69,15 @@ from .keys import (
     params_fingerprint,
 )
 
-__all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "longest_shorter", "watch_restores"]
+__all__ = [
+    "FitCache",
+    "check_cache_dir",
+    "fit_cached",
+    "load_fit_records",
+    "longest_shorter",
+    "scratch_directory",
+    "watch_restores",
+]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
@@ -77,6 +85,12 @@ __all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "lon
 # its own per-fold fits restore moments later; rebuilding each from its
 # file would cost more than some of them took to train.
 _handoffs = {}
+
+# Directories that this process alone uses, and removes after (a fused
+# search's temporary cache), by name: True where a later fit reads their
+# entries back (the next rung of a halving search), False where none does.
+# See :func:`scratch_directory`.
+_scratch = {}
 
 # Per thread: the lists that :func:`watch_restores` blocks opened in it. A
 # thread, since a joblib worker runs each task in one, and threads sharing a
@@ -101,6 +115,23 @@ def watch_restores():
         yield watched
     finally:
         stack.remove(watched)
+
+
+@contextlib.contextmanager
+def scratch_directory(directory, *, read_again):
+    """While the block runs, entries this process stores in ``directory`` are not flushed to disk.
+
+    For a directory removed after the block, which no other process reads.
+    With ``read_again=False`` nothing is written there at all: a fit stored
+    with ``handoff=True`` is kept in memory for its one restore, any other
+    is not kept (nothing would read it). The directory must be used by
+    this process alone: a worker process does not see the setting.
+    """
+    _scratch[str(directory)] = read_again
+    try:
+        yield
+    finally:
+        _scratch.pop(str(directory), None)
 
 
 def _json_default(value):
@@ -218,7 +249,7 @@ class FitCache:
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
-    def store(self, estimator, key, record, *, handoff=False, write=True, durable=True):
+    def store(self, estimator, key, record, *, handoff=False):
         """Write the fitted state of ``estimator``, then its record; return whether the entry was written.
 
         A write that fails (a full disk, a read-only folder) or a fitted
@@ -228,21 +259,18 @@ class FitCache:
         With ``handoff=True`` the next :meth:`restore` of this entry in this
         process takes the state itself (``estimator`` must not be used
         after), not a copy read back from the file; :meth:`drop_handoffs`
-        forgets those not taken. ``write=False`` (with ``handoff=True``
-        only) keeps the entry in memory alone, for a directory nothing will
-        read again (``record`` may then be None). ``durable=False`` skips
-        flushing the files to disk, for a directory removed when this
-        process is done with it.
+        forgets those not taken. In a :func:`scratch_directory`, files are
+        not flushed to disk, or not written at all.
         """
         params = estimator.get_params(deep=False)
         if handoff:
             _handoffs[(str(self.directory), key["key"])] = {
                 name: value for name, value in vars(estimator).items() if name not in params
             }
-        if not write:
-            if not handoff:
-                raise ValueError("write=False keeps the entry nowhere unless handoff=True")
+        read_again = _scratch.get(str(self.directory), None)
+        if read_again is False:
             return True
+        durable = read_again is None
         try:
             data = encode_entry(estimator, key["key"], _FORMAT)
         except UnstorableStateError as error:

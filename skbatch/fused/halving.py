@@ -25,7 +25,7 @@ class _ContinuedHalving(FusedSearchMixin):
     # full-data fit trains there, continued rung to rung like the folds.
     _fuse_refit = True
     # Each rung continues the fits of the rung before from their cache entries.
-    _continues_fits = True
+    _reads_earlier_batches = True
 
     def fit(self, X, y=None, **params):
         """Run successive halving, training each rung fused and continuing the survivors of the last.

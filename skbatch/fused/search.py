@@ -13,6 +13,7 @@ cache and returns at once, and scoring, ``cv_results_``, ``refit`` and
 for whatever reason, simply trains on its own.
 """
 
+import contextlib
 import inspect
 import re
 import tempfile
@@ -33,7 +34,7 @@ from .._optional import import_optional
 from ..cache.keys import (
     UnfingerprintableParamError,
 )
-from ..cache.store import FitCache, check_cache_dir
+from ..cache.store import FitCache, check_cache_dir, scratch_directory
 from ..estimators.doc_link import DocLinkMixin
 from ..estimators.network_step import network_step
 from .preprocessing import FoldMemory, shared_preprocessing_reason
@@ -149,11 +150,17 @@ class FusedSearchMixin(DocLinkMixin):
             self.estimator = clone(original).set_params(**changed)
         cache_dir = network_step(self.estimator)[0].cache_dir if network is not None else None
         # What this fit's fused passes need, made here and dropped at its end.
-        self._fused_run = _FusedRun(
-            *indexable(X, y), user_estimator=original, temporary=f"{prefix}cache_dir" in changed
-        )
+        self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original)
+        scratch_use = contextlib.nullcontext()
+        if scratch is not None and effective_n_jobs(self.n_jobs) == 1:
+            # Every fit of this search runs in this process, and nothing
+            # after it reads the temporary cache: flushing each entry to disk
+            # (or, where no later batch reads it, writing it at all) would
+            # cost more than small fits take to train.
+            scratch_use = scratch_directory(scratch.name, read_again=self._reads_earlier_batches)
         try:
-            super().fit(X, y, **params)
+            with scratch_use:
+                super().fit(X, y, **params)
             if hasattr(self, "cv_results_"):
                 _add_training_shares(self.cv_results_, self._fused_run.shares)
         finally:
@@ -209,9 +216,12 @@ class FusedSearchMixin(DocLinkMixin):
     # (BayesSearchCV: n_points candidates a batch) leave it off.
     _fuse_refit = False
 
-    # Whether a later batch continues this batch's fits from their cache
-    # entries (the halving searches' rungs), which must then be written.
-    _continues_fits = False
+    # Whether a later batch may read this batch's cache entries: continue
+    # its fits (halving's rungs, or a Bayes search's later points with more
+    # epochs) or restore a candidate drawn again. Grid and randomized
+    # searches evaluate one batch, so with a temporary cache nothing reads
+    # their entries back and nothing need be written.
+    _reads_earlier_batches = True
 
     # Beyond this many candidates in a batch, the full-data fits that one
     # refit will use are not worth their width in the stack.
@@ -311,10 +321,7 @@ class FusedSearchMixin(DocLinkMixin):
         tasks = split_for_workers(list(groups.values()), n_workers, smallest=self._min_stack_fits)
         # With one worker, the stacks and then the per-fold fits all run in
         # this process: the fits can take their trained state from memory.
-        # In a temporary cache that no later rung reads, nothing else will
-        # read the entries: writing them would cost more than small fits train.
         handoff = n_workers == 1
-        write = not (handoff and run.temporary and not self._continues_fits)
         # A backend of its own: the parent's Parallel, open around this
         # pass, must keep its workers (see own_parallel_backend).
         parallel = Parallel(n_jobs=self.n_jobs, pre_dispatch=self.pre_dispatch, backend=own_parallel_backend())
@@ -326,8 +333,6 @@ class FusedSearchMixin(DocLinkMixin):
                 splits,
                 task,
                 handoff=handoff,
-                write=write,
-                durable=not run.temporary,
                 min_stack=self._min_stack_fits,
             )
             for task in tasks
@@ -431,8 +436,6 @@ class _FusedRun:
     user_estimator : estimator
         The search's ``estimator`` as the user gave it (the search fits a
         copy with a temporary ``cache_dir`` when it has none).
-    temporary : bool
-        Whether the cache is that temporary directory, removed after ``fit``.
     routed : Bunch
         The params the parent routed: ``splitter.split`` (groups) and
         ``estimator.fit``.
@@ -444,7 +447,6 @@ class _FusedRun:
     X: object
     y: object
     user_estimator: object
-    temporary: bool = False
     routed: object = None
     shares: list = field(default_factory=list)
 
@@ -507,6 +509,7 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     """
 
     _fuse_refit = True
+    _reads_earlier_batches = False
 
 
 class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
@@ -542,6 +545,7 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
     """
 
     _fuse_refit = True
+    _reads_earlier_batches = False
 
 
 def _make_bayes_search():

@@ -46,13 +46,12 @@ def split_for_workers(groups, n_workers, smallest=1):
     return tasks
 
 
-def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, durable=True, min_stack=1):
+def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
 
     ``handoff``: the per-fold fits run in this process and take their
-    trained state from memory; ``write=False`` (with ``handoff``): the cache
-    is a temporary folder nothing else reads, so the entries stay in memory;
-    ``durable=False``: a temporary folder, whose files need no flush to disk.
+    trained state from memory (and where the cache is a
+    :func:`~skbatch.cache.store.scratch_directory`, nothing is written).
     Fewer than ``min_stack`` of the search's fits to train, none of them
     continuing a shorter one, are left to train one by one.
 
@@ -116,8 +115,7 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, dura
             resumes[f"retrained: {start.reason}"] += 1
         elif start.done:
             # Its shorter twin stopped early, where this fit would stop too.
-            record = _reused_record(cache, network, key) if write else None
-            cache.store(network, key, record, handoff=handoff, write=write, durable=durable)
+            cache.store(network, key, _reused_record(cache, network, key), handoff=handoff)
             resumes["stopped early before: reused as is"] += 1
             shares.append((position, 0.0))
             continue
@@ -154,11 +152,9 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, write=True, dura
             # The fit trains alone, and fails there (or not) as it would anyway.
             failures.append(f"fused training raised {type(member.error).__name__}")
             continue
-        record = None
-        if write:
-            record = cache.make_record(member.estimator, key, status="ok")
-            record["fused_stack_size"] = member.stack_size
-        cache.store(member.estimator, key, record, handoff=handoff, write=write, durable=durable)
+        record = cache.make_record(member.estimator, key, status="ok")
+        record["fused_stack_size"] = member.stack_size
+        cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
 
