@@ -98,3 +98,16 @@ def test_rungs_continue_from_a_temporary_cache_never_flushed_to_disk(small_digit
     np.testing.assert_allclose(fused.cv_results_["mean_test_score"], ordinary.cv_results_["mean_test_score"], atol=1e-6)
     assert fused.resumed_fits_ == {"continued": 2 * 4 + 4}
     assert syncs == []
+
+
+def test_a_pipelines_epochs_count_against_halving_without_reuse(small_digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = small_digits
+    grid = {f"mlpclassifier__{name}": values for name, values in GRID.items()}
+    halving = {**HALVING, "resource": "mlpclassifier__max_epochs"}
+    search = FusedHalvingGridSearchCV(make_pipeline(StandardScaler(), _mlp()), grid, **halving).fit(X, y)
+    # Rungs of 1, 2 and 4 epochs over 4, 2 and 1 candidates, 3 folds each, every fit from scratch.
+    assert search.epochs_trained_["without_reuse"] == (4 * 1 + 2 * 2 + 1 * 4) * 3
+    assert search.epochs_trained_["trained"] == 16 * 1 + 8 * 1 + 4 * 2

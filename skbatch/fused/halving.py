@@ -48,7 +48,8 @@ class _ContinuedHalving(FusedSearchMixin):
         stacks = self.fused_stacks_
         trained = int(stacks["epochs_trained"].sum())
         without_reuse = trained
-        if self.resource == "max_epochs" and hasattr(self, "cv_results_"):
+        # A Pipeline's network takes it as '<step>__max_epochs'.
+        if self.resource.split("__")[-1] == "max_epochs" and hasattr(self, "cv_results_"):
             # What scikit-learn's halving trains: every fit of every rung, from scratch.
             without_reuse = int(np.sum(self.cv_results_["n_resources"])) * self.n_splits_
         self.epochs_trained_ = {"trained": trained, "without_reuse": without_reuse}
