@@ -56,15 +56,16 @@ def remove_stale_temporaries(folder, *, now=None):
     return removed
 
 
-def atomic_write(path, write):
+def atomic_write(path, write, *, sync=True):
     """Call ``write(binary_file)`` on a temporary file beside ``path``, then move it into place.
 
     The temporary file is flushed to disk before one ``os.replace`` puts it
     at ``path``, so an interruption or a full disk at any point leaves the
     old file (or none) and no partial one; on failure the temporary file is
-    removed. The parent directory is created if needed. The first write of
-    this process in a folder removes the temporary files that killed
-    writers left there.
+    removed. ``sync=False`` skips the flush to disk, for a folder that does
+    not outlive this process (a search's temporary cache). The parent
+    directory is created if needed. The first write of this process in a
+    folder removes the temporary files that killed writers left there.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +80,8 @@ def atomic_write(path, write):
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
-            os.fsync(handle.fileno())
+            if sync:
+                os.fsync(handle.fileno())
         # mkstemp makes the file readable by its owner only; results are shared.
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

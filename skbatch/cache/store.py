@@ -77,7 +77,15 @@ from .keys import (
 )
 from .records import read_records, read_regular_file
 
-__all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "longest_shorter", "watch_restores"]
+__all__ = [
+    "FitCache",
+    "check_cache_dir",
+    "fit_cached",
+    "load_fit_records",
+    "longest_shorter",
+    "scratch_directory",
+    "watch_restores",
+]
 
 # Fitted states stored by this process with ``handoff=True``, by (directory,
 # key): the next restore of that entry in this process takes the state
@@ -85,6 +93,12 @@ __all__ = ["FitCache", "check_cache_dir", "fit_cached", "load_fit_records", "lon
 # its own per-fold fits restore moments later; rebuilding each from its
 # file would cost more than some of them took to train.
 _handoffs = {}
+
+# Directories that this process alone uses, and removes after (a fused
+# search's temporary cache), by name: True where a later fit reads their
+# entries back (the next rung of a halving search), False where none does.
+# See :func:`scratch_directory`.
+_scratch = {}
 
 # Per thread: the lists that :func:`watch_restores` blocks opened in it. A
 # thread, since a joblib worker runs each task in one, and threads sharing a
@@ -109,6 +123,23 @@ def watch_restores():
         yield watched
     finally:
         stack.remove(watched)
+
+
+@contextlib.contextmanager
+def scratch_directory(directory, *, read_again):
+    """While the block runs, entries this process stores in ``directory`` are not flushed to disk.
+
+    For a directory removed after the block, which no other process reads.
+    With ``read_again=False`` nothing is written there at all: a fit stored
+    with ``handoff=True`` is kept in memory for its one restore, any other
+    is not kept (nothing would read it). The directory must be used by
+    this process alone: a worker process does not see the setting.
+    """
+    _scratch[str(directory)] = read_again
+    try:
+        yield
+    finally:
+        _scratch.pop(str(directory), None)
 
 
 def _json_default(value):
@@ -241,13 +272,18 @@ class FitCache:
         With ``handoff=True`` the next :meth:`restore` of this entry in this
         process takes the state itself (``estimator`` must not be used
         after), not a copy read back from the file; :meth:`drop_handoffs`
-        forgets those not taken.
+        forgets those not taken. In a :func:`scratch_directory`, files are
+        not flushed to disk, or not written at all.
         """
         params = estimator.get_params(deep=False)
         if handoff:
             _handoffs[(str(self.directory), key["key"])] = {
                 name: value for name, value in vars(estimator).items() if name not in params
             }
+        read_again = _scratch.get(str(self.directory), None)
+        if read_again is False:
+            return True
+        durable = read_again is None
         try:
             data = encode_entry(estimator, key["key"], _FORMAT)
         except UnstorableStateError as error:
@@ -255,11 +291,11 @@ class FitCache:
             return False
         try:
             self._make_folder("fits")
-            atomic_write(self.fit_path(key["key"]), lambda handle: handle.write(data))
+            atomic_write(self.fit_path(key["key"]), lambda handle: handle.write(data), sync=durable)
         except OSError as error:
             self._warn_write_failed(error)
             return False
-        return self.write_record(record)
+        return self.write_record(record, durable=durable)
 
     def _make_folder(self, name):
         # Mode 0755 whatever the umask (0002 would make them group-writable):
@@ -282,12 +318,12 @@ class FitCache:
         for entry in [entry for entry in _handoffs if entry[0] == str(self.directory)]:
             del _handoffs[entry]
 
-    def write_record(self, record):
+    def write_record(self, record, *, durable=True):
         """Write one fit's record (a JSON-able dict holding its ``key``); warn and return False if it fails."""
         text = json.dumps(record, default=_json_default, indent=1).encode()
         try:
             self._make_folder("records")
-            atomic_write(self.record_path(record["key"]), lambda handle: handle.write(text))
+            atomic_write(self.record_path(record["key"]), lambda handle: handle.write(text), sync=durable)
         except OSError as error:
             self._warn_write_failed(error)
             return False

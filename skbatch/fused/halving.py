@@ -24,6 +24,8 @@ class _ContinuedHalving(FusedSearchMixin):
     # The last rungs are small, and the refit's candidate is among them: its
     # full-data fit trains there, continued rung to rung like the folds.
     _fuse_refit = True
+    # Each rung continues the fits of the rung before from their cache entries.
+    _reads_earlier_batches = True
 
     def fit(self, X, y=None, **params):
         """Run successive halving, training each rung fused and continuing the survivors of the last.
@@ -46,7 +48,8 @@ class _ContinuedHalving(FusedSearchMixin):
         stacks = self.fused_stacks_
         trained = int(stacks["epochs_trained"].sum())
         without_reuse = trained
-        if self.resource == "max_epochs" and hasattr(self, "cv_results_"):
+        # A Pipeline's network takes it as '<step>__max_epochs'.
+        if self.resource.split("__")[-1] == "max_epochs" and hasattr(self, "cv_results_"):
             # What scikit-learn's halving trains: every fit of every rung, from scratch.
             without_reuse = int(np.sum(self.cv_results_["n_resources"])) * self.n_splits_
         self.epochs_trained_ = {"trained": trained, "without_reuse": without_reuse}

@@ -11,7 +11,6 @@ shorter fit where one is cached, trains the rest as stacks and stores them.
 from collections import Counter
 
 import joblib
-import numpy as np
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
@@ -24,18 +23,22 @@ from ..cache.keys import (
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
+from .preprocessing import fold_preprocessing
 from .resume import resume_point
 from .train import FusedMember, UnstackableError, train_fused
 
 __all__ = ["split_for_workers", "train_task"]
 
 
-def split_for_workers(groups, n_workers):
-    """Halve the largest groups until every worker has one (each half still trains as a stack)."""
+def split_for_workers(groups, n_workers, smallest=1):
+    """Halve the largest groups until every worker has one (each half still trains as a stack).
+
+    A group is not halved into groups of fewer than ``smallest`` fits.
+    """
     tasks = [group for group in groups if group]
     while len(tasks) < n_workers:
         largest = max(tasks, key=len)
-        if len(largest) < 2:
+        if len(largest) // 2 < max(smallest, 1):
             break
         tasks.remove(largest)
         half = len(largest) // 2
@@ -43,8 +46,14 @@ def split_for_workers(groups, n_workers):
     return tasks
 
 
-def train_task(estimator, X, y, splits, task, *, handoff=False):
+def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
     """Train the ``(params, fold)`` fits of ``task`` fused and store them; runs in a search worker.
+
+    ``handoff``: the per-fold fits run in this process and take their
+    trained state from memory (and where the cache is a
+    :func:`~skbatch.cache.store.scratch_directory`, nothing is written).
+    Fewer than ``min_stack`` of the search's fits to train, none of them
+    continuing a shorter one, are left to train one by one.
 
     Returns the stacks trained; for each fit that could not be fused, why;
     ``(position in task, seconds)``, the share of its stack's training
@@ -57,20 +66,26 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
-        rows = np.arange(X.shape[0] if hasattr(X, "shape") else len(X)) if fold is None else splits[fold][0]
-        X_train, y_train = safe_split(candidate, X, y, rows)
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
-            # steps fitted on this fold, once per fold and setting.
-            preprocessing = candidate[:-1]
-            try:
-                block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
-            except UnfingerprintableParamError:
-                block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
-            if block not in transformed:
+            # steps fitted on this fold, once per fold and setting (and the
+            # fold's rows taken once: a DataFrame's take costs milliseconds).
+            preprocessing = fold_preprocessing(candidate)  # fitted into the memory the per-fold fits read, if any
+            network_name = candidate.steps[-1][0]
+            if all(name.split("__")[0] == network_name for name in params):
+                # Params of the network alone leave the preprocessing as the
+                # search's estimator has it: no need to hash its params again.
+                block = (fold, "the estimator's preprocessing")
+            else:
                 try:
-                    transformed[block] = preprocessing.fit_transform(X_train, y_train)
+                    block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
+                except UnfingerprintableParamError:
+                    block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
+            if block not in transformed:
+                X_fold, y_fold = _rows(candidate, X, y, splits, fold)
+                try:
+                    transformed[block] = (preprocessing.fit_transform(X_fold, y_fold), y_fold)
                 except Exception as error:
                     # The fit trains alone, where the parent's own try scores
                     # it with error_score (or raises), as for any failed fit.
@@ -79,7 +94,9 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
                 if fold is not None:
                     failures.append(f"its preprocessing raised {type(transformed[block]).__name__}")
                 continue
-            X_train = transformed[block]
+            X_train, y_train = transformed[block]
+        else:
+            X_train, y_train = _rows(candidate, X, y, splits, fold)
         cache = FitCache(network.cache_dir)
         if block not in fingerprints:  # every fit of a block has the same data: hash it once
             fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
@@ -111,6 +128,10 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
         positions.append(position)
     if not members:
         return [], failures, shares, n_cached, resumes
+    n_search_fits = sum(not member.rider for member in members)
+    if n_search_fits < min_stack and not any(member.resume_epochs for member in members):
+        reason = f"a stack of {n_search_fits} fit(s) saves less than it costs (fused stacks take at least {min_stack})"
+        return [], failures + [reason] * n_search_fits, shares, n_cached, resumes
 
     try:
         # Placing the fits (a device that is not there, say) fails inside the
@@ -136,6 +157,18 @@ def train_task(estimator, X, y, splits, task, *, handoff=False):
         cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
+
+
+def _rows(candidate, X, y, splits, fold):
+    """The training rows of ``fold``: all of them, as the refit gets them, when it is None.
+
+    The refit fits on ``X`` and ``y`` themselves, and its Pipeline finds the
+    preprocessing fitted here only if these are the same data to the byte
+    (a DataFrame taken row by row gets a new index).
+    """
+    if fold is None:
+        return X, y
+    return safe_split(candidate, X, y, splits[fold][0])
 
 
 def _reused_record(cache, estimator, key):

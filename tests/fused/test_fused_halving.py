@@ -82,3 +82,32 @@ def test_random_halving(small_digits):
     search = FusedHalvingRandomSearchCV(_mlp(), GRID, n_candidates=4, random_state=0, **HALVING).fit(X, y)
     assert search.resumed_fits_ == {"continued": 2 * 4 + 4}
     assert search.best_params_["max_epochs"] == 4
+
+
+def test_rungs_continue_from_a_temporary_cache_never_flushed_to_disk(small_digits, monkeypatch):
+    # The temporary cache is removed after fit: its entries, which the next
+    # rung reads back, need no flush to disk.
+    import os
+
+    X, y = small_digits
+    syncs = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: syncs.append(fd) or real_fsync(fd))
+    ordinary = HalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    fused = FusedHalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    np.testing.assert_allclose(fused.cv_results_["mean_test_score"], ordinary.cv_results_["mean_test_score"], atol=1e-6)
+    assert fused.resumed_fits_ == {"continued": 2 * 4 + 4}
+    assert syncs == []
+
+
+def test_a_pipelines_epochs_count_against_halving_without_reuse(small_digits):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = small_digits
+    grid = {f"mlpclassifier__{name}": values for name, values in GRID.items()}
+    halving = {**HALVING, "resource": "mlpclassifier__max_epochs"}
+    search = FusedHalvingGridSearchCV(make_pipeline(StandardScaler(), _mlp()), grid, **halving).fit(X, y)
+    # Rungs of 1, 2 and 4 epochs over 4, 2 and 1 candidates, 3 folds each, every fit from scratch.
+    assert search.epochs_trained_["without_reuse"] == (4 * 1 + 2 * 2 + 1 * 4) * 3
+    assert search.epochs_trained_["trained"] == 16 * 1 + 8 * 1 + 4 * 2

@@ -158,7 +158,7 @@ def test_a_convnet_search_is_fused_too(small_digits):
     ordinary = GridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
     fused = FusedGridSearchCV(convnet, {"lr": [1e-3, 3e-3]}, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_["n_models"].tolist() == [4 + 2]
+    assert fused.fused_stacks_["n_models"].tolist() == [4]  # at 2 folds the refit trains on its own
 
 
 def test_unstackable_networks_train_one_by_one_and_say_so(small_digits, capsys):
@@ -180,8 +180,36 @@ def test_only_the_unstackable_candidates_fall_back(small_digits):
     ordinary = GridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     fused = FusedGridSearchCV(_mlp(), grid, cv=2).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
-    assert fused.fused_stacks_["n_models"].tolist() == [4 + 2]
+    assert fused.fused_stacks_["n_models"].tolist() == [4]
     assert fused.unfused_fits_ == {"batch_size_milestones changes the batch size during training": 4}
+
+
+def test_at_two_folds_the_refit_trains_on_its_own(small_digits):
+    # A full-data model takes twice its fold models' steps per epoch at 2
+    # folds: its stack would run on for it alone, longer than the refit takes.
+    X, y = small_digits
+    ordinary = GridSearchCV(_mlp(), GRID, cv=2).fit(X, y)
+    fused = FusedGridSearchCV(_mlp(), GRID, cv=2).fit(X, y)
+    _assert_same_results(fused, ordinary, atol=1e-6)
+    assert fused.fused_stacks_["n_models"].tolist() == [4, 4]
+    three = FusedGridSearchCV(_mlp(), GRID, cv=3).fit(X, y)
+    assert three.fused_stacks_["n_models"].tolist() == [6 + 2, 6 + 2]
+
+
+def test_a_stack_of_fewer_than_three_fits_trains_them_one_by_one(small_digits, capsys):
+    X, y = small_digits
+    # Each batch size is a stack of its own: 2 folds, 2 fits each.
+    grid = {"batch_size": [16, 32]}
+    ordinary = GridSearchCV(_mlp(), grid, cv=2).fit(X, y)
+    fused = FusedGridSearchCV(_mlp(), grid, cv=2, verbose=1).fit(X, y)
+    _assert_same_results(fused, ordinary, atol=1e-6)
+    assert len(fused.fused_stacks_) == 0
+    reason = "a stack of 2 fit(s) saves less than it costs (fused stacks take at least 3)"
+    assert fused.unfused_fits_ == {reason: 4}
+    assert f"4 fit(s) train one by one: {reason}" in capsys.readouterr().out
+    # Three folds make stacks of three.
+    three = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
+    assert three.fused_stacks_["n_models"].tolist() == [3 + 1, 3 + 1] and three.unfused_fits_ == {}
 
 
 @pytest.mark.parametrize(
@@ -287,6 +315,34 @@ def test_in_one_process_the_fits_take_their_state_without_reading_it_back(small_
     assert search.fused_stacks_["n_models"].sum() == 12
     assert loads == []  # every per-fold fit took the state the stack left in memory
     assert cache._handoffs == {}  # and nothing is held after fit
+
+
+def test_a_temporary_cache_in_one_process_is_never_written(small_digits, monkeypatch):
+    # Without a cache_dir, the search's own temporary folder is removed after
+    # fit and the per-fold fits take their state from memory: writing each
+    # entry would only cost time (more than small fits take to train).
+    from skbatch.cache import store as cache
+
+    X, y = small_digits
+    writes = []
+    real_write = cache.atomic_write
+    monkeypatch.setattr(cache, "atomic_write", lambda path, write, **kw: writes.append(path) or real_write(path, write, **kw))
+    # The early-stopping candidates train one by one, through the same temporary cache.
+    grid = {"lr": [1e-3, 3e-3], "early_stopping": [False, True]}
+    ordinary = GridSearchCV(_mlp(), grid, cv=3).fit(X, y)
+    fused = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
+    _assert_same_results(fused, ordinary, atol=1e-6)
+    assert fused.fused_stacks_["n_models"].sum() == 6 + 2
+    assert fused.unfused_fits_ == {"early_stopping=True holds out a validation split in each fit": 6}
+    assert writes == []
+    assert cache._handoffs == {} and cache._scratch == {}
+
+
+def test_a_users_cache_dir_gets_every_fused_entry(small_digits, tmp_path):
+    X, y = small_digits
+    FusedGridSearchCV(_mlp(cache_dir=tmp_path), GRID, cv=3, refit=False).fit(X, y)
+    records = load_fit_records(tmp_path)
+    assert len(records) == 12 and set(records["fused_stack_size"]) == {6}
 
 
 def test_each_stack_holds_a_slot_of_the_estimators_device_pool(small_digits, tmp_path):
