@@ -223,11 +223,11 @@ def test_the_refits_full_data_fits_ride_in_a_heterogeneous_stack(data):
     X, y = data
     grid = {"hidden_layer_sizes": [(8,), (16,)], "solver": ["sgd", "adam"]}
     net = _base(max_epochs=3)
-    parent = GridSearchCV(net, grid, cv=2).fit(X, y)
-    fused = FusedGridSearchCV(net, grid, cv=2).fit(X, y)
+    parent = GridSearchCV(net, grid, cv=3).fit(X, y)
+    fused = FusedGridSearchCV(net, grid, cv=3).fit(X, y)
     _compare_searches(parent, fused)
-    # 4 candidates x 2 folds + 4 full-data fits, one of which the refit takes.
-    assert fused.fused_stacks_["n_models"].tolist() == [12]
+    # 4 candidates x 3 folds + 4 full-data fits, one of which the refit takes.
+    assert fused.fused_stacks_["n_models"].tolist() == [16]
 
 
 def test_continued_fits_in_fused_halving(data):

@@ -327,13 +327,13 @@ def test_a_temporary_cache_in_one_process_is_never_written(small_digits, monkeyp
     writes = []
     real_write = cache.atomic_write
     monkeypatch.setattr(cache, "atomic_write", lambda path, write, **kw: writes.append(path) or real_write(path, write, **kw))
-    # The early-stopping candidates train one by one, through the same temporary cache.
-    grid = {"lr": [1e-3, 3e-3], "early_stopping": [False, True]}
+    # The scheduled candidates train one by one, through the same temporary cache.
+    grid = {"lr": [1e-3, 3e-3], "batch_size_milestones": [None, [2]]}
     ordinary = GridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     fused = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     _assert_same_results(fused, ordinary, atol=1e-6)
     assert fused.fused_stacks_["n_models"].sum() == 6 + 2
-    assert fused.unfused_fits_ == {"early_stopping=True holds out a validation split in each fit": 6}
+    assert fused.unfused_fits_ == {"batch_size_milestones changes the batch size during training": 6}
     assert writes == []
     assert cache._handoffs == {} and cache._scratch == {}
 
