@@ -155,27 +155,22 @@ def main():
         print(f"\nbatch size {bs}:")
         for name, samples in times[bs].items():
             refit = statistics.median(refit_times[bs][name])
-            print(
-                f"  {name:<24} {medians[name]:7.2f} s   (refit {refit:5.2f} s; "
-                f"runs {', '.join(f'{t:.2f}' for t in samples)})"
-            )
+            print(f"  {name:<24} {medians[name]:7.2f} s   (refit {refit:5.2f} s; runs {', '.join(f'{t:.2f}' for t in samples)})")
         fused = medians["FusedGridSearchCV"]
         unfused_ratio = medians["GridSearchCV (skbatch)"] / fused
         skorch_ratio = medians["GridSearchCV (skorch)"] / fused
         ratios[bs] = unfused_ratio
         # Without the refit (FusedGridSearchCV's only restores), the ratio is that of the CV itself.
-        cv_only = {
-            name: statistics.median(t - r for t, r in zip(times[bs][name], refit_times[bs][name])) for name in medians
-        }
+        cv_only = {name: statistics.median(t - r for t, r in zip(times[bs][name], refit_times[bs][name])) for name in medians}
         cv_ratio = cv_ratios[bs] = cv_only["GridSearchCV (skbatch)"] / cv_only["FusedGridSearchCV"]
-        print(f"  unfused / fused = {unfused_ratio:5.2f}   skorch / fused = {skorch_ratio:5.2f}   "
-              f"(unfused / fused without the refit = {cv_ratio:5.2f})")
+        print(
+            f"  unfused / fused = {unfused_ratio:5.2f}   skorch / fused = {skorch_ratio:5.2f}   "
+            f"(unfused / fused without the refit = {cv_ratio:5.2f})"
+        )
 
         unfused_search, fused_search = searches[bs, "GridSearchCV (skbatch)"], searches[bs, "FusedGridSearchCV"]
         (unfused_lr, unfused_score), (fused_lr, fused_score) = map(best_candidate, (unfused_search, fused_search))
-        gap = np.abs(
-            unfused_search.cv_results_["mean_test_score"] - fused_search.cv_results_["mean_test_score"]
-        ).max()
+        gap = np.abs(unfused_search.cv_results_["mean_test_score"] - fused_search.cv_results_["mean_test_score"]).max()
         print(
             f"  best mean CV accuracy: unfused {unfused_score:.4f} (lr={unfused_lr:g}), "
             f"fused {fused_score:.4f} (lr={fused_lr:g}); "

@@ -28,8 +28,13 @@ TARGET_RATIO = 1.10
 
 def fit_seconds(X, y, *, track, batch_size, epochs, hidden):
     clf = MLPClassifier(
-        hidden_layer_sizes=hidden, batch_size=batch_size, max_epochs=epochs, n_iter_no_change=epochs + 1,
-        track_noise_scale=track, random_state=0, device="cpu",
+        hidden_layer_sizes=hidden,
+        batch_size=batch_size,
+        max_epochs=epochs,
+        n_iter_no_change=epochs + 1,
+        track_noise_scale=track,
+        random_state=0,
+        device="cpu",
     )
     return clf.fit(X, y).fit_time_
 

@@ -65,12 +65,8 @@ def pipeline(mlp):
 def searches(epochs, cv):
     """The four searches, by name, each over the same grid and folds."""
     return {
-        "sklearn GridSearchCV": GridSearchCV(
-            pipeline(SklearnMLPClassifier(max_iter=epochs, random_state=0)), GRID, cv=cv
-        ),
-        "skbatch GridSearchCV": GridSearchCV(
-            pipeline(MLPClassifier(max_epochs=epochs, random_state=0, device="cpu")), GRID, cv=cv
-        ),
+        "sklearn GridSearchCV": GridSearchCV(pipeline(SklearnMLPClassifier(max_iter=epochs, random_state=0)), GRID, cv=cv),
+        "skbatch GridSearchCV": GridSearchCV(pipeline(MLPClassifier(max_epochs=epochs, random_state=0, device="cpu")), GRID, cv=cv),
         "skbatch FusedGridSearchCV": FusedGridSearchCV(
             pipeline(MLPClassifier(max_epochs=epochs, random_state=0, device="cpu")), GRID, cv=cv
         ),

@@ -67,9 +67,7 @@ def _timed(search, X, y):
 
 def timed_searches(X, y, *, epochs, early_stopping, device, skip_unfused):
     """Run the searches side by side; return ``({name: search}, {name: seconds})``."""
-    sklearn = GridSearchCV(
-        SklearnMLP(max_iter=epochs, batch_size=32, early_stopping=early_stopping, random_state=0), GRID, cv=_cv()
-    )
+    sklearn = GridSearchCV(SklearnMLP(max_iter=epochs, batch_size=32, early_stopping=early_stopping, random_state=0), GRID, cv=_cv())
     seconds = {"scikit-learn GridSearchCV": _timed(sklearn, X, y)}
     searches = {"scikit-learn GridSearchCV": sklearn}
     net = MLPClassifier(max_epochs=epochs, batch_size=32, early_stopping=early_stopping, random_state=0, device=device)
@@ -87,12 +85,16 @@ def run(X, y, *, epochs, early_stopping, device, skip_unfused):
     fused = searches["skbatch FusedGridSearchCV"]
     base = seconds["scikit-learn GridSearchCV"]
     for name, search in searches.items():
-        print(f"{name:28s} {seconds[name]:7.1f} s  {seconds[name] / base:5.2f}x scikit-learn  "
-              f"best {search.best_score_:.4f}  {search.best_params_}")
+        print(
+            f"{name:28s} {seconds[name]:7.1f} s  {seconds[name] / base:5.2f}x scikit-learn  "
+            f"best {search.best_score_:.4f}  {search.best_params_}"
+        )
     stacks = fused.fused_stacks_
-    print(f"fused stacks: {len(stacks)} (target <= {MAX_STACKS}), models per stack {stacks['n_models'].tolist()}, "
-          f"widest hidden layer {max(size for (size,) in GRID['hidden_layer_sizes'])}, "
-          f"fits left to train alone: {sum(fused.unfused_fits_.values())}")
+    print(
+        f"fused stacks: {len(stacks)} (target <= {MAX_STACKS}), models per stack {stacks['n_models'].tolist()}, "
+        f"widest hidden layer {max(size for (size,) in GRID['hidden_layer_sizes'])}, "
+        f"fits left to train alone: {sum(fused.unfused_fits_.values())}"
+    )
     ratio = seconds["skbatch FusedGridSearchCV"] / base
     verdict = "met" if ratio <= TARGETS[early_stopping] and len(stacks) <= MAX_STACKS else "MISSED"
     print(f"fused / scikit-learn: {ratio:.2f}x (target <= {TARGETS[early_stopping]}x): {verdict}")

@@ -117,10 +117,7 @@ def report(title, medians, fitted, reference, target):
     fused = next(name for name in medians if "Fused" in name)
     wall_ratio, cpu_ratio = medians[fused][0] / base_wall, medians[fused][1] / base_cpu
     verdict = "meets" if wall_ratio <= target else "MISSES"
-    print(
-        f"  fused / {reference}: wall {wall_ratio:.2f}, cpu {cpu_ratio:.2f} "
-        f"({verdict} the <= {target:g} target on wall time)\n"
-    )
+    print(f"  fused / {reference}: wall {wall_ratio:.2f}, cpu {cpu_ratio:.2f} ({verdict} the <= {target:g} target on wall time)\n")
 
 
 def main():

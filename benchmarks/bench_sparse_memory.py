@@ -40,9 +40,7 @@ def _child(args):
         X = sp.csr_matrix((rng.random(args.nnz, dtype=np.float32), (rows, cols)), shape=(args.rows, args.features))
         y = rng.integers(0, 5, args.rows)
         start = time.perf_counter()
-        clf = MLPClassifier(
-            hidden_layer_sizes=(64,), batch_size=256, max_epochs=args.epochs, random_state=0, device="cpu"
-        ).fit(X, y)
+        clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=256, max_epochs=args.epochs, random_state=0, device="cpu").fit(X, y)
         result["fit_s"] = time.perf_counter() - start
         result["predict_shape"] = list(clf.predict_proba(X).shape)
         result["nnz"] = int(X.nnz)

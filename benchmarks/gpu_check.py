@@ -182,9 +182,7 @@ def max_batch(args):
     y = rng.integers(0, 10, size=len(X))
 
     def estimator(batch_size=32):
-        return MLPClassifier(
-            hidden_layer_sizes=(4096, 4096), batch_size=batch_size, max_epochs=1, random_state=0, device="cuda:0"
-        )
+        return MLPClassifier(hidden_layer_sizes=(4096, 4096), batch_size=batch_size, max_epochs=1, random_state=0, device="cuda:0")
 
     def trains(size):
         try:

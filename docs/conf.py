@@ -106,6 +106,7 @@ def _write_api_reference():
         doc = inspect.getdoc(sys.modules[module]) or ""
         title = f"``{module}``"
         lines += [title, "=" * len(title), "", doc.split("\n\n")[0].replace("\n", " "), ""]
+
         # A search's inherited API is scikit-learn's, documented there (in
         # docstrings that point into scikit-learn's glossary): show its own part.
         def estimator(o):

@@ -71,9 +71,6 @@ fig.savefig("batch_size_study.png", dpi=100)
 # Held-out accuracy per epoch needs held-out data, so these fits use
 # ``early_stopping=True`` (10% of the data, stratified) with patience
 # larger than the budget, which records the curve without stopping early.
-curves = {
-    f"batch {size}": clone(estimator).set_params(batch_size=size, early_stopping=True).fit(X, y)
-    for size in (16, 256, "max")
-}
+curves = {f"batch {size}": clone(estimator).set_params(batch_size=size, early_stopping=True).fit(X, y) for size in (16, 256, "max")}
 fig = plot_learning_curves(curves, title="Loss and validation accuracy per epoch")
 fig.savefig("learning_curves.png", dpi=100)

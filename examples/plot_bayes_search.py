@@ -64,10 +64,10 @@ left.plot(np.arange(1, len(scores) + 1), np.maximum.accumulate(scores), label="b
 left.set(xlabel="iteration", ylabel="mean CV accuracy", title="Search progress")
 left.legend()
 
-points = right.scatter(results["param_mlpclassifier__batch_size"].astype(int), results["param_mlpclassifier__lr"].astype(float),
-                       c=scores, cmap="viridis", s=60)
-right.set(xscale="log", yscale="log", xlabel="batch_size", ylabel="lr",
-          title="Where the search looked")
+points = right.scatter(
+    results["param_mlpclassifier__batch_size"].astype(int), results["param_mlpclassifier__lr"].astype(float), c=scores, cmap="viridis", s=60
+)
+right.set(xscale="log", yscale="log", xlabel="batch_size", ylabel="lr", title="Where the search looked")
 # Batch sizes span under two decades, where matplotlib labels every minor
 # tick (2x10^1, 3x10^1, ...) and the labels run into each other.
 sizes = [16, 32, 64, 128, 256, 512]

@@ -39,10 +39,7 @@ estimators = {
 # process its share of the cores: networks this small run several times
 # faster on one thread per fold than on all cores in turn.
 cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
-results = {
-    name: cross_validate(estimator, X, y, cv=cv, return_estimator=True, n_jobs=-1)
-    for name, estimator in estimators.items()
-}
+results = {name: cross_validate(estimator, X, y, cv=cv, return_estimator=True, n_jobs=-1) for name, estimator in estimators.items()}
 for name, result in results.items():
     scores = result["test_score"]
     print(f"{name:<28} accuracy {scores.mean():.4f} +/- {scores.std():.4f}")

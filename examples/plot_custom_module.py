@@ -56,9 +56,7 @@ class OneConvNet(nn.Module):
 X, y = load_digits(return_X_y=True)
 X = X / 16
 
-clf = TorchClassifier(
-    module=OneConvNet, image_shape=(1, 8, 8), max_epochs=10, lr=3e-3, random_state=0, device="cpu"
-)
+clf = TorchClassifier(module=OneConvNet, image_shape=(1, 8, 8), max_epochs=10, lr=3e-3, random_state=0, device="cpu")
 grid = {
     "module_kwargs": [{"width": 4}, {"width": 16}],
     "batch_size": [32, 128],

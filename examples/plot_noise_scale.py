@@ -39,9 +39,7 @@ from skbatch import MLPClassifier, batch_size_study, gradient_noise_scale, plot_
 
 X_digits, y_digits = load_digits(return_X_y=True)
 X_digits = (X_digits / 16).astype(np.float32)
-X_synth, y_synth = make_classification(
-    n_samples=20_000, n_features=40, n_informative=20, n_classes=5, class_sep=0.8, random_state=0
-)
+X_synth, y_synth = make_classification(n_samples=20_000, n_features=40, n_informative=20, n_classes=5, class_sep=0.8, random_state=0)
 X_synth = X_synth.astype(np.float32)
 datasets = {"digits (1,797 rows)": (X_digits, y_digits), "make_classification (20,000 rows)": (X_synth, y_synth)}
 
@@ -54,9 +52,9 @@ datasets = {"digits (1,797 rows)": (X_digits, y_digits), "make_classification (2
 # value from every row's own gradient checks it.
 curves = {}
 for name, (X, y) in datasets.items():
-    clf = MLPClassifier(
-        hidden_layer_sizes=(64,), batch_size=64, max_epochs=8, track_noise_scale=True, random_state=0, device="cpu"
-    ).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=(64,), batch_size=64, max_epochs=8, track_noise_scale=True, random_state=0, device="cpu").fit(
+        X, y
+    )
     exact = gradient_noise_scale(clf, X, y)
     curves[name] = (clf.noise_scale_curve_, exact.b_simple)
     print(f"{name}: tracked {clf.noise_scale_curve_[-1]:.0f}, exact {exact.b_simple:.0f} ({exact.method})")
@@ -68,10 +66,16 @@ for name, (X, y) in datasets.items():
 # progress once the batch passes the noise scale. Goodput weighs the two.
 study = batch_size_study(
     MLPClassifier(hidden_layer_sizes=(64,), max_epochs=6, random_state=0, device="cpu"),
-    X_digits, y_digits, batch_sizes=[16, 64, 256, 1024], cv=2,
+    X_digits,
+    y_digits,
+    batch_sizes=[16, 64, 256, 1024],
+    cv=2,
 )
-print(study[["batch_size_used", "samples_per_second", "noise_scale", "statistical_efficiency", "goodput",
-             "cv_score", "recommended"]].round(3).to_string(index=False))
+print(
+    study[["batch_size_used", "samples_per_second", "noise_scale", "statistical_efficiency", "goodput", "cv_score", "recommended"]]
+    .round(3)
+    .to_string(index=False)
+)
 
 # %%
 # A batch that grows with the noise scale
@@ -103,9 +107,14 @@ ax_goodput.plot(sizes, study["samples_per_second"], "o--", color="tab:gray", lab
 ax_goodput.plot(sizes, study["goodput"], "^-", color="tab:green", label="goodput")
 best = study[study["recommended"]].iloc[0]
 ax_goodput.axvline(best["batch_size_used"], color="tab:green", linestyle=":")
-ax_goodput.annotate(f"recommended: {best['batch_size_used']}\nCV score {best['cv_score']:.3f}",
-                    xy=(best["batch_size_used"], best["goodput"]), xytext=(0.05, 0.8), textcoords="axes fraction",
-                    color="tab:green", arrowprops={"arrowstyle": "->", "color": "tab:green"})
+ax_goodput.annotate(
+    f"recommended: {best['batch_size_used']}\nCV score {best['cv_score']:.3f}",
+    xy=(best["batch_size_used"], best["goodput"]),
+    xytext=(0.05, 0.8),
+    textcoords="axes fraction",
+    color="tab:green",
+    arrowprops={"arrowstyle": "->", "color": "tab:green"},
+)
 ax_goodput.set_xscale("log", base=2)
 ax_goodput.set_xlabel("batch size")
 ax_goodput.set_ylabel("samples per second")

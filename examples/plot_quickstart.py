@@ -32,8 +32,7 @@ pipe.fit(X_train, y_train)
 print(f"held-out accuracy: {pipe.score(X_test, y_test):.3f}")
 
 clf = pipe[-1]
-print(f"trained on {clf.device_} with batch_size_={clf.batch_size_}: "
-      f"{clf.n_updates_per_epoch_} updates per epoch for {clf.n_iter_} epochs")
+print(f"trained on {clf.device_} with batch_size_={clf.batch_size_}: {clf.n_updates_per_epoch_} updates per epoch for {clf.n_iter_} epochs")
 
 # %%
 # Cross-validation
@@ -54,8 +53,7 @@ fig, ax = plt.subplots(figsize=(6, 4))
 for batch_size in (32, 128, 512):
     pipe.set_params(mlpclassifier__batch_size=batch_size).fit(X_train, y_train)
     clf = pipe[-1]
-    ax.plot(range(1, clf.n_iter_ + 1), clf.loss_curve_,
-            label=f"batch_size={batch_size} ({clf.n_updates_per_epoch_} updates/epoch)")
+    ax.plot(range(1, clf.n_iter_ + 1), clf.loss_curve_, label=f"batch_size={batch_size} ({clf.n_updates_per_epoch_} updates/epoch)")
 ax.set(xlabel="epoch", ylabel="training loss", yscale="log", title="Training loss on digits")
 ax.legend()
 fig.tight_layout()

@@ -54,10 +54,8 @@ print(table[columns].head(5).to_string(float_format=lambda v: f"{v:.4g}"))
 import matplotlib.pyplot as plt
 
 fig, ax = plt.subplots(figsize=(6, 4))
-points = ax.scatter(table["lr"].astype(float), table["mean_test_score"],
-                    c=table["batch_size"].astype(int), cmap="plasma", norm="log", s=60)
-ax.set(xscale="log", xlabel="lr", ylabel="mean CV accuracy",
-       title="12 random candidates on digits")
+points = ax.scatter(table["lr"].astype(float), table["mean_test_score"], c=table["batch_size"].astype(int), cmap="plasma", norm="log", s=60)
+ax.set(xscale="log", xlabel="lr", ylabel="mean CV accuracy", title="12 random candidates on digits")
 fig.colorbar(points, ax=ax, label="batch_size")
 fig.tight_layout()
 fig.savefig("plot_randomized_search.png")

@@ -49,9 +49,7 @@ grid = {
     # 1e4 diverges: those fits fail with a NonFiniteLossError naming lr and batch size.
     "mlpclassifier__lr": [1e-2, 1e-1, 1e4],
 }
-search = GridSearchCV(
-    pipeline, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0), error_score=np.nan, n_jobs=1
-)
+search = GridSearchCV(pipeline, grid, cv=StratifiedKFold(3, shuffle=True, random_state=0), error_score=np.nan, n_jobs=1)
 
 # %%
 # First run, with a progress bar over all 18 fits

@@ -61,14 +61,10 @@ print(table[columns].head(8).to_string(float_format=lambda v: f"{v:.3f}"))
 # schedule cannot help much in 10 epochs either.
 import matplotlib.pyplot as plt
 
-table["candidate"] = table.apply(
-    lambda r: f"{r.solver}, {r.learning_rate}, {r.activation}, {r.hidden_layer_sizes[0]}", axis=1
-)
+table["candidate"] = table.apply(lambda r: f"{r.solver}, {r.learning_rate}, {r.activation}, {r.hidden_layer_sizes[0]}", axis=1)
 fig, ax = plt.subplots(figsize=(6, 6))
-ax.barh(table["candidate"][::-1], table["mean_test_score"][::-1],
-        xerr=table["std_test_score"][::-1], color="tab:blue")
-ax.set(xlabel="mean CV accuracy", title="The 24 candidates, best on top",
-       xlim=(max(0, table["mean_test_score"].min() - 0.1), 1))
+ax.barh(table["candidate"][::-1], table["mean_test_score"][::-1], xerr=table["std_test_score"][::-1], color="tab:blue")
+ax.set(xlabel="mean CV accuracy", title="The 24 candidates, best on top", xlim=(max(0, table["mean_test_score"].min() - 0.1), 1))
 ax.tick_params(axis="y", labelsize=7)
 fig.tight_layout()
 fig.savefig("plot_sklearn_mlp_grid.png")

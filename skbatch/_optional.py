@@ -51,8 +51,7 @@ def import_optional(module, *, needed_by):
         if error.name != top:
             raise
         raise ModuleNotFoundError(
-            f"{needed_by} needs {distribution}, which is not installed. "
-            f"Install it with: pip install 'skbatch[{extra}]'",
+            f"{needed_by} needs {distribution}, which is not installed. Install it with: pip install 'skbatch[{extra}]'",
             name=top,
         ) from error
     return importlib.import_module(module)

@@ -52,7 +52,8 @@ def _integers_only(estimator, name):
     written: ``lr=10:100`` must draw floats, since ``lr`` is real-valued.
     """
     numeric = [
-        c for c in type(estimator)._parameter_constraints.get(name, [])
+        c
+        for c in type(estimator)._parameter_constraints.get(name, [])
         if isinstance(c, Interval) or (isinstance(c, type) and issubclass(c, Real))
     ]
     if not numeric:
@@ -73,9 +74,7 @@ def _check_params_against(estimator, specs, fixed):
         if name not in valid:
             close = difflib.get_close_matches(name, valid, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"valid names: {', '.join(sorted(valid))}"
-            raise CommandLineError(
-                f"--param {name}: {type(estimator).__name__} has no parameter {name!r}; {hint}"
-            )
+            raise CommandLineError(f"--param {name}: {type(estimator).__name__} has no parameter {name!r}; {hint}")
     _validate(estimator, "--max-epochs")
     for name, value in fixed.items():
         _validate(clone(estimator).set_params(**{name: value}), f"--param {name}")
@@ -228,9 +227,7 @@ def _fit(search, X, y, args):
                 # scikit-learn's message holds a traceback per kind of failure: keep the error itself.
                 raise CommandLineError(f"every fit failed: {_last_line(exc)}") from None
     lines = dict.fromkeys(
-        f"{w.category.__name__}: {'scoring failed: ' if 'Scoring failed' in str(w.message) else ''}"
-        f"{_last_line(w.message)}"
-        for w in caught
+        f"{w.category.__name__}: {'scoring failed: ' if 'Scoring failed' in str(w.message) else ''}{_last_line(w.message)}" for w in caught
     )
     return list(lines)
 
@@ -240,9 +237,7 @@ def _check_scores(search, scoring, warned):
     if np.isnan(scores).all():
         reasons = [line for line in warned if "scoring failed: " in line or line.startswith("FitFailedWarning")]
         reason = reasons[0] if reasons else "see the warnings above"
-        raise CommandLineError(
-            f"every candidate scored NaN with --scoring {scoring}, so there is no best one ({reason})"
-        )
+        raise CommandLineError(f"every candidate scored NaN with --scoring {scoring}, so there is no best one ({reason})")
 
 
 def check_writable(path, option, *, folder=False):
@@ -255,9 +250,7 @@ def check_writable(path, option, *, folder=False):
     """
     path = Path(path)
     if not folder and path.is_dir():
-        raise CommandLineError(
-            f"{option} {path} is a directory; give a file path, e.g. {option} {path / 'model.skbatch'}"
-        )
+        raise CommandLineError(f"{option} {path} is a directory; give a file path, e.g. {option} {path / 'model.skbatch'}")
     where = path if folder else path.parent
     existing = next(p for p in [where, *where.parents] if p.exists() or p == p.parent)
     if existing.exists() and not existing.is_dir():
@@ -268,9 +261,7 @@ def check_writable(path, option, *, folder=False):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise CommandLineError(
-            f"{option} {path}: cannot write in {where} ({reason}); give a path in a folder you can write"
-        ) from None
+        raise CommandLineError(f"{option} {path}: cannot write in {where} ({reason}); give a path in a folder you can write") from None
 
 
 def _parse_specs(args):
@@ -281,10 +272,7 @@ def _parse_specs(args):
             raise CommandLineError(f"--param {name} is given twice; give each name once")
         (specs if isinstance(spec, (list, _Range)) else fixed)[name] = spec
     if not specs:
-        raise CommandLineError(
-            "nothing to search: give at least one --param with a list or range, "
-            "e.g. --param batch_size=16,64,256"
-        )
+        raise CommandLineError("nothing to search: give at least one --param with a list or range, e.g. --param batch_size=16,64,256")
     return specs, fixed
 
 
@@ -300,9 +288,7 @@ def _check_options(args):
         try:
             import skops.io  # noqa: F401
         except ImportError:
-            raise CommandLineError(
-                "--save-model needs skops, which is not installed: pip install 'skbatch[cli]'"
-            ) from None
+            raise CommandLineError("--save-model needs skops, which is not installed: pip install 'skbatch[cli]'") from None
 
 
 def _losses(specs, fixed):
@@ -338,10 +324,7 @@ def _run_search(args):
     say(f"{task.kind} with {task.estimator_class.__name__}: {task.reason}")
     if task.kind == "regression":
         say(f"target {task.scaling_reason}")
-    say(
-        f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features{encoded}, "
-        f"{task.describe_target(y)}; {args.cv}-fold CV"
-    )
+    say(f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features{encoded}, {task.describe_target(y)}; {args.cv}-fold CV")
     if args.fused and task.scaled:
         say(
             "--fused: every fit trains one by one, with the same results: a fused stack trains the "
@@ -360,8 +343,15 @@ def _run_search(args):
     print(f"best_params_: {best_params}")
     print(f"best CV {scoring}: {search.best_score_:.4f}")
     print(f"search time: {elapsed:.1f} s\n")
-    columns = [*report.attrs["param_columns"], "mean_test_score", "std_test_score", "rank_test_score",
-               "mean_fit_time", "n_failed_fits", "n_failed_scores"]
+    columns = [
+        *report.attrs["param_columns"],
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+        "mean_fit_time",
+        "n_failed_fits",
+        "n_failed_scores",
+    ]
     if "mean_training_time" in report and report["mean_training_time"].notna().any():
         # With --cache-dir: what each fit took when it trained, also if this run restored it.
         # (The report cannot match the records of fits behind a target scaler: a column of NaN says nothing.)
@@ -405,8 +395,7 @@ def _write_outputs(args, report, summary, model):
         save(model, args.save_model)
     except (OSError, TypeError, ValueError) as exc:
         raise CommandLineError(
-            f"the best model could not be saved to {args.save_model} ({exc}); the search's results "
-            f"are in {paths[0]} and {paths[1]}"
+            f"the best model could not be saved to {args.save_model} ({exc}); the search's results are in {paths[0]} and {paths[1]}"
         ) from None
     write_results(report, args.output_dir, {**summary, "model": str(args.save_model)})
     print(f"best model (refitted on all rows) saved to {args.save_model}")
@@ -440,33 +429,48 @@ def _build_parser():
     )
     search.add_argument("data", type=Path, help="CSV file, or Parquet (.parquet, .pq; needs pyarrow)")
     search.add_argument(
-        "--target", required=True, help="name of the column to predict: class labels, or numbers for a regression",
+        "--target",
+        required=True,
+        help="name of the column to predict: class labels, or numbers for a regression",
     )
     search.add_argument(
-        "--task", choices=["auto", "classification", "regression"], default="auto",
+        "--task",
+        choices=["auto", "classification", "regression"],
+        default="auto",
         help=f"auto: regression for fractional numbers and for integers with too many distinct values "
         f"to be classes ({CLASS_LIMIT}); classification otherwise; text with that many values is "
         "refused (default: auto)",
     )
     search.add_argument(
-        "--scale-target", choices=["auto", "yes", "no"], default="auto",
+        "--scale-target",
+        choices=["auto", "yes", "no"],
+        default="auto",
         help="regression: standardise the target in each fold (a TransformedTargetRegressor); auto "
         "does unless its mean and std are already of order one (default: auto)",
     )
     search.add_argument(
-        "--search", choices=["grid", "random", "bayes"], default="random",
+        "--search",
+        choices=["grid", "random", "bayes"],
+        default="random",
         help="GridSearchCV, RandomizedSearchCV or skopt's BayesSearchCV (default: random)",
     )
     search.add_argument(
-        "--param", action="append", default=[], metavar="NAME=SPEC",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
         help="a param to search or fix; repeat for each (e.g. --param lr=1e-4:1e-1:log)",
     )
     search.add_argument("--n-iter", type=int, default=10, help="candidates for random and bayes (default: 10)")
     search.add_argument(
-        "--cv", type=int, default=5, help="folds, stratified for classification, shuffled (default: 5)",
+        "--cv",
+        type=int,
+        default=5,
+        help="folds, stratified for classification, shuffled (default: 5)",
     )
     search.add_argument(
-        "--scoring", default=None,
+        "--scoring",
+        default=None,
         help="scikit-learn scorer name, e.g. neg_mean_squared_error (default: accuracy, or r2 for a regression)",
     )
     search.add_argument("--max-epochs", type=int, default=None, help="epochs per fit (default: the estimator's, 200)")
@@ -474,40 +478,55 @@ def _build_parser():
     search.add_argument("--n-jobs", type=int, default=None, help="parallel fits; -1 for all cores (default: 1)")
     search.add_argument("--random-state", type=int, default=0, help="seed for folds, sampling and weights (default: 0)")
     search.add_argument(
-        "--output-dir", type=Path, default=Path("skbatch_results"),
+        "--output-dir",
+        type=Path,
+        default=Path("skbatch_results"),
         help="where report.csv and results.json go (default: ./skbatch_results)",
     )
     search.add_argument(
-        "--cache-dir", default=None,
+        "--cache-dir",
+        default=None,
         help="keep every finished fit here; run the same command again after an interruption "
         "and only the missing fits train (default: no cache)",
     )
     search.add_argument(
-        "--save-model", type=Path, default=None, metavar="PATH",
+        "--save-model",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help="save the best candidate, refitted on all rows, with its preprocessing and target scaler, "
         "to PATH (a .skbatch file that loads without running code: see skbatch.load)",
     )
     search.add_argument(
-        "--threads", type=int, default=None, metavar="N",
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
         help="torch threads per fit, in this process and in --n-jobs workers; on a shared node "
         "set it to the cores you were given divided by --n-jobs (default: torch's, every core)",
     )
     search.add_argument(
-        "--fused", action="store_true",
+        "--fused",
+        action="store_true",
         help="train the folds of candidates that differ only in lr, alpha or dropout as one "
         "stacked model: the same results, several times faster for small networks",
     )
     search.add_argument(
-        "--no-progress", dest="progress", action="store_false",
+        "--no-progress",
+        dest="progress",
+        action="store_false",
         help="no progress bar (it goes to stderr: fits done, elapsed, time left)",
     )
     search.add_argument(
-        "--verbose", type=int, default=0,
+        "--verbose",
+        type=int,
+        default=0,
         help="scikit-learn's search verbosity: 1 a line per search step, 2 a line per fit (default: 0)",
     )
     # add_help=False: `skbatch demo --help` reaches the demo's own parser, which owns those options.
     commands.add_parser(
-        "demo", add_help=False,
+        "demo",
+        add_help=False,
         help="the bundled demo: a grid search on digits (options: skbatch demo --help)",
     )
     return parser

@@ -72,8 +72,7 @@ def read_table(path, *, say=None):
         duplicated = sorted({name for name in header if header.count(name) > 1 and name})
         if duplicated:
             raise CommandLineError(
-                f"data file {str(path)!r} has duplicated column names: {_names(duplicated)}; "
-                "give each column its own name"
+                f"data file {str(path)!r} has duplicated column names: {_names(duplicated)}; give each column its own name"
             )
         blank = [i for i, name in enumerate(header) if not name]
         if blank and blank[0] == 0:
@@ -84,8 +83,7 @@ def read_table(path, *, say=None):
                 say(f"the first column of {path.name} has no name: read as the row index and not used as a feature")
         if blank:
             raise CommandLineError(
-                f"data file {str(path)!r} has columns without a name (columns {_names([i + 1 for i in blank])}); "
-                "name them or drop them"
+                f"data file {str(path)!r} has columns without a name (columns {_names([i + 1 for i in blank])}); name them or drop them"
             )
     if table.empty:
         raise CommandLineError(f"data file {str(path)!r} has no rows")
@@ -123,20 +121,14 @@ def split_target(table, target, source="the data"):
     if X.shape[1] == 0:
         raise CommandLineError(f"{source} has no feature columns besides the target {target!r}")
     if y.isna().any():
-        raise CommandLineError(
-            f"target column {target!r} has {int(y.isna().sum())} missing values; drop those rows first"
-        )
+        raise CommandLineError(f"target column {target!r} has {int(y.isna().sum())} missing values; drop those rows first")
     numeric = [c for c in X.columns if not _is_categorical(X[c])]
     missing = [c for c in numeric if X[c].isna().any()]
     if missing:
-        raise CommandLineError(
-            f"feature columns have missing values: {_names(missing)}; impute or drop them first"
-        )
+        raise CommandLineError(f"feature columns have missing values: {_names(missing)}; impute or drop them first")
     infinite = [c for c in numeric if np.isinf(X[c].to_numpy(dtype=float)).any()]
     if infinite:
-        raise CommandLineError(
-            f"feature columns have infinite values: {_names(infinite)}; replace or drop those rows first"
-        )
+        raise CommandLineError(f"feature columns have infinite values: {_names(infinite)}; replace or drop those rows first")
     return X, y
 
 

@@ -87,8 +87,7 @@ def parse_param(text):
     name, value = name.strip(), value.strip()
     if not sep or not _NAME.match(name) or not value:
         raise CommandLineError(
-            f"--param {text!r} is malformed: write name=low:high[:log], name=a,b,c or name=value, "
-            "e.g. --param lr=1e-4:1e-1:log"
+            f"--param {text!r} is malformed: write name=low:high[:log], name=a,b,c or name=value, e.g. --param lr=1e-4:1e-1:log"
         )
     if ":" in value:
         return name, _parse_range(name, value)
@@ -115,9 +114,7 @@ def _parse_range(name, value):
         raise CommandLineError(f"--param {name}={value}: low and high must be finite numbers, got {low} and {high}")
     if any(isinstance(e, Integral) and not _INT64[0] <= e < _INT64[1] for e in ends):
         # numpy draws ints of 64 bits at most; scipy would fail inside the search with a traceback.
-        raise CommandLineError(
-            f"--param {name}={value}: integer ends must lie between -2**63 and 2**63 - 2, got {low} and {high}"
-        )
+        raise CommandLineError(f"--param {name}={value}: integer ends must lie between -2**63 and 2**63 - 2, got {low} and {high}")
     if not low < high:
         raise CommandLineError(f"--param {name}={value}: low must be below high, got {low} and {high}")
     if scale == "log" and low <= 0:

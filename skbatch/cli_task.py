@@ -164,9 +164,7 @@ def choose_task(y, task, target, *, scale_target="auto", losses=()):
     if task == "classification":
         _check_classes(y, kind, target)
         if scale_target == "yes":
-            raise CommandLineError(
-                f"--scale-target yes is for a regression, and the task is classification ({reason}); drop it"
-            )
+            raise CommandLineError(f"--scale-target yes is for a regression, and the task is classification ({reason}); drop it")
         return Task("classification", reason)
     _check_numbers(y, target)
     scaled, scaling_reason = _scaling(y, scale_target, losses)
@@ -182,9 +180,7 @@ def _check_classes(y, kind, target):
     classes = pd.unique(y)
     if len(classes) < 2:
         # type_of_target calls one class 'binary'; the classifier's own error lists every row.
-        raise CommandLineError(
-            f"target column {target!r} holds a single class ({_labels(classes)}); a classifier needs two or more"
-        )
+        raise CommandLineError(f"target column {target!r} holds a single class ({_labels(classes)}); a classifier needs two or more")
 
 
 def _check_numbers(y, target):
@@ -195,8 +191,7 @@ def _check_numbers(y, target):
         )
     if y.nunique() < 2:
         raise CommandLineError(
-            f"target column {target!r} holds a single value ({_labels(pd.unique(y).tolist())}); "
-            "there is nothing to predict"
+            f"target column {target!r} holds a single value ({_labels(pd.unique(y).tolist())}); there is nothing to predict"
         )
 
 

@@ -79,13 +79,12 @@ def main(argv=None, prog="python -m skbatch.demo"):
     parser.add_argument("--n-jobs", type=int, default=-1, help="parallel fits (default: all cores)")
     args = parser.parse_args(argv)
 
-    n_candidates = len(PARAM_GRID["mlpclassifier__batch_size"]) * len(PARAM_GRID["mlpclassifier__lr"]) * len(
-        PARAM_GRID["mlpclassifier__hidden_layer_sizes"]
+    n_candidates = (
+        len(PARAM_GRID["mlpclassifier__batch_size"])
+        * len(PARAM_GRID["mlpclassifier__lr"])
+        * len(PARAM_GRID["mlpclassifier__hidden_layer_sizes"])
     )
-    print(
-        f"GridSearchCV on digits (1797 images, 10 classes): {n_candidates} candidates x "
-        f"{args.cv} folds, {args.max_epochs} epochs each"
-    )
+    print(f"GridSearchCV on digits (1797 images, 10 classes): {n_candidates} candidates x {args.cv} folds, {args.max_epochs} epochs each")
     start = time.perf_counter()
     search = run_demo(cv=args.cv, max_epochs=args.max_epochs, n_jobs=args.n_jobs)
     elapsed = time.perf_counter() - start

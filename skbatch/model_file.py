@@ -14,8 +14,7 @@ __all__ = ["load_model", "save_model"]
 
 def _deprecated(old, new):
     warnings.warn(
-        f"skbatch.model_file.{old} is deprecated and will be removed; use skbatch.{new}, which writes "
-        "and reads the same file format.",
+        f"skbatch.model_file.{old} is deprecated and will be removed; use skbatch.{new}, which writes and reads the same file format.",
         FutureWarning,
         stacklevel=3,
     )

@@ -138,8 +138,7 @@ def _encode(model, parts):
         # The regressor param is an unfitted copy of regressor_'s params: load rebuilds it from regressor_.
         shell = copy.copy(model)
         shell.regressor = shell.regressor_ = None
-        return {"kind": "target", "file": _add_skops(parts, shell),
-                "regressor": _encode(model.regressor_, parts)}
+        return {"kind": "target", "file": _add_skops(parts, shell), "regressor": _encode(model.regressor_, parts)}
     name = type(model).__name__
     if _estimator_classes().get(name) is not type(model):
         raise TypeError(
@@ -298,9 +297,7 @@ def get_untrusted_types(path):
 def _check_trusted(trusted):
     trusted = [] if trusted is None else trusted
     if isinstance(trusted, str) or not all(isinstance(name, str) for name in trusted):
-        raise TypeError(
-            f"skbatch.load's trusted must be a list of type names (str), e.g. ['mypackage.nets.Net']. Got {trusted!r}"
-        )
+        raise TypeError(f"skbatch.load's trusted must be a list of type names (str), e.g. ['mypackage.nets.Net']. Got {trusted!r}")
     return list(trusted)
 
 
@@ -323,9 +320,7 @@ def _open(path):
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as error:
-        raise ValueError(
-            f"{str(path)!r} is not a readable skbatch model file (BadZipFile: {error}); {_SAVED_WHERE}"
-        ) from None
+        raise ValueError(f"{str(path)!r} is not a readable skbatch model file (BadZipFile: {error}); {_SAVED_WHERE}") from None
     names = archive.namelist()
     if _HEADER not in names:
         old = _skops_file_format(archive) if "schema.json" in names else None
@@ -365,8 +360,7 @@ class _Reader:
             data = self.archive.read(name)
         except (zipfile.BadZipFile, OSError, EOFError) as error:  # a CRC that does not match, a truncated part
             raise ValueError(
-                f"{str(self.path)!r} is not a readable skbatch model file ({type(error).__name__}: {error}); "
-                f"{_SAVED_WHERE}"
+                f"{str(self.path)!r} is not a readable skbatch model file ({type(error).__name__}: {error}); {_SAVED_WHERE}"
             ) from None
         self.read_names.add(name)
         return data
@@ -388,8 +382,7 @@ class _Reader:
         extra = sorted(set(self.archive.namelist()) - self.read_names)
         if extra:
             raise ValueError(
-                f"{str(self.path)!r} cannot be loaded: it holds {extra}, which its outline does not name. "
-                "skbatch.save writes no such file"
+                f"{str(self.path)!r} cannot be loaded: it holds {extra}, which its outline does not name. skbatch.save writes no such file"
             )
 
 
@@ -448,8 +441,7 @@ def _load_network(node, reader, trusted):
     expected = set(cls().get_params(deep=False))
     if set(params) != expected:
         raise ValueError(
-            f"its params {sorted(set(params) ^ expected)} are not those of {cls.__name__}: "
-            "skbatch.save writes every param, and only those"
+            f"its params {sorted(set(params) ^ expected)} are not those of {cls.__name__}: skbatch.save writes every param, and only those"
         )
     if name in _USER_MODULE:
         params["module"] = _trusted_module(node.get("module"), trusted)

@@ -75,9 +75,7 @@ class MemoryHungryNet(nn.Module):
 
     def forward(self, X):
         if self.training and X.shape[0] > self.max_batch:
-            raise torch.OutOfMemoryError(
-                "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB total capacity)"
-            )
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.77 GiB total capacity)")
         return self.linear(X)
 
 

@@ -33,8 +33,12 @@ class ProbeNet(nn.Module):
 def probe(device, sleep=0.01):
     """A classifier on ProbeNet: on 45 training samples, 30 batches of at least ``sleep`` s."""
     return TorchClassifier(
-        module=ProbeNet, module_kwargs={"sleep": sleep}, batch_size=3, max_epochs=2,
-        device=device, random_state=0,
+        module=ProbeNet,
+        module_kwargs={"sleep": sleep},
+        batch_size=3,
+        max_epochs=2,
+        device=device,
+        random_state=0,
     )
 
 
@@ -44,6 +48,4 @@ def intervals(estimators):
 
 
 def overlapping_pairs(spans):
-    return [
-        (a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1]
-    ]
+    return [(a, b) for i, a in enumerate(spans) for b in spans[i + 1 :] if a[0] < b[1] and b[0] < a[1]]

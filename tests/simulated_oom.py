@@ -17,9 +17,7 @@ class OutOfMemoryAbove(nn.Module):
 
     def forward(self, X):
         if self.training and len(X) > self.limit:
-            raise torch.OutOfMemoryError(
-                f"CUDA out of memory. Tried to allocate a batch of {len(X)} (simulated, limit {self.limit})."
-            )
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate a batch of {len(X)} (simulated, limit {self.limit}).")
         return self.linear(X)
 
 

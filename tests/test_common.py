@@ -41,9 +41,7 @@ CHECKED = [
 # different order, and agree to float32 rounding (1e-7 to 3e-6 relative),
 # where these checks ask for rtol=1e-7 (float64). tests/estimators/test_mlp_inputs.py
 # checks the same equivalence at rtol=1e-5.
-_FLOAT32_ROUNDING = (
-    "trains in float32: weighted and repeated-row fits agree to float32 rounding, not to the check's rtol=1e-7"
-)
+_FLOAT32_ROUNDING = "trains in float32: weighted and repeated-row fits agree to float32 rounding, not to the check's rtol=1e-7"
 
 
 def _expected_failed_checks(estimator):

@@ -27,10 +27,28 @@ def test_docs_build_without_warnings(tmp_path):
     shutil.copytree(ROOT / "examples", tmp_path / "examples", ignore=BUILD_OUTPUT)
     html = tmp_path / "html"
     result = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "-D", "plot_gallery=0",
-         "-D", "nb_execution_mode=off",
-         "-d", str(tmp_path / "doctrees"), str(tmp_path / "docs"), str(html)],
-        capture_output=True, text=True, timeout=HANG_LIMIT, check=False,
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-W",
+            "--keep-going",
+            "-q",
+            "-b",
+            "html",
+            "-D",
+            "plot_gallery=0",
+            "-D",
+            "nb_execution_mode=off",
+            "-d",
+            str(tmp_path / "doctrees"),
+            str(tmp_path / "docs"),
+            str(html),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=HANG_LIMIT,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     # Every public name gets an API page and every example a gallery page, with no list to keep up to date.
@@ -46,8 +64,6 @@ def test_docs_build_without_warnings(tmp_path):
 
 @pytest.mark.parametrize("page", GUIDE_PAGES, ids=lambda p: p.name)
 def test_user_guide_code_runs(page):
-    results = doctest.testfile(
-        str(page), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
-    )
+    results = doctest.testfile(str(page), module_relative=False, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
     assert results.attempted > 0
     assert results.failed == 0, f"{results.failed} of {results.attempted} examples in {page.name} failed"

@@ -127,8 +127,11 @@ def _iris():
 def test_lbfgs_with_noise_growth_names_lbfgs():
     X, y = _iris()
     net = MLPClassifier(solver="lbfgs", batch_size_growth="noise", max_epochs=3, device="cpu")
-    with pytest.raises(ValueError, match="batch_size_growth='noise' of MLPClassifier grows the batch.*solver='lbfgs' "
-                                         "trains on one full batch.*Use solver='adam' or 'sgd'"):
+    with pytest.raises(
+        ValueError,
+        match="batch_size_growth='noise' of MLPClassifier grows the batch.*solver='lbfgs' "
+        "trains on one full batch.*Use solver='adam' or 'sgd'",
+    ):
         net.fit(X, y)
 
 
@@ -140,11 +143,14 @@ def test_lbfgs_with_track_noise_scale_has_the_documented_noise_scale_curve():
     assert MLPClassifier(solver="lbfgs", max_epochs=3, device="cpu").fit(X, y).noise_scale_curve_ is None
 
 
-@pytest.mark.parametrize("y, match", [
-    (np.where(np.arange(150) % 2, 1.0, None), "y holds NaN, None or infinite values \\(the first at row 0\\)"),
-    (np.array([None] * 150, dtype=object), "y holds NaN, None or infinite values"),
-    (np.full(150, 1e39), "y holds values beyond float32's range \\(largest \\|y\\| is 1e\\+39"),
-])
+@pytest.mark.parametrize(
+    "y, match",
+    [
+        (np.where(np.arange(150) % 2, 1.0, None), "y holds NaN, None or infinite values \\(the first at row 0\\)"),
+        (np.array([None] * 150, dtype=object), "y holds NaN, None or infinite values"),
+        (np.full(150, 1e39), "y holds values beyond float32's range \\(largest \\|y\\| is 1e\\+39"),
+    ],
+)
 def test_a_regressor_target_it_cannot_train_on_is_refused_not_blamed_on_lr(y, match):
     from skbatch import MLPRegressor
 
@@ -156,6 +162,9 @@ def test_a_regressor_target_it_cannot_train_on_is_refused_not_blamed_on_lr(y, ma
 @pytest.mark.parametrize("sizes", [(10**7, 10**7), "1000000-1000000"])
 def test_layers_no_machine_could_hold_are_refused_naming_the_param(sizes):
     X, y = _iris()
-    with pytest.raises(ValueError, match="'hidden_layer_sizes' parameter of MLPClassifier gives a network of "
-                                         ".* weights, which needs at least .* GiB to train.*Pass smaller layers"):
+    with pytest.raises(
+        ValueError,
+        match="'hidden_layer_sizes' parameter of MLPClassifier gives a network of "
+        ".* weights, which needs at least .* GiB to train.*Pass smaller layers",
+    ):
         MLPClassifier(hidden_layer_sizes=sizes, max_epochs=1, device="cpu").fit(X, y)

@@ -15,9 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present: the script runs every check")
 def test_gpu_check_skips_with_a_message_and_exits_0_without_cuda():
-    done = subprocess.run(
-        [sys.executable, "benchmarks/gpu_check.py"], cwd=ROOT, capture_output=True, text=True, timeout=HANG_LIMIT
-    )
+    done = subprocess.run([sys.executable, "benchmarks/gpu_check.py"], cwd=ROOT, capture_output=True, text=True, timeout=HANG_LIMIT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("gpu-check: skipped:")
     assert "no CUDA device" in done.stdout

@@ -31,9 +31,7 @@ def kernel_of_this_python(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_quickstart_notebook_runs(kernel_of_this_python, tmp_path):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), (
-        "commit the notebook without outputs"
-    )
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"), "commit the notebook without outputs"
     client = nbclient.NotebookClient(
         notebook, kernel_name=kernel_of_this_python, timeout=HANG_LIMIT, resources={"metadata": {"path": str(tmp_path)}}
     )

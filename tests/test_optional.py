@@ -33,11 +33,7 @@ def without_skopt(monkeypatch):
 
 @pytest.mark.slow  # a fresh interpreter importing torch: about 5 s of CPU
 def test_import_skbatch_loads_neither_skopt_nor_matplotlib():
-    code = (
-        "import sys, skbatch; "
-        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('skopt', 'matplotlib')); "
-        "print(loaded)"
-    )
+    code = "import sys, skbatch; loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('skopt', 'matplotlib')); print(loaded)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
 

@@ -30,9 +30,7 @@ def _run_alone(index, code, tmp_path):
         "MPLBACKEND": "Agg",
     }
     try:
-        result = subprocess.run(
-            [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=HANG_LIMIT
-        )
+        result = subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
     except subprocess.TimeoutExpired:
         return index, None, f"timed out after {HANG_LIMIT} s"
     return index, result.returncode, result.stderr[-3000:]
@@ -46,9 +44,7 @@ def test_readme_has_python_blocks():
 def test_every_python_block_runs_alone(tmp_path):
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(lambda item: _run_alone(*item, tmp_path), enumerate(BLOCKS)))
-    failures = [
-        f"block {i} (starts {BLOCKS[i].splitlines()[0]!r}) exited {rc}:\n{err}" for i, rc, err in outcomes if rc != 0
-    ]
+    failures = [f"block {i} (starts {BLOCKS[i].splitlines()[0]!r}) exited {rc}:\n{err}" for i, rc, err in outcomes if rc != 0]
     assert not failures, "\n\n".join(failures)
 
 

@@ -87,8 +87,7 @@ def test_a_regressor_alone_round_trips_without_its_cache_folder(tmp_path):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 3)).astype(np.float32)
     y = X @ np.array([1.0, -2.0, 0.5])
-    model = _quiet(lambda: MLPRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0,
-                                        cache_dir=str(tmp_path / "cache")).fit(X, y))
+    model = _quiet(lambda: MLPRegressor(hidden_layer_sizes=(8,), max_epochs=3, random_state=0, cache_dir=str(tmp_path / "cache")).fit(X, y))
     skbatch.save(model, tmp_path / "reg.skbatch")
     loaded = skbatch.load(tmp_path / "reg.skbatch")
     assert loaded.cache_dir is None, "the training machine's cache folder does not travel"
@@ -125,8 +124,11 @@ def test_a_multilabel_model_loads_as_multilabel(tmp_path):
 
 def test_a_convnet_round_trips(small_digits, tmp_path):
     X, y = small_digits
-    model = _quiet(lambda: ConvNetClassifier(image_shape=(8, 8), channels=(4,), dense_layer_sizes=(8,), max_epochs=1,
-                                             random_state=0, device="cpu").fit(X, y))
+    model = _quiet(
+        lambda: ConvNetClassifier(
+            image_shape=(8, 8), channels=(4,), dense_layer_sizes=(8,), max_epochs=1, random_state=0, device="cpu"
+        ).fit(X, y)
+    )
     skbatch.save(model, tmp_path / "cnn.skbatch")
     loaded = skbatch.load(tmp_path / "cnn.skbatch")
     assert loaded.input_shape_ == (1, 8, 8)
@@ -173,10 +175,12 @@ def test_a_network_alone_needs_no_skops_and_a_pipeline_names_the_extra(tmp_path,
     model = _quiet(lambda: make_pipeline(StandardScaler(), _classifier()).fit(X_IRIS, Y_IRIS))
     monkeypatch.setitem(sys.modules, "skops", None)  # as if not installed
     skbatch.save(model[-1], tmp_path / "network.skbatch")
-    np.testing.assert_array_equal(skbatch.load(tmp_path / "network.skbatch").predict_proba(X_IRIS),
-                                  model[-1].predict_proba(X_IRIS))
-    with pytest.raises(ModuleNotFoundError, match=r"skbatch.save and skbatch.load of the steps around a network "
-                                                  r"needs skops, which is not installed.*pip install 'skbatch\[cli\]'"):
+    np.testing.assert_array_equal(skbatch.load(tmp_path / "network.skbatch").predict_proba(X_IRIS), model[-1].predict_proba(X_IRIS))
+    with pytest.raises(
+        ModuleNotFoundError,
+        match=r"skbatch.save and skbatch.load of the steps around a network "
+        r"needs skops, which is not installed.*pip install 'skbatch\[cli\]'",
+    ):
         skbatch.save(model, tmp_path / "pipeline.skbatch")
     assert not (tmp_path / "pipeline.skbatch").exists()
 
@@ -195,8 +199,11 @@ def test_save_refuses_what_it_cannot_store_and_writes_nothing(tmp_path):
     skbatch.save(model, path)
     before = path.read_bytes()
     model.set_params(random_state=np.random.RandomState(0))
-    with pytest.raises(TypeError, match="MLPClassifier's param random_state is a RandomState, which skbatch does not "
-                                        "store: set it to a plain value with set_params before saving"):
+    with pytest.raises(
+        TypeError,
+        match="MLPClassifier's param random_state is a RandomState, which skbatch does not "
+        "store: set it to a plain value with set_params before saving",
+    ):
         skbatch.save(model, path)
     assert path.read_bytes() == before, "a refused save leaves the file as it was"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.skbatch"], "and no temporary file"
@@ -218,8 +225,10 @@ def test_a_step_skops_does_not_trust_needs_trusting_by_name(tmp_path):
     skbatch.save(model, tmp_path / "model.skbatch")
     name = f"{__name__}._Doubler"
     assert skbatch.saving.get_untrusted_types(tmp_path / "model.skbatch") == [name]
-    with pytest.raises(sio.exceptions.UntrustedTypesFoundException,
-                       match=rf"(?s)Untrusted types found in the file: \['{name}'\].*skbatch.load\(path, trusted="):
+    with pytest.raises(
+        sio.exceptions.UntrustedTypesFoundException,
+        match=rf"(?s)Untrusted types found in the file: \['{name}'\].*skbatch.load\(path, trusted=",
+    ):
         skbatch.load(tmp_path / "model.skbatch")
     loaded = skbatch.load(tmp_path / "model.skbatch", trusted=[name])
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
@@ -229,7 +238,7 @@ def test_a_step_skops_does_not_trust_needs_trusting_by_name(tmp_path):
 
 # --- a user's network class is imported only when trusted --------------------
 
-_NET_SOURCE = '''
+_NET_SOURCE = """
 import torch
 IMPORTED = True
 
@@ -240,7 +249,7 @@ class Net(torch.nn.Module):
 
     def forward(self, X):
         return self.linear(X)
-'''
+"""
 
 
 @pytest.fixture
@@ -260,8 +269,10 @@ def test_a_custom_network_loads_only_when_its_class_is_trusted(tmp_path, user_mo
     skbatch.save(model, tmp_path / "custom.skbatch")
     del sys.modules[user_module]  # a fresh process, which has not imported the user's code
     assert skbatch.saving.get_untrusted_types(tmp_path / "custom.skbatch") == [f"{user_module}.Net"]
-    refusal = (rf"of class {user_module}.Net, user code that loading would import and run. "
-               rf"If you trust it, pass skbatch.load\(path, trusted=\['{user_module}.Net'\]\)")
+    refusal = (
+        rf"of class {user_module}.Net, user code that loading would import and run. "
+        rf"If you trust it, pass skbatch.load\(path, trusted=\['{user_module}.Net'\]\)"
+    )
     with pytest.raises(skbatch.saving.UntrustedModuleError, match=refusal):
         skbatch.load(tmp_path / "custom.skbatch")
     assert user_module not in sys.modules, "refused without importing it"
@@ -312,16 +323,19 @@ def _edit_header(edit):
         header = json.loads(members["header.json"])
         edit(header)
         members["header.json"] = json.dumps(header).encode()
+
     return apply
 
 
 def _edit_network(edit):
     """Edit the network's tensors and state, and reseal its checksum: a deliberate edit, not damage."""
+
     def apply(members):
         tensors, text = unpack_entry(members["networks/1.safetensors"])
         meta = json.loads(text)
         edit(tensors, meta)
         members["networks/1.safetensors"] = pack_entry(tensors, json.dumps(meta))
+
     return apply
 
 
@@ -329,39 +343,91 @@ def _network_params(header):
     return header["model"]["last"]["params"]
 
 
-@pytest.mark.parametrize("edit, error, match", [
-    (_edit_header(lambda h: h["model"]["last"].update({"class": "sklearn.linear_model.LogisticRegression"})),
-     ValueError, r"estimator of class 'sklearn.linear_model.LogisticRegression', which is not one skbatch loads"),
-    (_edit_header(lambda h: h["model"]["last"].update(kind="pickle")), ValueError, "part of kind 'pickle'"),
-    (_edit_header(lambda h: h.update(format="skbatch-model/4")), ValueError,
-     r"is a model file of format 'skbatch-model/4'; this skbatch reads format skbatch-model/3 only"),
-    (_edit_header(lambda h: _network_params(h).update(hidden_layer_sizes={"__tuple__": [1000000, 1000000]})),
-     InvalidParameterError, r"'hidden_layer_sizes' parameter of MLPClassifier gives a network of 1e\+12 weights"),
-    (_edit_header(lambda h: _network_params(h).update(lr=-1.0)), InvalidParameterError, "'lr' parameter of MLPClassifier"),
-    (_edit_header(lambda h: _network_params(h).update(not_a_param=1)), ValueError,
-     r"params \['not_a_param'\] are not those of MLPClassifier"),
-    (_edit_header(lambda h: _network_params(h).update(lr={"__dataclass__": ["Popen", {}]})), ValueError,
-     "'Popen', which is not one of skbatch's stored types"),
-    (_edit_network(lambda t, m: m["attributes"].update(predict=1)), ValueError,
-     "sets 'predict', which is not a fitted attribute"),
-    (_edit_network(lambda t, m: m["attributes"].update(lr=1000.0)), ValueError, "sets 'lr', which is not a fitted attribute"),
-    (_edit_network(lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [2, 1, 0])), ValueError,
-     "fitted attribute classes_ holds"),
-    (_edit_network(lambda t, m: m["attributes"].update(n_iter_=1)), ValueError, "n_iter_ does not match its training history"),
-    (_edit_network(lambda t, m: t["module/module/layers.0.weight"].fill_(float("nan"))), ValueError,
-     "weights of module: layers.0.weight holds NaN"),
-    (_edit_network(lambda t, m: t.update({"module/module/layers.0.weight": t["module/module/layers.0.weight"][:4]})),
-     ValueError, r"layers.0.weight is torch.float32 of shape \(4, 4\), where the network has torch.float32 of shape \(8, 4\)"),
-    (_edit_network(lambda t, m: m.update(estimator="MLPRegressor")), ValueError, "holds the state of a 'MLPRegressor'"),
-    (lambda members: members.update({"networks/1.safetensors": members["networks/1.safetensors"][:-9] + b"\x01" * 9}),
-     ValueError, "checksum does not match its content"),
-    (lambda members: members.update({"parts/0.skops": sio.dumps(LogisticRegression())}), ValueError,
-     "parts/0.skops is not the Pipeline around a network that save writes"),
-    (lambda members: members.update({"extra.pkl": b"\x80\x04."}), ValueError,
-     r"holds \['extra.pkl'\], which its outline does not name"),
-], ids=["class", "kind", "version", "huge-layers", "bad-lr", "unknown-param", "unknown-tag", "method-as-attribute",
-        "param-as-attribute", "unsorted-classes", "n_iter", "nan", "shape", "other-state", "flipped-bytes",
-        "other-skops-part", "extra-member"])
+@pytest.mark.parametrize(
+    "edit, error, match",
+    [
+        (
+            _edit_header(lambda h: h["model"]["last"].update({"class": "sklearn.linear_model.LogisticRegression"})),
+            ValueError,
+            r"estimator of class 'sklearn.linear_model.LogisticRegression', which is not one skbatch loads",
+        ),
+        (_edit_header(lambda h: h["model"]["last"].update(kind="pickle")), ValueError, "part of kind 'pickle'"),
+        (
+            _edit_header(lambda h: h.update(format="skbatch-model/4")),
+            ValueError,
+            r"is a model file of format 'skbatch-model/4'; this skbatch reads format skbatch-model/3 only",
+        ),
+        (
+            _edit_header(lambda h: _network_params(h).update(hidden_layer_sizes={"__tuple__": [1000000, 1000000]})),
+            InvalidParameterError,
+            r"'hidden_layer_sizes' parameter of MLPClassifier gives a network of 1e\+12 weights",
+        ),
+        (_edit_header(lambda h: _network_params(h).update(lr=-1.0)), InvalidParameterError, "'lr' parameter of MLPClassifier"),
+        (
+            _edit_header(lambda h: _network_params(h).update(not_a_param=1)),
+            ValueError,
+            r"params \['not_a_param'\] are not those of MLPClassifier",
+        ),
+        (
+            _edit_header(lambda h: _network_params(h).update(lr={"__dataclass__": ["Popen", {}]})),
+            ValueError,
+            "'Popen', which is not one of skbatch's stored types",
+        ),
+        (_edit_network(lambda t, m: m["attributes"].update(predict=1)), ValueError, "sets 'predict', which is not a fitted attribute"),
+        (_edit_network(lambda t, m: m["attributes"].update(lr=1000.0)), ValueError, "sets 'lr', which is not a fitted attribute"),
+        (
+            _edit_network(lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [2, 1, 0])),
+            ValueError,
+            "fitted attribute classes_ holds",
+        ),
+        (_edit_network(lambda t, m: m["attributes"].update(n_iter_=1)), ValueError, "n_iter_ does not match its training history"),
+        (
+            _edit_network(lambda t, m: t["module/module/layers.0.weight"].fill_(float("nan"))),
+            ValueError,
+            "weights of module: layers.0.weight holds NaN",
+        ),
+        (
+            _edit_network(lambda t, m: t.update({"module/module/layers.0.weight": t["module/module/layers.0.weight"][:4]})),
+            ValueError,
+            r"layers.0.weight is torch.float32 of shape \(4, 4\), where the network has torch.float32 of shape \(8, 4\)",
+        ),
+        (_edit_network(lambda t, m: m.update(estimator="MLPRegressor")), ValueError, "holds the state of a 'MLPRegressor'"),
+        (
+            lambda members: members.update({"networks/1.safetensors": members["networks/1.safetensors"][:-9] + b"\x01" * 9}),
+            ValueError,
+            "checksum does not match its content",
+        ),
+        (
+            lambda members: members.update({"parts/0.skops": sio.dumps(LogisticRegression())}),
+            ValueError,
+            "parts/0.skops is not the Pipeline around a network that save writes",
+        ),
+        (
+            lambda members: members.update({"extra.pkl": b"\x80\x04."}),
+            ValueError,
+            r"holds \['extra.pkl'\], which its outline does not name",
+        ),
+    ],
+    ids=[
+        "class",
+        "kind",
+        "version",
+        "huge-layers",
+        "bad-lr",
+        "unknown-param",
+        "unknown-tag",
+        "method-as-attribute",
+        "param-as-attribute",
+        "unsorted-classes",
+        "n_iter",
+        "nan",
+        "shape",
+        "other-state",
+        "flipped-bytes",
+        "other-skops-part",
+        "extra-member",
+    ],
+)
 def test_a_tampered_file_is_refused_naming_what_is_wrong(saved_bytes, tmp_path, edit, error, match):
     members = _members(saved_bytes)
     edit(members)

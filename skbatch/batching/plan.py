@@ -118,9 +118,7 @@ class BatchPlan:
             )
         if self.milestones is None:
             return self.batch_size
-        return scheduled_batch_size(
-            self.batch_size, epoch, growth=self.growth, milestones=self.milestones, n_samples=self.n_samples
-        )
+        return scheduled_batch_size(self.batch_size, epoch, growth=self.growth, milestones=self.milestones, n_samples=self.n_samples)
 
     def accumulation_steps_at(self, epoch):
         """Slices each batch of ``epoch`` is computed in."""

@@ -48,8 +48,17 @@ from ..training.max_batch import MaxBatchSearch
 from ..training.seeding import seeded_torch
 
 __all__ = [
-    "UnstorableStateError", "check_tensors_like", "decode_entry", "decode_state", "encode_entry", "encode_state",
-    "from_json", "pack_entry", "read_entry", "to_json", "unpack_entry",
+    "UnstorableStateError",
+    "check_tensors_like",
+    "decode_entry",
+    "decode_state",
+    "encode_entry",
+    "encode_state",
+    "from_json",
+    "pack_entry",
+    "read_entry",
+    "to_json",
+    "unpack_entry",
 ]
 
 # The dataclasses an entry may hold, by the tag it gives them.
@@ -96,7 +105,7 @@ def from_json(value):
         return [from_json(item) for item in value]
     if not isinstance(value, dict):
         return value
-    (tag, content), = value.items()
+    ((tag, content),) = value.items()
     if tag == "__tuple__":
         return tuple(from_json(item) for item in content)
     if tag == "__dict__":
@@ -140,9 +149,7 @@ def encode_state(estimator):
             attributes[name] = to_json(value, f"the fitted attribute {name}")
         # Other private attributes are not fitted state (a search's callback context, say).
         elif name not in params and name != "net_" and not name.startswith("_"):
-            raise UnstorableStateError(
-                f"the fitted attribute {name} is not one of skbatch's, and a restored fit would lack it"
-            )
+            raise UnstorableStateError(f"the fitted attribute {name} is not one of skbatch's, and a restored fit would lack it")
     net = estimator.net_
     tensors = {}
     modules, optimizers = net_part_names(net)
@@ -159,8 +166,11 @@ def encode_state(estimator):
                     tensors[f"optimizer/{name}/{index}/{field}"] = _cpu(value)
                 else:
                     scalars.setdefault(str(index), {})[field] = to_json(value, f"the optimizer state {field}")
-        optimizer_json[name] = {"param_groups": to_json(state["param_groups"], "the optimizer's param groups"),
-                                "scalars": scalars, "indices": [str(i) for i in state["state"]]}
+        optimizer_json[name] = {
+            "param_groups": to_json(state["param_groups"], "the optimizer's param groups"),
+            "scalars": scalars,
+            "indices": [str(i) for i in state["state"]],
+        }
     generator = getattr(net, "iterator_train__generator", None)
     if generator is not None:
         tensors["generator/iterator_train"] = generator.get_state()
@@ -261,15 +271,16 @@ def decode_state(tensors, state, estimator, *, device=None):
     modules, optimizers = net_part_names(net)
     for name in modules:
         prefix = f"module/{name}/"
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         part = getattr(net, name + "_")
         check_tensors_like(state, part.state_dict(), f"the weights of {name}")
         part.load_state_dict(state, strict=True)
     for name in optimizers:
         _load_optimizer(getattr(net, name + "_"), net_json["optimizers"][name], tensors, name)
     if "generator/iterator_train" in tensors:
-        check_tensors_like({"state": tensors["generator/iterator_train"]},
-                    {"state": net.iterator_train__generator.get_state()}, "the shuffling generator")
+        check_tensors_like(
+            {"state": tensors["generator/iterator_train"]}, {"state": net.iterator_train__generator.get_state()}, "the shuffling generator"
+        )
         net.iterator_train__generator.set_state(tensors["generator/iterator_train"])
     for name, value in net_json["settings"].items():
         if name not in _NET_SETTINGS:
@@ -309,8 +320,11 @@ def _load_optimizer(optimizer, stored, tensors, name):
         raise ValueError(f"the param groups of optimizer {name} are not those of this network")
     for group, like in zip(groups, fresh):
         # The rate moves with the schedules; every other setting is the params'.
-        if not isinstance(group, dict) or set(group) != set(like) or not _finite_positive(group.get("lr")) or any(
-            not same_value(group[field], like[field]) for field in like if field not in ("lr", "initial_lr")
+        if (
+            not isinstance(group, dict)
+            or set(group) != set(like)
+            or not _finite_positive(group.get("lr"))
+            or any(not same_value(group[field], like[field]) for field in like if field not in ("lr", "initial_lr"))
         ):
             raise ValueError(f"the param groups of optimizer {name} are not those this estimator's params give")
     state = {}
@@ -319,7 +333,7 @@ def _load_optimizer(optimizer, stored, tensors, name):
         if not 0 <= position < len(params):
             raise ValueError(f"optimizer {name} holds state for a parameter the network does not have")
         prefix = f"optimizer/{name}/{index}/"
-        values = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        values = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
         for field, tensor in values.items():
             shape_ok = tensor.shape == params[position].shape or (field == "step" and tensor.numel() == 1)
             if not tensor.is_floating_point() or not shape_ok or not bool(torch.isfinite(tensor).all()):

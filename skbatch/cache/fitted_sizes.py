@@ -30,7 +30,5 @@ def recorded_batch_sizes(estimator):
     return [
         record.get("batch_size")
         for record in FitCache(cache_dir).records()
-        if record.get("status") == "ok"
-        and record.get("family") == family
-        and str(record.get("device", "")).split(":")[0] == device_type
+        if record.get("status") == "ok" and record.get("family") == family and str(record.get("device", "")).split(":")[0] == device_type
     ]

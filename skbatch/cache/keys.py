@@ -91,9 +91,7 @@ def _module_state(module):
 def _named(obj, what):
     qualname = getattr(obj, "__qualname__", "")
     if "<lambda>" in qualname or "<locals>" in qualname:
-        raise UnfingerprintableParamError(
-            f"{what} {qualname} is defined inside a function, so its code is not reachable by name"
-        )
+        raise UnfingerprintableParamError(f"{what} {qualname} is defined inside a function, so its code is not reachable by name")
     return (what, _path(obj))
 
 
@@ -144,9 +142,7 @@ def value_fingerprint(value, _depth=0):
     try:
         return ("pickled", _path(type(value)), joblib.hash(value))
     except Exception as error:
-        raise UnfingerprintableParamError(
-            f"a {type(value).__name__} has no state that can be read ({type(error).__name__})"
-        ) from None
+        raise UnfingerprintableParamError(f"a {type(value).__name__} has no state that can be read ({type(error).__name__})") from None
 
 
 def _params(estimator, excluded):

@@ -277,9 +277,7 @@ class FitCache:
         """
         params = estimator.get_params(deep=False)
         if handoff:
-            _handoffs[(str(self.directory), key["key"])] = {
-                name: value for name, value in vars(estimator).items() if name not in params
-            }
+            _handoffs[(str(self.directory), key["key"])] = {name: value for name, value in vars(estimator).items() if name not in params}
         read_again = _scratch.get(str(self.directory), None)
         if read_again is False:
             return True
@@ -350,11 +348,7 @@ class FitCache:
             **key,
             "format": _FORMAT,
             "estimator": type(estimator).__name__,
-            "params": {
-                name: value
-                for name, value in estimator.get_params(deep=False).items()
-                if name not in _UNKEYED_PARAMS
-            },
+            "params": {name: value for name, value in estimator.get_params(deep=False).items() if name not in _UNKEYED_PARAMS},
             "family": None if n_features is None else family_key(estimator, n_features),
             "status": status,
             "error": None if error is None else f"{type(error).__name__}: {error}",
@@ -415,8 +409,7 @@ def _check_own_folder(folder, *, follow, name, value):
         raise InvalidParameterError(f"{start} is not a folder (a link or a file). {fix}")
     if info.st_uid != os.getuid():
         raise InvalidParameterError(
-            f"{start} belongs to uid {info.st_uid}, not to this account (uid {os.getuid()}), and could hold "
-            f"fits it planted. {fix}"
+            f"{start} belongs to uid {info.st_uid}, not to this account (uid {os.getuid()}), and could hold fits it planted. {fix}"
         )
     if info.st_mode & 0o022:
         raise InvalidParameterError(
@@ -470,11 +463,7 @@ def fit_cached(estimator, X, y, sample_weight=None):
     try:
         estimator._fit(X, y, incremental=False, sample_weight=sample_weight)
     except Exception as error:
-        cache.write_record(
-            cache.make_record(
-                estimator, key, status="failed", error=error, fit_time=time.perf_counter() - start
-            )
-        )
+        cache.write_record(cache.make_record(estimator, key, status="failed", error=error, fit_time=time.perf_counter() - start))
         raise
     fit_time = time.perf_counter() - start
     cache.store(estimator, key, cache.make_record(estimator, key, status="ok", fit_time=fit_time))

@@ -74,7 +74,5 @@ def dask_parallel(client=None, *, wait_for_workers_timeout=10):
     """
     # Registered on first use: the backend imports dask, an optional dependency.
     joblib.register_parallel_backend(_BACKEND, dask_backend_without_scatter())
-    with joblib.parallel_config(
-        backend=_BACKEND, client=client, wait_for_workers_timeout=wait_for_workers_timeout
-    ):
+    with joblib.parallel_config(backend=_BACKEND, client=client, wait_for_workers_timeout=wait_for_workers_timeout):
         yield

@@ -53,10 +53,7 @@ def _visible_gpus():
     """
     if not torch.cuda.is_available():
         return []
-    return [
-        _Device(torch.device("cuda", i), f"GPU-{torch.cuda.get_device_properties(i).uuid}")
-        for i in range(torch.cuda.device_count())
-    ]
+    return [_Device(torch.device("cuda", i), f"GPU-{torch.cuda.get_device_properties(i).uuid}") for i in range(torch.cuda.device_count())]
 
 
 def _default_lock_dir():
@@ -327,9 +324,7 @@ class DevicePool:
                 return device, name, lock
             if deadline is not None and time.monotonic() >= deadline:
                 holders = [
-                    f"{name} by {holder}"
-                    for _, name in table
-                    if (holder := _read_holder(lock_dir / _lock_file_name(name))) is not None
+                    f"{name} by {holder}" for _, name in table if (holder := _read_holder(lock_dir / _lock_file_name(name))) is not None
                 ]
                 raise TimeoutError(
                     f"No free slot in {self!r} after waiting {self.timeout} s: all "
@@ -352,10 +347,7 @@ def _resolve_entry(entry):
         return _Device(torch.device("cpu"), None)
     match = _CUDA_PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None:
-        raise ValueError(
-            "Each entry of DevicePool's 'devices' must be 'cpu', 'cuda' or 'cuda:N'. "
-            f"Got {entry!r} instead."
-        )
+        raise ValueError(f"Each entry of DevicePool's 'devices' must be 'cpu', 'cuda' or 'cuda:N'. Got {entry!r} instead.")
     gpus = _visible_gpus()
     if not gpus:
         raise ValueError(

@@ -49,10 +49,7 @@ def resolve_device(device):
         return torch.device("cpu")
     match = _CUDA_PATTERN.fullmatch(name) if isinstance(name, str) else None
     if match is None:
-        raise ValueError(
-            "The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. "
-            f"Got {device!r} instead."
-        )
+        raise ValueError(f"The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'. Got {device!r} instead.")
     n_devices = _cuda_device_count()
     if n_devices == 0:
         raise ValueError(
@@ -63,7 +60,6 @@ def resolve_device(device):
     index = int(match.group(1) or 0)
     if index >= n_devices:
         raise ValueError(
-            f"device={name!r} names a GPU that does not exist: torch sees "
-            f"{n_devices} CUDA device(s), cuda:0 to cuda:{n_devices - 1}."
+            f"device={name!r} names a GPU that does not exist: torch sees {n_devices} CUDA device(s), cuda:0 to cuda:{n_devices - 1}."
         )
     return torch.device("cuda", index)

@@ -436,9 +436,7 @@ _MLP_ATTRIBUTES = {
     "classifier": ["n_outputs_mlp", "coefs_", "intercepts_", "n_layers_", "out_activation_"],
     "regressor": ["coefs_", "intercepts_", "n_layers_", "out_activation_"],
 }
-_FITTED_ATTRIBUTES = [
-    name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_", *_MLP_ATTRIBUTES["classifier"])
-]
+_FITTED_ATTRIBUTES = [name for name in ATTRIBUTES if name not in ("classes_", "n_outputs_", *_MLP_ATTRIBUTES["classifier"])]
 
 _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)\{(?P<name>[a-z_0-9]+)\}[ ]*$", re.MULTILINE)
 

@@ -225,9 +225,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
         if net is None:
             # An AttributeError, so that hasattr() says False before fit, as
             # for any fitted attribute.
-            raise AttributeError(
-                f"This {type(self).__name__} has no history_ yet: call fit or partial_fit first."
-            )
+            raise AttributeError(f"This {type(self).__name__} has no history_ yet: call fit or partial_fit first.")
         return [epoch_record(row) for row in net.history]
 
     # -- training: the steps of one fit are FitSequence's (fit_sequence.py) ----------
@@ -318,9 +316,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
 
     def _validate_X(self, X):
         """Check ``X`` for prediction against what ``fit`` saw; return it as the module takes it."""
-        X = validate_data(
-            self, X, reset=False, dtype=np.float32, allow_nd=self._allow_nd, accept_sparse=self._sparse_formats()
-        )
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=self._allow_nd, accept_sparse=self._sparse_formats())
         return self._shape_input(X, reset=False)
 
     def _forward(self, X):

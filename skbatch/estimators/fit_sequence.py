@@ -241,9 +241,7 @@ class FitSequence:
         X_train, y_train = self._to_device(rows.X), self._device_targets(rows.y, rows.sample_weight)
         # A custom forward that draws from torch's global generator trains
         # with it seeded, under the process-wide lock; any other trains freely.
-        seeded = draws_from_global_rng(self) and forward_draws_from_global_rng(
-            self.net_.module_, self._probe_rows(X_train), self.device_
-        )
+        seeded = draws_from_global_rng(self) and forward_draws_from_global_rng(self.net_.module_, self._probe_rows(X_train), self.device_)
         # A stream of its own, not the one that drew the initial weights.
         forward_seed = int(np.random.SeedSequence([start.seed, self._epochs_done(start)]).generate_state(1)[0])
         with seeded_torch(forward_seed, self.device_) if seeded else contextlib.nullcontext():
@@ -262,9 +260,7 @@ class FitSequence:
         except ConvergenceReached:
             pass
         except Exception as error:
-            explained = explain_training_error(
-                self, error, first_epoch=first_epoch, recorded_sizes=lambda: recorded_batch_sizes(self)
-            )
+            explained = explain_training_error(self, error, first_epoch=first_epoch, recorded_sizes=lambda: recorded_batch_sizes(self))
             if explained is None:
                 raise
             raise explained from error

@@ -61,10 +61,7 @@ def _classes(value):
 
 
 def _names(value):
-    return (
-        isinstance(value, np.ndarray) and value.ndim == 1
-        and all(isinstance(item, str) for item in value.tolist())
-    )
+    return isinstance(value, np.ndarray) and value.ndim == 1 and all(isinstance(item, str) for item in value.tolist())
 
 
 def _shape(value):
@@ -121,7 +118,9 @@ def same_value(a, b):
     """Whether two fitted values are equal, NaN equal to NaN (a loss curve may hold NaN noise scales)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return (
-            isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.shape == b.shape
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
             and all(same_value(x, y) for x, y in zip(a.tolist(), b.tolist()))
         )
     if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):

@@ -52,9 +52,7 @@ def parse_hidden_layer_sizes(value, owner="MLPClassifier", *, param="hidden_laye
             sizes = tuple(value)
         except TypeError:
             sizes = (None,)
-    valid = sizes and all(
-        isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-    )
+    valid = sizes and all(isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in sizes)
     if not valid:
         raise InvalidParameterError(
             f"The {param!r} parameter of {owner} must be a non-empty "

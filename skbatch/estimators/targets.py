@@ -203,10 +203,7 @@ class BaseTorchClassifier(ClassifierMixin, _Fit, BaseTorchEstimator):
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
         if not resume and incremental and classes is None:
-            raise ValueError(
-                "classes must be passed on the first call to partial_fit, "
-                "e.g. partial_fit(X, y, classes=np.unique(y_all))."
-            )
+            raise ValueError("classes must be passed on the first call to partial_fit, e.g. partial_fit(X, y, classes=np.unique(y_all)).")
         if y.ndim == 2 or (resume and self._multilabel):
             return self._encode_indicator(y, resume=resume)
         if not resume:

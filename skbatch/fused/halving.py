@@ -133,7 +133,6 @@ class FusedHalvingGridSearchCV(_ContinuedHalving, HalvingGridSearchCV):
 
 
 class FusedHalvingRandomSearchCV(_ContinuedHalving, HalvingRandomSearchCV):
-    __doc__ = (
-        "scikit-learn's HalvingRandomSearchCV, fused, with survivors that continue their training.\n"
-        + _SHARED_DOC.format(space="param_distributions : dict or list of dicts\n        As in HalvingRandomSearchCV.")
+    __doc__ = "scikit-learn's HalvingRandomSearchCV, fused, with survivors that continue their training.\n" + _SHARED_DOC.format(
+        space="param_distributions : dict or list of dicts\n        As in HalvingRandomSearchCV."
     )

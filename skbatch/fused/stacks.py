@@ -209,9 +209,7 @@ class FunctionalStack:
 
     def _make_leaves(self):
         n_models = self.flat.shape[0]
-        self.leaves = {
-            name: self.flat[:, part].view(n_models, *shape).requires_grad_() for name, part, shape in self.parts
-        }
+        self.leaves = {name: self.flat[:, part].view(n_models, *shape).requires_grad_() for name, part, shape in self.parts}
 
     def forward(self, X, keep=None, generator=None):
         """Outputs ``(K, B, ...)`` for inputs ``(K, B, ...)``; dropout is the module's own."""

@@ -121,9 +121,7 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             continue
         elif start.epochs:
             resumes["continued"] += 1
-        members.append(
-            FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None)
-        )
+        members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None))
         keys.append((cache, key))
         positions.append(position)
     if not members:

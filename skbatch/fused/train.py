@@ -351,9 +351,7 @@ def _train_stack(members, placement):
         member.stack_size = len(members)
         # Each model's share of the stack's time, so that the fit times of a
         # search still add up to the time it spent training.
-        member.estimator._finish_fit(
-            fit_time=seconds / len(members), peak_memory=peak.bytes, to_cpu=placement.slot is not None
-        )
+        member.estimator._finish_fit(fit_time=seconds / len(members), peak_memory=peak.bytes, to_cpu=placement.slot is not None)
     return {
         "n_models": len(members),
         "batch_size": members[0].batch_size,
@@ -362,9 +360,7 @@ def _train_stack(members, placement):
         "seconds": seconds,
         "device": str(device),
         "from_epoch": min(member.resume_epochs for member in members),
-        "epochs_trained": sum(
-            len(member.estimator.net_.history) - member.resume_epochs for member in members if member.error is None
-        ),
+        "epochs_trained": sum(len(member.estimator.net_.history) - member.resume_epochs for member in members if member.error is None),
     }
 
 

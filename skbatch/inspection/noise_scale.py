@@ -115,10 +115,7 @@ def gradient_noise_scale(estimator, X, y, *, chunk_size=256, method="auto", b_sm
         raise ValueError(f"method must be 'auto', 'exact' or 'two-batch'; got {method!r}.")
     network, _ = network_step(estimator)
     if network is None:
-        raise TypeError(
-            f"gradient_noise_scale needs an skbatch estimator or a Pipeline ending in one; "
-            f"got {type(estimator).__name__}."
-        )
+        raise TypeError(f"gradient_noise_scale needs an skbatch estimator or a Pipeline ending in one; got {type(estimator).__name__}.")
     check_is_fitted(network)
     if isinstance(estimator, Pipeline):
         X = estimator[:-1].transform(X)

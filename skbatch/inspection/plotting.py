@@ -26,9 +26,14 @@ def _mark_resolved_sizes(ax, data, values):
     """Name the points whose ``batch_size`` was not a number (``'max'``, ``'auto'``, ``'full'``, -1)."""
     for asked, used, value in zip(data["batch_size"], data["batch_size_used"], values):
         if isinstance(asked, str) or asked == -1:
-            ax.annotate(f"'{asked}' = {used}" if isinstance(asked, str) else f"{asked} = {used}",
-                        (used, value), textcoords="offset points", xytext=(0, 8), ha="center",
-                        fontsize="small")
+            ax.annotate(
+                f"'{asked}' = {used}" if isinstance(asked, str) else f"{asked} = {used}",
+                (used, value),
+                textcoords="offset points",
+                xytext=(0, 8),
+                ha="center",
+                fontsize="small",
+            )
 
 
 def plot_batch_size_study(study, *, title=None):
@@ -63,10 +68,7 @@ def plot_batch_size_study(study, *, title=None):
     """
     missing = [c for c in _STUDY_NEEDS if c not in getattr(study, "columns", ())]
     if missing:
-        raise ValueError(
-            f"study lacks the columns {missing}; pass the DataFrame that "
-            "skbatch.batch_size_study returns."
-        )
+        raise ValueError(f"study lacks the columns {missing}; pass the DataFrame that skbatch.batch_size_study returns.")
     plt = _pyplot("plot_batch_size_study")
     data = study.sort_values("batch_size_used", kind="stable")
     sizes = data["batch_size_used"].to_numpy()
@@ -87,8 +89,14 @@ def plot_batch_size_study(study, *, title=None):
         ax_memory.legend(loc="best", fontsize="small")
         _mark_resolved_sizes(ax_memory, data, memory)
     else:
-        ax_memory.text(0.5, 0.5, "no device memory count on the CPU\n(torch counts CUDA memory only)",
-                       ha="center", va="center", transform=ax_memory.transAxes)
+        ax_memory.text(
+            0.5,
+            0.5,
+            "no device memory count on the CPU\n(torch counts CUDA memory only)",
+            ha="center",
+            va="center",
+            transform=ax_memory.transAxes,
+        )
         ax_memory.set_yticks([])
     ax_memory.set_ylabel("peak device memory (MiB)")
     ax_memory.set_title("memory")
@@ -122,9 +130,7 @@ def _curves_of_estimators(estimators):
     curves = {}
     for label, est in estimators.items():
         history = est.net_.history
-        curves[label] = {
-            key: list(history[:, key]) for key in ("train_loss", "valid_loss", "valid_acc") if key in history[-1]
-        }
+        curves[label] = {key: list(history[:, key]) for key in ("train_loss", "valid_loss", "valid_acc") if key in history[-1]}
     return curves
 
 
@@ -175,7 +181,7 @@ def plot_learning_curves(estimators, *, title=None):
     any_score = False
     for label, curve in curves.items():
         epochs = range(1, len(curve["train_loss"]) + 1)
-        line, = ax_loss.plot(epochs, curve["train_loss"], label=f"{label} train")
+        (line,) = ax_loss.plot(epochs, curve["train_loss"], label=f"{label} train")
         if "valid_loss" in curve:
             ax_loss.plot(epochs, curve["valid_loss"], "--", color=line.get_color(), label=f"{label} valid")
         if "valid_acc" in curve:
@@ -202,8 +208,7 @@ def plot_learning_curves(estimators, *, title=None):
     if any_score:
         ax_score.legend(fontsize="small")
     else:
-        ax_score.text(0.5, 0.5, "no held-out data:\nfit with early_stopping=True",
-                      ha="center", va="center", transform=ax_score.transAxes)
+        ax_score.text(0.5, 0.5, "no held-out data:\nfit with early_stopping=True", ha="center", va="center", transform=ax_score.transAxes)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -229,6 +234,13 @@ def _mark_recommendation(data, ax_speed, axes):
     for ax in axes:
         ax.axvline(best["batch_size_used"], color="tab:green", linestyle=":", linewidth=1.5)
     axes[-1].annotate(
-        label, xy=(best["batch_size_used"], best["cv_score"]), xytext=(0.97, 0.97), textcoords="axes fraction",
-        ha="right", va="top", fontsize="small", color="tab:green", arrowprops={"arrowstyle": "->", "color": "tab:green"},
+        label,
+        xy=(best["batch_size_used"], best["cv_score"]),
+        xytext=(0.97, 0.97),
+        textcoords="axes fraction",
+        ha="right",
+        va="top",
+        fontsize="small",
+        color="tab:green",
+        arrowprops={"arrowstyle": "->", "color": "tab:green"},
     )

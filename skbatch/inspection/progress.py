@@ -146,9 +146,7 @@ def _counted_call(parallel, iterable):
     tracker.depth += 1
     try:
         output = _originals["__call__"](parallel, tasks)
-        output = _unwrap_each(tracker, output) if parallel.return_generator else [
-            _unwrap(tracker, item) for item in output
-        ]
+        output = _unwrap_each(tracker, output) if parallel.return_generator else [_unwrap(tracker, item) for item in output]
     finally:
         tracker.depth -= 1
         # A generator output (return_as='generator') keeps running after the

@@ -232,14 +232,9 @@ def search_report(search, X=None, y=None, *, groups=None, cache_dir=None):
     if records is not None:
         for k in range(n_splits):
             table[f"split{k}_device"] = [_field(records[i][k], "device") for i in range(n_candidates)]
-            table[f"split{k}_fit_time"] = [
-                _field(records[i][k], "fit_time", float) for i in range(n_candidates)
-            ]
+            table[f"split{k}_fit_time"] = [_field(records[i][k], "fit_time", float) for i in range(n_candidates)]
         table["mean_training_time"] = table[[f"split{k}_fit_time" for k in range(n_splits)]].mean(axis=1)
-        table["devices"] = [
-            ", ".join(sorted({r["device"] for r in row if r is not None and r.get("device")}))
-            for row in records
-        ]
+        table["devices"] = [", ".join(sorted({r["device"] for r in row if r is not None and r.get("device")})) for row in records]
 
     table = table.sort_values(f"rank_test_{metric}", kind="stable").reset_index(drop=True)
     table.attrs["param_columns"] = [short[name] for name in param_names]
@@ -254,9 +249,7 @@ def _field(record, name, kind=None):
 
 
 def _is_numeric(values):
-    return all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)) for v in values
-    )
+    return all(isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v)) for v in values)
 
 
 def plot_search(search, params=None, *, ax=None):
@@ -333,9 +326,7 @@ def plot_search(search, params=None, *, ax=None):
     else:
         axes = np.atleast_1d(ax)
         if len(axes) != len(names):
-            raise ValueError(
-                f"ax holds {len(axes)} Axes for {len(names)} params {names!r}; pass one per param."
-            )
+            raise ValueError(f"ax holds {len(axes)} Axes for {len(names)} params {names!r}; pass one per param.")
         fig = axes[0].figure
 
     for axis, name in zip(axes, names):
@@ -355,9 +346,7 @@ def plot_search(search, params=None, *, ax=None):
         else:
             categories = _category_order(search, name, values)
             position = {c: j for j, c in enumerate(categories)}
-            x = np.asarray(
-                [position[repr(v) if not isinstance(v, str) else v] for v in values], dtype=float
-            )
+            x = np.asarray([position[repr(v) if not isinstance(v, str) else v] for v in values], dtype=float)
             axis.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
             axis.set_xlim(-0.5, len(categories) - 0.5)
         axis.errorbar(x, mean[rows], yerr=std[rows], fmt="o", alpha=0.7, capsize=3)

@@ -165,9 +165,9 @@ def batch_size_study(estimator, X, y, *, batch_sizes, cv=5, scoring=None, n_jobs
     for batch_size in sizes:
         # Cross-validation first: its fits also warm up the process (lazy
         # initialisation, allocator caches), which the timed fit should not pay.
-        scores = cross_validate(
-            clone(estimator).set_params(**{param: batch_size}), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs
-        )["test_score"]
+        scores = cross_validate(clone(estimator).set_params(**{param: batch_size}), X, y, cv=cv, scoring=scoring, n_jobs=n_jobs)[
+            "test_score"
+        ]
         # The fit records its own training time and peak device memory, 'max''s
         # probes included; each fit on a GPU empties the card's cache when it ends.
         # In a Pipeline, the preprocessing is fitted too but not timed: the

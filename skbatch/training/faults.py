@@ -70,6 +70,7 @@ def non_finite_loss_error(owner, loss, epoch, lr, batch_size):
 _fitted_sizes = {}
 _fitted_sizes_lock = threading.Lock()
 
+
 def remember_fitted_batch_size(estimator, *, first_epoch=0):
     """Note that ``estimator`` (just trained) fitted in memory at every batch size its plan ran.
 
@@ -126,8 +127,7 @@ def explain_training_error(estimator, error, *, first_epoch=0, recorded_sizes=li
         )
     else:
         advice = (
-            "No smaller batch size has trained with these settings yet: try "
-            f"batch_size={max(batch_size // 2, 1)}, or a smaller network."
+            f"No smaller batch size has trained with these settings yet: try batch_size={max(batch_size // 2, 1)}, or a smaller network."
         )
     if grown:
         advice += " Or keep the batch below it: fewer or later batch_size_milestones, or a smaller batch_size_growth."

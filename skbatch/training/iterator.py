@@ -43,9 +43,7 @@ def _take(data, index):
 
 def _is_targets(y):
     # A plain target tensor, or (targets, sample_weight) when the fit is weighted.
-    return y is None or isinstance(y, torch.Tensor) or (
-        isinstance(y, tuple) and all(isinstance(part, torch.Tensor) for part in y)
-    )
+    return y is None or isinstance(y, torch.Tensor) or (isinstance(y, tuple) and all(isinstance(part, torch.Tensor) for part in y))
 
 
 def _tensors_of(dataset):

@@ -55,9 +55,7 @@ def check_full_batch_params(estimator):
 def check_partial_fit_solver(estimator):
     """``available_if`` check for ``partial_fit``: scikit-learn's, word for word."""
     if estimator.solver == "lbfgs":
-        raise AttributeError(
-            f"partial_fit is only available for stochastic optimizers. {estimator.solver} is not stochastic."
-        )
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers. {estimator.solver} is not stochastic.")
     return True
 
 
@@ -121,9 +119,7 @@ class _FullBatchObjective:
             penalty = l2_penalty(self.weights, self.alpha, total)
             penalty.backward()
             loss = loss + penalty.detach()
-        grad = torch.cat(
-            [(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1) for p in self.params]
-        )
+        grad = torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).reshape(-1) for p in self.params])
         value = float(loss)
         self.calls.append(value)
         return value, grad.to("cpu", torch.float64).numpy()
@@ -138,9 +134,7 @@ def fit_lbfgs(estimator, X, y, *, max_iter):
     """
     net = estimator.net_
     net._set_training(True)
-    objective = _FullBatchObjective(
-        net, X, y, alpha=estimator.alpha, n_slices=net.batch_plan.accumulation_steps_at(0)
-    )
+    objective = _FullBatchObjective(net, X, y, alpha=estimator.alpha, n_slices=net.batch_plan.accumulation_steps_at(0))
     history = net.history
     first_row = len(history)
     started = time.perf_counter()

@@ -244,9 +244,7 @@ def find_max_batch_size(estimator, X, y, *, start=DEFAULT_START, rtol=DEFAULT_RT
     """
     # Checked here rather than by sklearn's validate_params decorator, which
     # would rename the estimator's own param errors after this function.
-    validate_parameter_constraints(
-        _CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size"
-    )
+    validate_parameter_constraints(_CONSTRAINTS, {"start": start, "rtol": rtol, "device": device}, caller_name="find_max_batch_size")
     X, estimator = _through_preprocessing(estimator, X, y)
     # X and y go through the estimator's own fit preparation (param checks,
     # input dimensions and shape, target encoding), on a clone so that the

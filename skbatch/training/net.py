@@ -50,9 +50,7 @@ class LeanNetMixin:
 
     def initialize_callbacks(self):
         super().initialize_callbacks()
-        self.batch_callbacks_ = {
-            event: [cb for _, cb in self.callbacks_ if _overrides(cb, event)] for event in _BATCH_EVENTS
-        }
+        self.batch_callbacks_ = {event: [cb for _, cb in self.callbacks_ if _overrides(cb, event)] for event in _BATCH_EVENTS}
         return self
 
     def notify(self, method_name, **cb_kwargs):

@@ -44,11 +44,7 @@ def penalized_weights(module):
     Looked up at each call, not kept: a pickled net must not hold copies of
     its module's parameters apart from the module.
     """
-    return [
-        param
-        for name, param in module.named_parameters()
-        if param.requires_grad and not fnmatch(name, UNPENALIZED)
-    ]
+    return [param for name, param in module.named_parameters() if param.requires_grad and not fnmatch(name, UNPENALIZED)]
 
 
 def l2_penalty(weights, alpha, n_rows):

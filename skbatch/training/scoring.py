@@ -41,9 +41,7 @@ class R2:
 
     def __call__(self, output, y, weight):
         y_pred = torch.exp(output) if self.exp_link else output
-        return r2_score(
-            y.cpu().numpy(), y_pred.cpu().numpy(), sample_weight=None if weight is None else weight.cpu().numpy()
-        )
+        return r2_score(y.cpu().numpy(), y_pred.cpu().numpy(), sample_weight=None if weight is None else weight.cpu().numpy())
 
 
 class ValidationScore(Callback):

@@ -88,9 +88,7 @@ def sparse_rows(X, rows, device=None):
     indices = torch.from_numpy(np.vstack([row_of, batch.indices]).astype(np.int64))
     # The invariant check (indices in range, coalesced as claimed) costs
     # O(nnz) per batch, next to nothing; a wrong claim would be a wrong product.
-    tensor = torch.sparse_coo_tensor(
-        indices, torch.from_numpy(batch.data), batch.shape, is_coalesced=True, check_invariants=True
-    )
+    tensor = torch.sparse_coo_tensor(indices, torch.from_numpy(batch.data), batch.shape, is_coalesced=True, check_invariants=True)
     return tensor if device is None else tensor.to(device)
 
 

@@ -67,8 +67,7 @@ def user_callbacks(callbacks, *, reserved, owner):
             )
         if named and name in names:
             raise InvalidParameterError(
-                f"callbacks[{position}] of {owner} is named {name!r}, like an earlier one. "
-                "Give each (name, callback) pair its own name."
+                f"callbacks[{position}] of {owner} is named {name!r}, like an earlier one. Give each (name, callback) pair its own name."
             )
         names.add(name)
         callback = copy.deepcopy(callback)

@@ -113,8 +113,13 @@ def test_plan_checks_the_milestones():
 
 def test_a_fit_trains_by_its_plan_and_reports_the_last_size():
     clf = MLPClassifier(
-        hidden_layer_sizes=(8,), batch_size=10, batch_size_milestones=(2, 3), max_epochs=5, device="cpu",
-        lr_scaling="linear", base_batch_size=20,
+        hidden_layer_sizes=(8,),
+        batch_size=10,
+        batch_size_milestones=(2, 3),
+        max_epochs=5,
+        device="cpu",
+        lr_scaling="linear",
+        base_batch_size=20,
     ).fit(X_IRIS, Y_IRIS)
     expected = plan(batch_size=10, batch_size_milestones=(2, 3), lr_scaling="linear", base_batch_size=20)
     assert clf.net_.batch_plan == expected
@@ -126,8 +131,14 @@ def test_a_fit_trains_by_its_plan_and_reports_the_last_size():
 def test_the_fused_path_and_the_ordinary_fit_make_the_same_plan():
     X, y = X_IRIS[::2], Y_IRIS[::2]
     base = MLPClassifier(
-        hidden_layer_sizes=(8,), batch_size=20, drop_last=True, lr_scaling="sqrt", base_batch_size=80,
-        max_epochs=2, random_state=0, device="cpu",
+        hidden_layer_sizes=(8,),
+        batch_size=20,
+        drop_last=True,
+        lr_scaling="sqrt",
+        base_batch_size=80,
+        max_epochs=2,
+        random_state=0,
+        device="cpu",
     )
     members = [FusedMember(clone(base), X, y), FusedMember(clone(base).set_params(lr=3e-3), X, y)]
     with place_fit("cpu") as placement:
@@ -144,8 +155,14 @@ def test_the_fused_path_and_the_ordinary_fit_make_the_same_plan():
 def scheduled_hungry(tag, max_batch=40, **kwargs):
     # Runs out of memory above 40 rows: epoch 1 at 32 fits, epoch 2 at 64 does not.
     return TorchClassifier(
-        module=MemoryHungryNet, module_kwargs={"max_batch": max_batch, "tag": tag}, batch_size=32, batch_size_milestones=1,
-        max_epochs=3, device="cpu", random_state=0, **kwargs,
+        module=MemoryHungryNet,
+        module_kwargs={"max_batch": max_batch, "tag": tag},
+        batch_size=32,
+        batch_size_milestones=1,
+        max_epochs=3,
+        device="cpu",
+        random_state=0,
+        **kwargs,
     )
 
 
@@ -184,9 +201,7 @@ class NonFiniteAbove(nn.Module):
 
 
 def test_a_loss_that_diverges_after_the_schedule_grew_names_the_size_that_ran():
-    clf = TorchClassifier(
-        module=NonFiniteAbove, batch_size=32, batch_size_milestones=1, max_epochs=3, device="cpu", random_state=0
-    )
+    clf = TorchClassifier(module=NonFiniteAbove, batch_size=32, batch_size_milestones=1, max_epochs=3, device="cpu", random_state=0)
     with pytest.raises(NonFiniteLossError, match=r"became nan at epoch 2 \(lr=0.001, batch_size=64\)"):
         clf.fit(X_IRIS, Y_IRIS)
     assert running_batch_size(clf.net_) == 64

@@ -59,8 +59,13 @@ def test_fit_rejects_a_non_positive_period():
 
 def test_fit_follows_the_schedule_epoch_by_epoch():
     clf = MLPClassifier(
-        hidden_layer_sizes=(8,), batch_size=10, batch_size_milestones=(2, 3), batch_size_growth=2.0,
-        max_epochs=5, n_iter_no_change=10, device="cpu",
+        hidden_layer_sizes=(8,),
+        batch_size=10,
+        batch_size_milestones=(2, 3),
+        batch_size_growth=2.0,
+        max_epochs=5,
+        n_iter_no_change=10,
+        device="cpu",
     ).fit(X_IRIS, Y_IRIS)
     assert clf.batch_size_curve_ == [10, 10, 20, 40, 40]
     assert clf.net_.history[:, "train_batch_count"] == [15, 15, 8, 4, 4]
@@ -85,8 +90,13 @@ def test_schedule_set_after_the_first_fit_is_refused_on_warm_start():
 
 def test_schedule_with_max_accumulates_above_the_memory_limit():
     clf = TorchClassifier(
-        module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size="max", batch_size_milestones=1,
-        max_epochs=3, n_iter_no_change=10, device="cpu",
+        module=OutOfMemoryAbove,
+        module_kwargs={"limit": 40},
+        batch_size="max",
+        batch_size_milestones=1,
+        max_epochs=3,
+        n_iter_no_change=10,
+        device="cpu",
     ).fit(X_IRIS, Y_IRIS)
     slice_size = clf.max_batch_search_.batch_size
     assert clf.batch_size_curve_ == [slice_size, min(150, 2 * slice_size), min(150, 4 * slice_size)]
@@ -116,7 +126,11 @@ def test_iterator_reads_a_callable_batch_size_at_every_pass():
 
 def test_a_scheduled_fitted_model_pickles_and_keeps_one_schedule():
     clf = MLPClassifier(
-        hidden_layer_sizes=(8,), batch_size=10, batch_size_milestones=1, accumulation_steps=2, max_epochs=2,
+        hidden_layer_sizes=(8,),
+        batch_size=10,
+        batch_size_milestones=1,
+        accumulation_steps=2,
+        max_epochs=2,
         device="cpu",
     ).fit(X_IRIS, Y_IRIS)
     copy = pickle.loads(pickle.dumps(clf))

@@ -31,9 +31,7 @@ def test_scaled_lr_rejects_an_unknown_rule():
 
 @pytest.mark.parametrize("rule, factor", [(None, 1.0), ("linear", 150 / 50), ("sqrt", math.sqrt(150 / 50))])
 def test_fitted_estimator_records_and_uses_the_scaled_rate(rule, factor):
-    clf = MLPClassifier(
-        batch_size="full", lr=1e-3, lr_scaling=rule, base_batch_size=50, max_epochs=1, device="cpu"
-    ).fit(X_IRIS, Y_IRIS)
+    clf = MLPClassifier(batch_size="full", lr=1e-3, lr_scaling=rule, base_batch_size=50, max_epochs=1, device="cpu").fit(X_IRIS, Y_IRIS)
     assert clf.lr_ == pytest.approx(1e-3 * factor)
     assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(clf.lr_)
 
@@ -54,9 +52,9 @@ class Linear(nn.Module):
 
 
 def test_torch_classifier_scales_too():
-    clf = TorchClassifier(
-        module=Linear, batch_size=30, lr=0.1, lr_scaling="sqrt", base_batch_size=120, max_epochs=1, device="cpu"
-    ).fit(X_IRIS, Y_IRIS)
+    clf = TorchClassifier(module=Linear, batch_size=30, lr=0.1, lr_scaling="sqrt", base_batch_size=120, max_epochs=1, device="cpu").fit(
+        X_IRIS, Y_IRIS
+    )
     assert clf.lr_ == pytest.approx(0.05)
 
 

@@ -82,16 +82,22 @@ def test_a_resumed_multilabel_search_scores_as_the_first_run(tmp_path):
     np.testing.assert_array_equal(resumed, first)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda t, m: t["module/module/layers.0.weight"].fill_(float("nan")), "weights of module.*NaN"),
-    (lambda t, m: t.update({"module/module/layers.0.weight": t["module/module/layers.0.weight"].to(torch.int8)}),
-     "torch.int8 of shape"),
-    (lambda t, m: m["attributes"].update(lr=1000.0), "sets 'lr', which is not a fitted attribute"),
-    (lambda t, m: m["attributes"].update(predict=1), "sets 'predict', which is not a fitted attribute"),
-    (lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [2, 1, 0]), "classes_ holds"),
-    (lambda t, m: m["attributes"].update(n_iter_=1), "n_iter_ does not match its training history"),
-    (lambda t, m: m["attributes"].update(loss_=0.0), "loss_ does not match its training history"),
-], ids=["nan", "int8", "param", "method", "unsorted-classes", "n_iter", "loss"])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda t, m: t["module/module/layers.0.weight"].fill_(float("nan")), "weights of module.*NaN"),
+        (
+            lambda t, m: t.update({"module/module/layers.0.weight": t["module/module/layers.0.weight"].to(torch.int8)}),
+            "torch.int8 of shape",
+        ),
+        (lambda t, m: m["attributes"].update(lr=1000.0), "sets 'lr', which is not a fitted attribute"),
+        (lambda t, m: m["attributes"].update(predict=1), "sets 'predict', which is not a fitted attribute"),
+        (lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [2, 1, 0]), "classes_ holds"),
+        (lambda t, m: m["attributes"].update(n_iter_=1), "n_iter_ does not match its training history"),
+        (lambda t, m: m["attributes"].update(loss_=0.0), "loss_ does not match its training history"),
+    ],
+    ids=["nan", "int8", "param", "method", "unsorted-classes", "n_iter", "loss"],
+)
 def test_a_tampered_entry_is_retrained_and_never_returned(tmp_path, edit, match):
     original = _quiet_fit(_net(tmp_path), X, Y)
     _reseal(_entry(tmp_path, original, X, Y), edit)
@@ -101,8 +107,7 @@ def test_a_tampered_entry_is_retrained_and_never_returned(tmp_path, edit, match)
 
 def test_classes_relabelled_in_an_entry_are_checked_against_the_data(tmp_path):
     original = _quiet_fit(_net(tmp_path), X, Y)
-    _reseal(_entry(tmp_path, original, X, Y),
-            lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [5, 6, 7]))
+    _reseal(_entry(tmp_path, original, X, Y), lambda t, m: m["attributes"]["classes_"]["__ndarray__"].__setitem__(2, [5, 6, 7]))
     _assert_retrained_as_original(tmp_path, original, "Ignoring the cached fit.*classes_ is not what the training data give")
 
 
@@ -153,8 +158,11 @@ def test_a_cache_folder_others_may_write_or_another_account_owns_is_refused(tmp_
     cache_dir = tmp_path / "cache"
     _quiet_fit(_net(cache_dir), X, Y)
     (cache_dir / "fits").chmod(0o777)
-    with pytest.raises(InvalidParameterError, match=r"'cache_dir' parameter of MLPClassifier must be a folder of this "
-                       r"account's.*fits' has mode 777: other accounts may write to it.*chmod go-w"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"'cache_dir' parameter of MLPClassifier must be a folder of this "
+        r"account's.*fits' has mode 777: other accounts may write to it.*chmod go-w",
+    ):
         _net(cache_dir).fit(X, Y)
     (cache_dir / "fits").chmod(0o755)
     if os.getuid() == 0:  # only root can give a folder away
@@ -184,6 +192,5 @@ def test_a_records_n_iter_edited_makes_the_continued_fit_train_from_scratch(tmp_
     with pytest.warns(RuntimeWarning, match="Ignoring the fit record .*its n_iter 1 is not the 2 epochs its fit ran"):
         longer = _quiet_fit_keeping(FusedGridSearchCV(short, {**grid, "max_epochs": [5]}, cv=2, refit=False), X, Y)
     assert longer.resumed_fits_ == {}
-    scratch = _quiet_fit(FusedGridSearchCV(_net(None, solver="sgd", momentum=0.9), {**grid, "max_epochs": [5]}, cv=2,
-                                           refit=False), X, Y)
+    scratch = _quiet_fit(FusedGridSearchCV(_net(None, solver="sgd", momentum=0.9), {**grid, "max_epochs": [5]}, cv=2, refit=False), X, Y)
     np.testing.assert_array_equal(longer.cv_results_["mean_test_score"], scratch.cv_results_["mean_test_score"])

@@ -66,7 +66,10 @@ def test_a_partial_is_keyed_by_its_function_and_arguments_in_every_process():
     # A memory address in the key would change from one process to the next: a search would never resume.
     elsewhere = subprocess.run(
         [sys.executable, "-c", _PARTIAL_KEY.format(path="a")],
-        cwd=os.path.dirname(_seams.__file__), capture_output=True, text=True, check=True,
+        cwd=os.path.dirname(_seams.__file__),
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
     def here(path):
@@ -93,8 +96,7 @@ def _times(k):
 
 @pytest.mark.parametrize("value", [lambda X: X, _times(2)], ids=["lambda", "closure"])
 def test_a_lambda_or_closure_makes_the_fit_uncacheable_with_one_warning(tmp_path, value):
-    estimator = TorchClassifier(module=TransformNet, module_kwargs={"transform": value}, max_epochs=2,
-                                device="cpu", cache_dir=tmp_path)
+    estimator = TorchClassifier(module=TransformNet, module_kwargs={"transform": value}, max_epochs=2, device="cpu", cache_dir=tmp_path)
     with pytest.raises(UnfingerprintableParamError, match="'module_kwargs' param of TorchClassifier"):
         params_fingerprint(estimator)
     X, y = make_classification(60, 6, random_state=0)

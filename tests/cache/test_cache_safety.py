@@ -98,17 +98,19 @@ def test_a_diverging_fit_on_a_full_disk_still_reports_the_divergence(tmp_path, m
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "replace", full_disk)
-    net = MLPClassifier(solver="sgd", lr=1e6, batch_size=100, max_epochs=20, device="cpu", random_state=0,
-                        cache_dir=tmp_path / "cache")
+    net = MLPClassifier(solver="sgd", lr=1e6, batch_size=100, max_epochs=20, device="cpu", random_state=0, cache_dir=tmp_path / "cache")
     with pytest.warns(RuntimeWarning, match="Could not write to the fit cache"):
         with pytest.raises(NonFiniteLossError):
             net.fit(load_iris().data * 100, Y_IRIS)
 
 
-@pytest.mark.parametrize("make_value, match", [
-    (lambda tmp: "", "must be a folder or None. Got '' instead"),
-    (lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file", "must be a folder or None.*which is a file"),
-])
+@pytest.mark.parametrize(
+    "make_value, match",
+    [
+        (lambda tmp: "", "must be a folder or None. Got '' instead"),
+        (lambda tmp: (tmp / "a-file").write_text("x") and tmp / "a-file", "must be a folder or None.*which is a file"),
+    ],
+)
 def test_cache_dir_is_checked_before_training(tmp_path, make_value, match, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(InvalidParameterError, match=f"'cache_dir' parameter of TorchClassifier {match}"):

@@ -223,9 +223,25 @@ def test_grid_search_on_parquet_writes_results(iris, tmp_path, capsys):
     iris.to_parquet(tmp_path / "iris.parquet")
     out_dir = tmp_path / "out"
     status, out, err = run_main(
-        ["search", tmp_path / "iris.parquet", "--target", "species", "--search", "grid",
-         "--param", "batch_size=16,150", "--param", "hidden_layer_sizes=8,8-8", "--param", "solver=sgd",
-         "--output-dir", out_dir, "--cache-dir", tmp_path / "cache", *FAST],
+        [
+            "search",
+            tmp_path / "iris.parquet",
+            "--target",
+            "species",
+            "--search",
+            "grid",
+            "--param",
+            "batch_size=16,150",
+            "--param",
+            "hidden_layer_sizes=8,8-8",
+            "--param",
+            "solver=sgd",
+            "--output-dir",
+            out_dir,
+            "--cache-dir",
+            tmp_path / "cache",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -257,8 +273,23 @@ def test_grid_search_on_parquet_writes_results(iris, tmp_path, capsys):
 
 def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
     status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--search", "random", "--n-iter", "3",
-         "--param", "batch_size=8:64:log", "--param", "lr=1e-3:1e-1:log", "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            iris_csv,
+            "--target",
+            "species",
+            "--search",
+            "random",
+            "--n-iter",
+            "3",
+            "--param",
+            "batch_size=8:64:log",
+            "--param",
+            "lr=1e-3:1e-1:log",
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -309,9 +340,7 @@ def test_random_search_samples_ranges(iris_csv, tmp_path, capsys):
     ],
 )
 def test_errors_are_one_line(iris_csv, tmp_path, capsys, argv, match):
-    status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--output-dir", tmp_path / "out", *FAST, *argv], capsys
-    )
+    status, out, err = run_main(["search", iris_csv, "--target", "species", "--output-dir", tmp_path / "out", *FAST, *argv], capsys)
     assert status == 1
     assert err.count("\n") == 1 and "Traceback" not in err
     assert re.search(match, err), err
@@ -360,9 +389,24 @@ def run_skbatch(*args, cwd):
 
 def test_console_script_bayes_search(iris_csv, tmp_path):
     result = run_skbatch(
-        "search", iris_csv, "--target", "species", "--search", "bayes", "--n-iter", "3", "--cv", "2",
-        "--max-epochs", "2", "--param", "batch_size=16:128:log", "--param", "lr=1e-3:1e-1:log",
-        "--param", "hidden_layer_sizes=16,32-16",
+        "search",
+        iris_csv,
+        "--target",
+        "species",
+        "--search",
+        "bayes",
+        "--n-iter",
+        "3",
+        "--cv",
+        "2",
+        "--max-epochs",
+        "2",
+        "--param",
+        "batch_size=16:128:log",
+        "--param",
+        "lr=1e-3:1e-1:log",
+        "--param",
+        "hidden_layer_sizes=16,32-16",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -395,8 +439,7 @@ def test_console_script_runs_the_demo(tmp_path):
 
 
 def test_fused_search_gives_the_same_report(iris_csv, tmp_path, capsys):
-    argv = ["search", iris_csv, "--target", "species", "--search", "grid",
-            "--param", "lr=1e-3,1e-2", "--param", "batch_size=16,32", *FAST]
+    argv = ["search", iris_csv, "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2", "--param", "batch_size=16,32", *FAST]
     reports = {}
     for fused in (False, True):
         out_dir = tmp_path / str(fused)
@@ -512,8 +555,21 @@ def test_bad_data_is_one_short_line(tmp_path, capsys, text, match):
 def test_all_nan_scores_end_in_one_line_and_a_non_zero_exit(iris_csv, tmp_path, capsys):
     # roc_auc takes two classes; iris has three: every score is NaN.
     status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
-         "--scoring", "roc_auc", "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            iris_csv,
+            "--target",
+            "species",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-3,1e-2",
+            "--scoring",
+            "roc_auc",
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 1
@@ -554,8 +610,23 @@ def test_categorical_columns_threads_and_saved_model(iris, tmp_path, capsys):
     table.to_csv(tmp_path / "colors.csv", index=False)
     model_path = tmp_path / "model" / "best.skbatch"
     status, out, err = run_main(
-        ["search", tmp_path / "colors.csv", "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
-         "--threads", "1", "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            tmp_path / "colors.csv",
+            "--target",
+            "species",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-3,1e-2",
+            "--threads",
+            "1",
+            "--save-model",
+            model_path,
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -570,4 +641,3 @@ def test_categorical_columns_threads_and_saved_model(iris, tmp_path, capsys):
     X, y = table.drop(columns="species"), table["species"]
     assert list(model.named_steps) == ["columntransformer", "mlpclassifier"]
     assert set(model.predict(X)) <= set(y)
-

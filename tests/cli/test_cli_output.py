@@ -46,8 +46,19 @@ def test_save_model_path_is_checked_before_training(iris_csv, tmp_path, capsys, 
     (tmp_path / "a_file").write_text("")
     path = where(tmp_path)
     status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--param", "lr=1e-3,1e-2", "--save-model", path,
-         "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            iris_csv,
+            "--target",
+            "species",
+            "--param",
+            "lr=1e-3,1e-2",
+            "--save-model",
+            path,
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 1
@@ -71,8 +82,21 @@ def test_a_model_that_fails_to_save_leaves_the_results(iris_csv, tmp_path, capsy
     monkeypatch.setattr(os, "replace", disk_full_for_models)
     out_dir, model_path = tmp_path / "out", tmp_path / "models" / "best.skbatch"
     status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--search", "grid", "--param", "lr=1e-3,1e-2",
-         "--save-model", model_path, "--output-dir", out_dir, *FAST],
+        [
+            "search",
+            iris_csv,
+            "--target",
+            "species",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-3,1e-2",
+            "--save-model",
+            model_path,
+            "--output-dir",
+            out_dir,
+            *FAST,
+        ],
         capsys,
     )
     assert status == 1
@@ -89,12 +113,22 @@ def test_a_model_that_fails_to_save_leaves_the_results(iris_csv, tmp_path, capsy
 
 def test_a_huge_range_bound_is_one_line_not_a_traceback(iris_csv, tmp_path, capsys):
     status, out, err = run_main(
-        ["search", iris_csv, "--target", "species", "--param", f"max_epochs=1:{10**20}", "--n-iter", "2",
-         "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            iris_csv,
+            "--target",
+            "species",
+            "--param",
+            f"max_epochs=1:{10**20}",
+            "--n-iter",
+            "2",
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 1
     assert err == (
-        f"skbatch: error: --param max_epochs=1:{10**20}: integer ends must lie between -2**63 and 2**63 - 2, "
-        f"got 1 and {10**20}\n"
+        f"skbatch: error: --param max_epochs=1:{10**20}: integer ends must lie between -2**63 and 2**63 - 2, got 1 and {10**20}\n"
     )

@@ -29,8 +29,7 @@ def diamonds_like(n_rows, seed=0):
     depth = rng.normal(61.7, 1.4, n_rows).round(1)
     price = 3000 * carat**1.5 + 400 * (cut == "Ideal") + 200 * (color < "G") + rng.normal(0, 200, n_rows)
     return pd.DataFrame(
-        {"carat": carat, "cut": cut, "color": color, "clarity": clarity, "depth": depth,
-         "price": price.clip(300).round().astype(int)}
+        {"carat": carat, "cut": cut, "color": color, "clarity": clarity, "depth": depth, "price": price.clip(300).round().astype(int)}
     )
 
 
@@ -87,9 +86,7 @@ def test_auto_chooses_by_type_of_target_and_the_class_limit(values, kind):
     assert task.kind == kind
     # The documented rule, computed here from scikit-learn's type_of_target.
     sklearn_kind = type_of_target(y.to_numpy())
-    expected = sklearn_kind == "continuous" or (
-        sklearn_kind == "multiclass" and too_many_classes(y.nunique(), len(y))
-    )
+    expected = sklearn_kind == "continuous" or (sklearn_kind == "multiclass" and too_many_classes(y.nunique(), len(y)))
     assert (kind == "regression") == expected
 
 
@@ -100,8 +97,19 @@ def test_auto_takes_thousands_of_integers_as_a_regression(tmp_path, capsys):
     assert type_of_target(table["y"]) == "multiclass" and table["y"].nunique() > 1000
     table.to_csv(tmp_path / "ints.csv", index=False)
     status, out, err = run_main(
-        ["search", tmp_path / "ints.csv", "--target", "y", "--search", "grid", "--param", "lr=1e-2,1e-1",
-         "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            tmp_path / "ints.csv",
+            "--target",
+            "y",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-2,1e-1",
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -120,8 +128,7 @@ def test_auto_refuses_text_with_thousands_of_classes(tmp_path, capsys):
     table = pd.DataFrame({"x": np.arange(2500.0), "id": [f"row-{i:05d}" for i in range(2500)]})
     table.to_csv(tmp_path / "ids.csv", index=False)
     status, out, err = run_main(
-        ["search", tmp_path / "ids.csv", "--target", "id", "--param", "lr=1e-3,1e-2",
-         "--output-dir", tmp_path / "out", *FAST],
+        ["search", tmp_path / "ids.csv", "--target", "id", "--param", "lr=1e-3,1e-2", "--output-dir", tmp_path / "out", *FAST],
         capsys,
     )
     assert status == 1
@@ -181,9 +188,22 @@ def test_target_scaling(values, options, scaled):
 @pytest.mark.parametrize("scoring", [None, "neg_mean_absolute_error"])
 def test_price_runs_a_scaled_regression(diamonds, diamonds_csv, tmp_path, capsys, scoring):
     status, out, err = run_main(
-        ["search", diamonds_csv, "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
-         "--output-dir", tmp_path / "out", "--cache-dir", tmp_path / "cache", *FAST,
-         *(["--scoring", scoring] if scoring else [])],
+        [
+            "search",
+            diamonds_csv,
+            "--target",
+            "price",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-2,5e-2",
+            "--output-dir",
+            tmp_path / "out",
+            "--cache-dir",
+            tmp_path / "cache",
+            *FAST,
+            *(["--scoring", scoring] if scoring else []),
+        ],
         capsys,
     )
     assert status == 0, err
@@ -199,8 +219,11 @@ def test_price_runs_a_scaled_regression(diamonds, diamonds_csv, tmp_path, capsys
     # The same search, from scikit-learn's parts: plain shuffled folds, the target scaled in each.
     X, y = diamonds.drop(columns="price"), diamonds["price"]
     expected = cross_val_score(
-        cli_pipeline(X, scaled=True, lr=summary["best_params"]["lr"]), X, y,
-        cv=KFold(2, shuffle=True, random_state=0), scoring=name,
+        cli_pipeline(X, scaled=True, lr=summary["best_params"]["lr"]),
+        X,
+        y,
+        cv=KFold(2, shuffle=True, random_state=0),
+        scoring=name,
     )
     assert summary["best_score"] == pytest.approx(expected.mean(), rel=1e-5)
     table = pd.read_csv(tmp_path / "out" / "report.csv")
@@ -212,8 +235,21 @@ def test_scaling_the_target_helps(diamonds_csv, tmp_path, capsys):
     scores = {}
     for scale in ("auto", "no"):
         status, out, err = run_main(
-            ["search", diamonds_csv, "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
-             "--scale-target", scale, "--output-dir", tmp_path / scale, *FAST],
+            [
+                "search",
+                diamonds_csv,
+                "--target",
+                "price",
+                "--search",
+                "grid",
+                "--param",
+                "lr=1e-2,5e-2",
+                "--scale-target",
+                scale,
+                "--output-dir",
+                tmp_path / scale,
+                *FAST,
+            ],
             capsys,
         )
         assert status == 0, err
@@ -227,8 +263,23 @@ def test_fused_regression_gives_the_same_report(diamonds, tmp_path, capsys, scal
     # Of order one, so that auto leaves it unscaled and the fits stack; 'yes' scales it.
     table = diamonds.assign(price=(diamonds.price - diamonds.price.mean()) / diamonds.price.std())
     table.to_csv(tmp_path / "data.csv", index=False)
-    argv = ["search", tmp_path / "data.csv", "--target", "price", "--task", "regression", "--search", "grid",
-            "--scale-target", scale, "--param", "lr=1e-3,1e-2", "--param", "batch_size=16,32", *FAST]
+    argv = [
+        "search",
+        tmp_path / "data.csv",
+        "--target",
+        "price",
+        "--task",
+        "regression",
+        "--search",
+        "grid",
+        "--scale-target",
+        scale,
+        "--param",
+        "lr=1e-3,1e-2",
+        "--param",
+        "batch_size=16,32",
+        *FAST,
+    ]
     reports = {}
     for fused in (False, True):
         out_dir = tmp_path / str(fused)
@@ -250,8 +301,23 @@ def test_regression_saved_model(diamonds, tmp_path, capsys):
 
     model_path = tmp_path / "best.skbatch"
     status, out, err = run_main(
-        ["search", _csv(diamonds, tmp_path), "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
-         "--scale-target", "no", "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            _csv(diamonds, tmp_path),
+            "--target",
+            "price",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-2,5e-2",
+            "--scale-target",
+            "no",
+            "--save-model",
+            model_path,
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -277,8 +343,21 @@ def test_a_scaled_regression_saves_with_its_target_scaler(diamonds, tmp_path, ca
     monkeypatch.setattr(cli, "save", keep_and_save)
     model_path = tmp_path / "m.skbatch"
     status, out, err = run_main(
-        ["search", _csv(diamonds, tmp_path), "--target", "price", "--search", "grid", "--param", "lr=1e-2,5e-2",
-         "--save-model", model_path, "--output-dir", tmp_path / "out", *FAST],
+        [
+            "search",
+            _csv(diamonds, tmp_path),
+            "--target",
+            "price",
+            "--search",
+            "grid",
+            "--param",
+            "lr=1e-2,5e-2",
+            "--save-model",
+            model_path,
+            "--output-dir",
+            tmp_path / "out",
+            *FAST,
+        ],
         capsys,
     )
     assert status == 0, err
@@ -315,8 +394,7 @@ def _csv(table, tmp_path):
 )
 def test_regression_errors_before_training(diamonds_csv, tmp_path, capsys, argv, match):
     status, out, err = run_main(
-        ["search", diamonds_csv, "--target", "price", "--param", "lr=1e-3,1e-2", "--output-dir", tmp_path / "out",
-         *FAST, *argv],
+        ["search", diamonds_csv, "--target", "price", "--param", "lr=1e-3,1e-2", "--output-dir", tmp_path / "out", *FAST, *argv],
         capsys,
     )
     assert status == 1

@@ -188,9 +188,7 @@ def test_fused_search_survives_a_killed_worker(cluster, small_digits, tmp_path):
     grid = [{"lr": [1e-3, 1e-2], "batch_size": [16, 64]}, {"lr": [1e-3, 1e-2], "batch_size_milestones": [[2]]}]
     expected = FusedGridSearchCV(_mlp(), grid, cv=3).fit(X, y)
     search = FusedGridSearchCV(_mlp(cache_dir=str(tmp_path)), grid, cv=3, n_jobs=-1)
-    killer = _search_on_cluster_losing_a_worker(
-        cluster, search, X, y, tmp_path, counts=lambda record: "fused_stack_size" not in record
-    )
+    killer = _search_on_cluster_losing_a_worker(cluster, search, X, y, tmp_path, counts=lambda record: "fused_stack_size" not in record)
     _assert_same_scores(search, expected)
     # 12 fold fits, and each fused candidate's fit on all rows, trained in its
     # stack so that the refit restores it.

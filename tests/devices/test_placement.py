@@ -270,9 +270,7 @@ def test_device_memory_stays_flat_across_folds_on_cuda():
     device = torch.device("cuda", 0)
     allocated, reserved = [], []
     for fold in range(4):
-        est = MLPClassifier(
-            hidden_layer_sizes=(512, 512), max_epochs=3, early_stopping=True, device="auto", random_state=fold
-        )
+        est = MLPClassifier(hidden_layer_sizes=(512, 512), max_epochs=3, early_stopping=True, device="auto", random_state=fold)
         est.fit(X, y)
         est.predict(X)
         assert est.peak_memory_ > 0 and est.device_uuid_.startswith("GPU-")

@@ -12,10 +12,7 @@ from sklearn.utils import estimator_html_repr
 import skbatch
 from skbatch.estimators.doc_link import DOCS_URL, api_page
 
-ESTIMATORS = sorted(
-    name for name in skbatch.__all__
-    if inspect.isclass(cls := getattr(skbatch, name)) and issubclass(cls, BaseEstimator)
-)
+ESTIMATORS = sorted(name for name in skbatch.__all__ if inspect.isclass(cls := getattr(skbatch, name)) and issubclass(cls, BaseEstimator))
 
 
 def _make(name):

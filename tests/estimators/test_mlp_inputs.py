@@ -57,9 +57,7 @@ def _rows(cuts):
 
 
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
-@pytest.mark.parametrize(
-    "params", [{}, {"accumulation_steps": 3}, {"hidden_layer_sizes": (8, 4)}, {"early_stopping": True, "alpha": 0.1}]
-)
+@pytest.mark.parametrize("params", [{}, {"accumulation_steps": 3}, {"hidden_layer_sizes": (8, 4)}, {"early_stopping": True, "alpha": 0.1}])
 def test_sparse_fit_equals_dense_fit(sparse_data, fmt, params, batches):
     # The first layer multiplies the sparse batch directly: its weights'
     # gradient must be the dense path's, so the whole fit is.
@@ -326,7 +324,14 @@ def test_poisson_mlp_without_hidden_layer_equals_the_glm():
     y = rng.poisson(np.exp(X.ravel() + 1))
     glm = PoissonRegressor(alpha=0, tol=1e-7).fit(X, y)
     mlp = _reg(
-        loss="poisson", hidden_layer_sizes=(1,), activation="identity", alpha=0, batch_size="full",
-        lr=0.05, max_epochs=3000, tol=0, n_iter_no_change=3000,
+        loss="poisson",
+        hidden_layer_sizes=(1,),
+        activation="identity",
+        alpha=0,
+        batch_size="full",
+        lr=0.05,
+        max_epochs=3000,
+        tol=0,
+        n_iter_no_change=3000,
     ).fit(X, y)
     np.testing.assert_allclose(mlp.predict(X), glm.predict(X), rtol=1e-3)

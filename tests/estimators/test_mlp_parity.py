@@ -141,8 +141,21 @@ def test_cli_searches_scikit_learn_names(tmp_path, capsys):
 
     X, y = load_iris(return_X_y=True, as_frame=True)
     X.assign(species=y).to_csv(tmp_path / "iris.csv", index=False)
-    argv = ["search", tmp_path / "iris.csv", "--target", "species", "--output-dir", tmp_path / "out",
-            "--cv", "2", "--no-progress", "--param", "learning_rate_init=1e-3,1e-2", "--param", "max_iter=2"]
+    argv = [
+        "search",
+        tmp_path / "iris.csv",
+        "--target",
+        "species",
+        "--output-dir",
+        tmp_path / "out",
+        "--cv",
+        "2",
+        "--no-progress",
+        "--param",
+        "learning_rate_init=1e-3,1e-2",
+        "--param",
+        "max_iter=2",
+    ]
     status = cli.main([str(a) for a in argv])
     assert status == 0, capsys.readouterr().err
     table = pd.read_csv(tmp_path / "out" / "report.csv")
@@ -168,8 +181,9 @@ def test_predict_log_proba_and_out_activation_for_every_classifier():
     from skbatch import ConvNetClassifier
 
     X, y = load_digits(return_X_y=True)
-    conv = ConvNetClassifier(channels=(2,), dense_layer_sizes=(), image_shape=(1, 8, 8), max_epochs=1,
-                             device="cpu", random_state=0).fit(X[:100] / 16, y[:100])
+    conv = ConvNetClassifier(channels=(2,), dense_layer_sizes=(), image_shape=(1, 8, 8), max_epochs=1, device="cpu", random_state=0).fit(
+        X[:100] / 16, y[:100]
+    )
     np.testing.assert_allclose(conv.predict_log_proba(X[:5] / 16), np.log(conv.predict_proba(X[:5] / 16)))
     # A multilabel MLP's outputs go through a sigmoid per label: scikit-learn's 'logistic'.
     Y = np.stack([y[:100] % 2, (y[:100] > 4).astype(int)], axis=1)

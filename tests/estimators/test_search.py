@@ -87,9 +87,7 @@ def test_bayes_search_over_batch_size_lr_and_hidden_layers(small_digits):
         "lr": Real(1e-4, 1e-1, prior="log-uniform"),
         "hidden_layer_sizes": Categorical(["32", "64-32"]),
     }
-    search = skopt.BayesSearchCV(
-        MLPClassifier(max_epochs=3, random_state=0), space, n_iter=4, cv=3, random_state=0, n_jobs=2
-    ).fit(X, y)
+    search = skopt.BayesSearchCV(MLPClassifier(max_epochs=3, random_state=0), space, n_iter=4, cv=3, random_state=0, n_jobs=2).fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert search.best_params_["hidden_layer_sizes"] in {"32", "64-32"}
     widths = [m.out_features for m in search.best_estimator_.net_.module_.modules() if hasattr(m, "out_features")]

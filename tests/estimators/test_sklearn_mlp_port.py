@@ -56,9 +56,7 @@ classification_datasets = [
     (X_digits_binary, y_digits_binary),
 ]
 
-X_reg, y_reg = make_regression(
-    n_samples=200, n_features=10, bias=20.0, noise=100.0, random_state=7
-)
+X_reg, y_reg = make_regression(n_samples=200, n_features=10, bias=20.0, noise=100.0, random_state=7)
 y_reg = scale(y_reg)
 regression_datasets = [(X_reg, y_reg)]
 
@@ -82,9 +80,7 @@ def test_alpha():
         mlp = MLPClassifier(hidden_layer_sizes=10, alpha=alpha, random_state=1)
         with ignore_warnings(category=ConvergenceWarning):
             mlp.fit(X, y)
-        alpha_vectors.append(
-            np.array([absolute_sum(mlp.coefs_[0]), absolute_sum(mlp.coefs_[1])])
-        )
+        alpha_vectors.append(np.array([absolute_sum(mlp.coefs_[0]), absolute_sum(mlp.coefs_[1])]))
 
     for i in range(len(alpha_values) - 1):
         assert (alpha_vectors[i] > alpha_vectors[i + 1]).all()
@@ -140,9 +136,7 @@ def test_fit():
     mlp.best_loss_ = np.inf
     mlp.loss_curve_ = []
     mlp._no_improvement_count = 0
-    mlp._intercept_velocity = [
-        np.zeros_like(intercepts) for intercepts in mlp.intercepts_
-    ]
+    mlp._intercept_velocity = [np.zeros_like(intercepts) for intercepts in mlp.intercepts_]
     mlp._coef_velocity = [np.zeros_like(coefs) for coefs in mlp.coefs_]
 
     mlp.partial_fit(X, y, classes=[0, 1])
@@ -252,9 +246,7 @@ def test_gradient():
 
             # analytically compute the gradients
             def loss_grad_fun(t):
-                return mlp._loss_grad_lbfgs(
-                    t, X, Y, None, activations, deltas, coef_grads, intercept_grads
-                )
+                return mlp._loss_grad_lbfgs(t, X, Y, None, activations, deltas, coef_grads, intercept_grads)
 
             [value, grad] = loss_grad_fun(theta)
             numgrad = np.zeros(np.size(theta))
@@ -264,9 +256,7 @@ def test_gradient():
             # numerically compute the gradients
             for i in range(n):
                 dtheta = E[:, i] * epsilon
-                numgrad[i] = (
-                    loss_grad_fun(theta + dtheta)[0] - loss_grad_fun(theta - dtheta)[0]
-                ) / (epsilon * 2.0)
+                numgrad[i] = (loss_grad_fun(theta + dtheta)[0] - loss_grad_fun(theta - dtheta)[0]) / (epsilon * 2.0)
             assert_almost_equal(numgrad, grad)
 
 
@@ -389,9 +379,7 @@ def test_learning_rate_warmstart():
 def test_multilabel_classification():
     # Test that multi-label classification works as expected.
     # test fit method
-    X, y = make_multilabel_classification(
-        n_samples=50, random_state=0, return_indicator=True
-    )
+    X, y = make_multilabel_classification(n_samples=50, random_state=0, return_indicator=True)
     mlp = MLPClassifier(
         solver="lbfgs",
         hidden_layer_sizes=50,
@@ -427,9 +415,7 @@ def test_multilabel_classification():
 def test_multioutput_regression():
     # Test that multi-output regression works as expected
     X, y = make_regression(n_samples=200, n_targets=5, random_state=11)
-    mlp = MLPRegressor(
-        solver="lbfgs", hidden_layer_sizes=50, max_iter=200, tol=1e-2, random_state=1
-    )
+    mlp = MLPRegressor(solver="lbfgs", hidden_layer_sizes=50, max_iter=200, tol=1e-2, random_state=1)
     mlp.fit(X, y)
     assert mlp.score(X, y) > 0.9
 
@@ -462,9 +448,7 @@ def test_partial_fit_classification():
         with ignore_warnings(category=ConvergenceWarning):
             mlp.fit(X, y)
         pred1 = mlp.predict(X)
-        mlp = MLPClassifier(
-            solver="sgd", random_state=1, alpha=1e-5, learning_rate_init=0.2
-        )
+        mlp = MLPClassifier(solver="sgd", random_state=1, alpha=1e-5, learning_rate_init=0.2)
         for i in range(100):
             mlp.partial_fit(X, y, classes=np.unique(y))
         pred2 = mlp.predict(X)
@@ -551,10 +535,7 @@ def test_nonfinite_params():
     y = rng.standard_normal(size=n_samples)
 
     clf = MLPRegressor()
-    msg = (
-        "Solver produced non-finite parameter weights. The input data may contain large"
-        " values and need to be preprocessed."
-    )
+    msg = "Solver produced non-finite parameter weights. The input data may contain large values and need to be preprocessed."
     with pytest.raises(ValueError, match=msg):
         with warnings.catch_warnings():
             # RuntimeWarning: overflow encountered in square
@@ -609,9 +590,7 @@ def test_predict_proba_multiclass():
 def test_predict_proba_multilabel():
     # Test that predict_proba works as expected for multilabel.
     # Multilabel should not use softmax which makes probabilities sum to 1
-    X, Y = make_multilabel_classification(
-        n_samples=50, random_state=0, return_indicator=True
-    )
+    X, Y = make_multilabel_classification(n_samples=50, random_state=0, return_indicator=True)
     n_samples, n_classes = Y.shape
 
     clf = MLPClassifier(solver="lbfgs", hidden_layer_sizes=30, random_state=0)
@@ -658,12 +637,8 @@ def test_shuffle():
         assert np.array_equal(mlp1.coefs_[0], mlp2.coefs_[0])
 
     # The coefficients will be slightly different if shuffle=True
-    mlp1 = MLPRegressor(
-        hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0, shuffle=True
-    )
-    mlp2 = MLPRegressor(
-        hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0, shuffle=False
-    )
+    mlp1 = MLPRegressor(hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0, shuffle=True)
+    mlp2 = MLPRegressor(hidden_layer_sizes=1, max_iter=1, batch_size=1, random_state=0, shuffle=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp1.fit(X, y)
@@ -725,9 +700,7 @@ def test_early_stopping(MLPEstimator):
     X = X_digits_binary[:100]
     y = y_digits_binary[:100]
     tol = 0.2
-    mlp_estimator = MLPEstimator(
-        tol=tol, max_iter=3000, solver="sgd", early_stopping=True
-    )
+    mlp_estimator = MLPEstimator(tol=tol, max_iter=3000, solver="sgd", early_stopping=True)
     mlp_estimator.fit(X, y)
     assert mlp_estimator.max_iter > mlp_estimator.n_iter_
 
@@ -742,9 +715,7 @@ def test_early_stopping(MLPEstimator):
 
     # check that the attributes `validation_scores_` and `best_validation_score_`
     # are set to None when `early_stopping=False`
-    mlp_estimator = MLPEstimator(
-        tol=tol, max_iter=3000, solver="sgd", early_stopping=False
-    )
+    mlp_estimator = MLPEstimator(tol=tol, max_iter=3000, solver="sgd", early_stopping=False)
     mlp_estimator.fit(X, y)
     assert mlp_estimator.validation_scores_ is None
     assert mlp_estimator.best_validation_score_ is None
@@ -772,9 +743,7 @@ def test_warm_start():
     y_5classes = np.array([0] * 30 + [1] * 30 + [2] * 30 + [3] * 30 + [4] * 30)
 
     # No error raised
-    clf = MLPClassifier(
-        hidden_layer_sizes=2, solver="lbfgs", warm_start=True, random_state=42, tol=1e-2
-    ).fit(X, y)
+    clf = MLPClassifier(hidden_layer_sizes=2, solver="lbfgs", warm_start=True, random_state=42, tol=1e-2).fit(X, y)
     clf.fit(X, y)
     clf.fit(X, y_3classes)
 
@@ -803,9 +772,7 @@ def test_warm_start_full_iteration(MLPEstimator):
     # warm started estimator.
     X, y = X_iris, y_iris
     max_iter = 3
-    clf = MLPEstimator(
-        hidden_layer_sizes=2, solver="sgd", warm_start=True, max_iter=max_iter
-    )
+    clf = MLPEstimator(hidden_layer_sizes=2, solver="sgd", warm_start=True, max_iter=max_iter)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X, y)
@@ -825,9 +792,7 @@ def test_n_iter_no_change():
 
     # test multiple n_iter_no_change
     for n_iter_no_change in [2, 5, 10, 50, 100]:
-        clf = MLPClassifier(
-            tol=tol, max_iter=max_iter, solver="sgd", n_iter_no_change=n_iter_no_change
-        )
+        clf = MLPClassifier(tol=tol, max_iter=max_iter, solver="sgd", n_iter_no_change=n_iter_no_change)
         clf.fit(X, y)
 
         # validate n_iter_no_change
@@ -850,9 +815,7 @@ def test_n_iter_no_change_inf():
     # fit
     n_iter_no_change = np.inf
     max_iter = 3000
-    clf = MLPClassifier(
-        tol=tol, max_iter=max_iter, solver="sgd", n_iter_no_change=n_iter_no_change
-    )
+    clf = MLPClassifier(tol=tol, max_iter=max_iter, solver="sgd", n_iter_no_change=n_iter_no_change)
     clf.fit(X, y)
 
     # validate n_iter_no_change doesn't cause early stopping
@@ -912,16 +875,12 @@ def test_mlp_early_stopping_string_labels():
 
 def test_mlp_classifier_dtypes_casting():
     # Compare predictions for different dtypes
-    mlp_64 = MLPClassifier(
-        alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=100, tol=1e-1
-    )
+    mlp_64 = MLPClassifier(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=100, tol=1e-1)
     mlp_64.fit(X_digits[:300], y_digits[:300])
     pred_64 = mlp_64.predict(X_digits[300:])
     proba_64 = mlp_64.predict_proba(X_digits[300:])
 
-    mlp_32 = MLPClassifier(
-        alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=100, tol=1e-1
-    )
+    mlp_32 = MLPClassifier(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=100, tol=1e-1)
     mlp_32.fit(X_digits[:300].astype(np.float32), y_digits[:300])
     pred_32 = mlp_32.predict(X_digits[300:].astype(np.float32))
     proba_32 = mlp_32.predict_proba(X_digits[300:].astype(np.float32))
@@ -932,15 +891,11 @@ def test_mlp_classifier_dtypes_casting():
 
 @pytest.mark.slow
 def test_mlp_regressor_dtypes_casting():
-    mlp_64 = MLPRegressor(
-        alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=150, tol=1e-3
-    )
+    mlp_64 = MLPRegressor(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=150, tol=1e-3)
     mlp_64.fit(X_digits[:300], y_digits[:300])
     pred_64 = mlp_64.predict(X_digits[300:])
 
-    mlp_32 = MLPRegressor(
-        alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=150, tol=1e-3
-    )
+    mlp_32 = MLPRegressor(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=150, tol=1e-3)
     mlp_32.fit(X_digits[:300].astype(np.float32), y_digits[:300])
     pred_32 = mlp_32.predict(X_digits[300:].astype(np.float32))
 
@@ -955,9 +910,7 @@ def test_mlp_param_dtypes(dtype, Estimator):
     # Checks if input dtype is used for network parameters
     # and predictions
     X, y = X_digits.astype(dtype), y_digits
-    mlp = Estimator(
-        alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=50, tol=1e-1
-    )
+    mlp = Estimator(alpha=1e-5, hidden_layer_sizes=(5, 3), random_state=1, max_iter=50, tol=1e-1)
     mlp.fit(X[:300], y[:300])
     pred = mlp.predict(X[300:])
 
@@ -973,9 +926,7 @@ def test_mlp_param_dtypes(dtype, Estimator):
 def test_mlp_loading_from_joblib_partial_fit(tmp_path):
     """Loading from MLP and partial fitting updates weights. Non-regression
     test for #19626."""
-    pre_trained_estimator = MLPRegressor(
-        hidden_layer_sizes=(42,), random_state=42, learning_rate_init=0.01, max_iter=200
-    )
+    pre_trained_estimator = MLPRegressor(hidden_layer_sizes=(42,), random_state=42, learning_rate_init=0.01, max_iter=200)
     features, target = [[2]], [4]
 
     # Fit on x=2, y=4
@@ -1032,9 +983,7 @@ def test_preserve_feature_names(Estimator):
 @pytest.mark.parametrize("MLPEstimator", [MLPClassifier, MLPRegressor])
 def test_mlp_warm_start_with_early_stopping(MLPEstimator):
     """Check that early stopping works with warm start."""
-    mlp = MLPEstimator(
-        max_iter=10, random_state=0, warm_start=True, early_stopping=True
-    )
+    mlp = MLPEstimator(max_iter=10, random_state=0, warm_start=True, early_stopping=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         mlp.fit(X_iris, y_iris)

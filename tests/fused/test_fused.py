@@ -160,8 +160,16 @@ def test_each_model_stops_on_its_own_plateau(small_digits):
 def test_adaptive_learning_rate_follows_each_models_own_plateau(small_digits):
     X, y = small_digits
     base = MLPClassifier(
-        hidden_layer_sizes=(16,), max_epochs=30, batch_size=50, solver="sgd", lr=0.05,
-        learning_rate="adaptive", tol=0.5, n_iter_no_change=1, random_state=0, device="cpu",
+        hidden_layer_sizes=(16,),
+        max_epochs=30,
+        batch_size=50,
+        solver="sgd",
+        lr=0.05,
+        learning_rate="adaptive",
+        tol=0.5,
+        n_iter_no_change=1,
+        random_state=0,
+        device="cpu",
     )
     # The cuts come every other epoch, so the models stop at the rate's floor (1e-6) before max_epochs.
     members = _fold_members(base, X, y, [{}, {"n_iter_no_change": 2}])

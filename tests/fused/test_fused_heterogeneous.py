@@ -43,9 +43,7 @@ def _folds(X, n=2):
 def _fit_fused(estimators, X, y, folds):
     """Each estimator on each fold, fused; return the members (fitted in place) and the stacks."""
     members = [
-        FusedMember(clone(estimator), X[train], y[train], block=fold)
-        for estimator in estimators
-        for fold, (train, _) in enumerate(folds)
+        FusedMember(clone(estimator), X[train], y[train], block=fold) for estimator in estimators for fold, (train, _) in enumerate(folds)
     ]
     with place_fit("cpu") as placement:
         stacks = train_fused(members, placement)
@@ -144,7 +142,11 @@ def test_a_padded_block_of_every_solver_and_activation(data):
     estimators = [
         _base(hidden_layer_sizes=(width,), solver=solver, activation=activation, lr=0.05 if solver == "sgd" else 0.01)
         for width, solver, activation in [
-            (10, "adam", "relu"), (11, "sgd", "tanh"), (12, "adamw", "logistic"), (10, "sgd", "identity"), (12, "adam", "tanh")
+            (10, "adam", "relu"),
+            (11, "sgd", "tanh"),
+            (12, "adamw", "logistic"),
+            (10, "sgd", "identity"),
+            (12, "adam", "tanh"),
         ]
     ]
     assert_members_equal_their_own_fits(estimators, X, y)

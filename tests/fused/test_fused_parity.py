@@ -150,9 +150,7 @@ def test_frozen_parameters_stay_frozen_and_unpenalized_in_a_stack(iris):
     assert fused.fused_stacks_["n_models"].sum() > 0  # the case is fused, not left to train alone
     # The frozen weights are those the network was built with: the seed's, untouched.
     built = TorchClassifier(module=FrozenBackbone, random_state=0, max_epochs=1, device="cpu").fit(X, y)
-    torch.testing.assert_close(
-        fused.best_estimator_.net_.module_.backbone.weight, built.net_.module_.backbone.weight, rtol=0, atol=0
-    )
+    torch.testing.assert_close(fused.best_estimator_.net_.module_.backbone.weight, built.net_.module_.backbone.weight, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
@@ -197,9 +195,7 @@ def test_a_candidate_whose_device_is_missing_scores_error_score(iris):
 def test_a_candidate_whose_preprocessing_fails_scores_error_score(iris):
     X, y = iris
     pipe = make_pipeline(StandardScaler(), _net())
-    parent, fused = assert_same_search(
-        "grid", pipe, {"standardscaler__with_mean": [True, "bogus"]}, X, y, cv=3, error_score=np.nan
-    )
+    parent, fused = assert_same_search("grid", pipe, {"standardscaler__with_mean": [True, "bogus"]}, X, y, cv=3, error_score=np.nan)
     assert np.isnan(fused.cv_results_["mean_test_score"][1])
 
 

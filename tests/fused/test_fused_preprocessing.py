@@ -41,9 +41,7 @@ def table():
 
 
 def _pipeline(scaler=None):
-    columns = ColumnTransformer(
-        [("cat", OneHotEncoder(), ["colour"]), ("num", scaler or CountingScaler(), ["size", "weight"])]
-    )
+    columns = ColumnTransformer([("cat", OneHotEncoder(), ["colour"]), ("num", scaler or CountingScaler(), ["size", "weight"])])
     return make_pipeline(columns, MLPClassifier(hidden_layer_sizes=(8,), max_epochs=3, random_state=0, device="cpu"))
 
 

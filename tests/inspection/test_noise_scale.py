@@ -159,8 +159,13 @@ def test_errors_name_the_problem():
 
 def test_tracked_estimate_stays_within_a_factor_of_two_of_the_exact_one():
     clf = MLPClassifier(
-        hidden_layer_sizes=(32,), batch_size=128, max_epochs=1, warm_start=True, track_noise_scale=True,
-        random_state=0, device="cpu",
+        hidden_layer_sizes=(32,),
+        batch_size=128,
+        max_epochs=1,
+        warm_start=True,
+        track_noise_scale=True,
+        random_state=0,
+        device="cpu",
     )
     for _ in range(6):
         clf.fit(X_DIGITS, Y_DIGITS)
@@ -184,8 +189,14 @@ def _adaptive_plan(limit=100):
     from skbatch.batching.plan import plan_batches
 
     params = {
-        "batch_size": 10, "drop_last": False, "accumulation_steps": 1, "lr": 1e-3, "lr_scaling": None,
-        "base_batch_size": 200, "batch_size_milestones": None, "batch_size_growth": "noise",
+        "batch_size": 10,
+        "drop_last": False,
+        "accumulation_steps": 1,
+        "lr": 1e-3,
+        "lr_scaling": None,
+        "base_batch_size": 200,
+        "batch_size_milestones": None,
+        "batch_size_growth": "noise",
     }
     return plan_batches(params, 500, max_batch_size=limit)
 
@@ -212,8 +223,14 @@ def test_noise_growth_refuses_milestones():
 
 def test_noise_growth_fit_grows_within_the_memory_limit_and_records_honestly(released):  # noqa: F811 (the fixture)
     clf = TorchClassifier(
-        module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size=8, batch_size_growth="noise",
-        max_epochs=6, lr=1e-2, random_state=0, device="cpu",
+        module=OutOfMemoryAbove,
+        module_kwargs={"limit": 40},
+        batch_size=8,
+        batch_size_growth="noise",
+        max_epochs=6,
+        lr=1e-2,
+        random_state=0,
+        device="cpu",
     ).fit(X_DIGITS, Y_DIGITS)
     curve, noise = clf.batch_size_curve_, clf.noise_scale_curve_
     limit = clf.max_batch_search_.batch_size

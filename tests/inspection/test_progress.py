@@ -94,9 +94,7 @@ def test_counts_every_round_of_a_halving_search():
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingGridSearchCV
 
-    search = HalvingGridSearchCV(
-        DecisionTreeClassifier(), {"max_depth": [1, 2, 3, 4]}, cv=3, factor=2, min_resources=30
-    )
+    search = HalvingGridSearchCV(DecisionTreeClassifier(), {"max_depth": [1, 2, 3, 4]}, cv=3, factor=2, min_resources=30)
     with progress_bar(file=io.StringIO()) as bar:
         search.fit(X_IRIS, Y_IRIS)
     assert bar.total == bar.n == sum(search.n_candidates_) * 3

@@ -57,9 +57,7 @@ def test_without_data_the_report_is_what_cv_results_hold(grid_search):
     report = search_report(grid_search)
     assert len(report) == 4
     assert not [c for c in report.columns if "device" in c]
-    np.testing.assert_array_equal(
-        np.sort(report["mean_test_score"]), np.sort(grid_search.cv_results_["mean_test_score"])
-    )
+    np.testing.assert_array_equal(np.sort(report["mean_test_score"]), np.sort(grid_search.cv_results_["mean_test_score"]))
 
 
 def test_pipeline_params_lose_their_prefix_and_splits_still_match(tmp_path):
@@ -179,14 +177,14 @@ def test_demo_results_table_still_works(grid_search):
 @pytest.mark.filterwarnings("ignore:Scoring failed", "ignore:One or more of the test scores are non-finite")
 def test_a_failed_scoring_is_not_reported_as_a_failed_fit(tmp_path):
     # roc_auc needs two classes: every fit trains, every score is NaN.
-    search = GridSearchCV(net(cache_dir=tmp_path), {"lr": [1e-3]}, cv=KFold(2, shuffle=True, random_state=0),
-                          scoring="roc_auc").fit(X_IRIS, Y_IRIS)
+    search = GridSearchCV(net(cache_dir=tmp_path), {"lr": [1e-3]}, cv=KFold(2, shuffle=True, random_state=0), scoring="roc_auc").fit(
+        X_IRIS, Y_IRIS
+    )
     report = search_report(search, X_IRIS, Y_IRIS)
     assert report.loc[0, "n_failed_fits"] == 0
     assert report.loc[0, "n_failed_scores"] == 2
     assert report.loc[0, "errors"] == (
-        "split 0: scoring failed (the fit trained; its score is NaN); "
-        "split 1: scoring failed (the fit trained; its score is NaN)"
+        "split 0: scoring failed (the fit trained; its score is NaN); split 1: scoring failed (the fit trained; its score is NaN)"
     )
     assert (report[["split0_fit_time", "split1_fit_time"]] > 0).all().all()
 
@@ -218,13 +216,11 @@ def test_a_rerun_over_cached_fits_says_they_came_from_the_cache(tmp_path, capsys
     assert "4 of 4 fits restored from the cache, none trained" in out
     assert "0 of 4 fits trained fused" not in out
 
+
 def _drawn_labels(figure, tmp_path):
     """Tick labels as drawn (they exist only once the figure is drawn), the figure kept as a PNG."""
     figure.savefig(tmp_path / "search.png", dpi=60)
-    return {
-        axis.get_xlabel(): [t.get_text() for t in axis.get_xticklabels() + axis.get_xticklabels(minor=True)]
-        for axis in figure.axes
-    }
+    return {axis.get_xlabel(): [t.get_text() for t in axis.get_xticklabels() + axis.get_xticklabels(minor=True)] for axis in figure.axes}
 
 
 def test_plot_names_the_metric_and_keeps_the_order_of_the_grid(tmp_path):

@@ -22,8 +22,14 @@ X_IRIS, Y_IRIS = load_iris(return_X_y=True)
 @pytest.fixture(scope="module")
 def study():
     clf = MLPClassifier(
-        hidden_layer_sizes=(8,), max_epochs=3, n_iter_no_change=10, lr=1e-2, lr_scaling="linear",
-        base_batch_size=32, random_state=0, device="cpu",
+        hidden_layer_sizes=(8,),
+        max_epochs=3,
+        n_iter_no_change=10,
+        lr=1e-2,
+        lr_scaling="linear",
+        base_batch_size=32,
+        random_state=0,
+        device="cpu",
     )
     return batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=[16, 64, "full"], cv=3)
 
@@ -81,9 +87,7 @@ def test_each_batch_size_is_checked_by_the_estimators_own_constraint(batch_sizes
         clone(clf).set_params(batch_size=value).fit(X_IRIS, Y_IRIS)
     with pytest.raises(InvalidParameterError) as by_study:
         batch_size_study(clf, X_IRIS, Y_IRIS, batch_sizes=batch_sizes)
-    assert str(by_study.value) == (
-        f"batch_sizes[{position}] of batch_size_study is not a batch size MLPClassifier accepts. {by_fit.value}"
-    )
+    assert str(by_study.value) == (f"batch_sizes[{position}] of batch_size_study is not a batch size MLPClassifier accepts. {by_fit.value}")
     assert str(by_fit.value).startswith("The 'batch_size' parameter of MLPClassifier must be")
 
 
@@ -99,9 +103,7 @@ def test_a_pipeline_with_a_column_transformer_is_studied_through_its_network_ste
     colour = rng.choice(["red", "green", "blue"], size=90)
     X = pd.DataFrame({"size": rng.normal(size=90), "weight": rng.normal(size=90), "colour": colour})
     y = (colour == "red").astype(int)
-    columns = ColumnTransformer(
-        [("numbers", StandardScaler(), ["size", "weight"]), ("colour", OneHotEncoder(), ["colour"])]
-    )
+    columns = ColumnTransformer([("numbers", StandardScaler(), ["size", "weight"]), ("colour", OneHotEncoder(), ["colour"])])
     pipe = make_pipeline(columns, MLPClassifier(hidden_layer_sizes=(4,), max_epochs=2, random_state=0, device="cpu"))
     study = batch_size_study(pipe, X, y, batch_sizes=[8, "full"], cv=2)
     assert study["batch_size_used"].tolist() == [8, 90]

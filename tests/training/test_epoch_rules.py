@@ -158,8 +158,15 @@ def test_early_stopping_restores_the_weights_of_the_best_score(digits):
     # margin (tol decides only when to stop), and the first of equal scores.
     X, y = digits
     clf = MLPClassifier(
-        hidden_layer_sizes=(8,), early_stopping=True, tol=1e-3, n_iter_no_change=3, lr=0.003, max_epochs=100,
-        random_state=0, device="cpu", callbacks=[("weights", _WeightsPerEpoch())],
+        hidden_layer_sizes=(8,),
+        early_stopping=True,
+        tol=1e-3,
+        n_iter_no_change=3,
+        lr=0.003,
+        max_epochs=100,
+        random_state=0,
+        device="cpu",
+        callbacks=[("weights", _WeightsPerEpoch())],
     ).fit(X, y)
     weights = dict(clf.net_.callbacks_)["weights"].weights_
     scores = clf.validation_scores_
@@ -188,7 +195,10 @@ def test_the_rule_carries_over_warm_starts_and_partial_fit(digits):
     fresh = EpochRules(clf)
     lr, _ = fresh.replay(clf.net_.history, clf.lr_)
     assert (rules.epochs, rules.samples_seen, rules.best, rules.no_improvement_count) == (
-        fresh.epochs, fresh.samples_seen, fresh.best, fresh.no_improvement_count,
+        fresh.epochs,
+        fresh.samples_seen,
+        fresh.best,
+        fresh.no_improvement_count,
     )
 
 
@@ -197,8 +207,16 @@ def test_a_fit_restored_from_the_cache_continues_under_the_same_rules(small_digi
     # rebuilds it from the history, so partial_fit goes on as the original would.
     X, y = small_digits
     params = dict(
-        hidden_layer_sizes=(8,), solver="sgd", learning_rate="adaptive", lr=0.5, tol=0.05, n_iter_no_change=1,
-        max_epochs=6, random_state=0, device="cpu", cache_dir=tmp_path,
+        hidden_layer_sizes=(8,),
+        solver="sgd",
+        learning_rate="adaptive",
+        lr=0.5,
+        tol=0.05,
+        n_iter_no_change=1,
+        max_epochs=6,
+        random_state=0,
+        device="cpu",
+        cache_dir=tmp_path,
     )
     original = MLPClassifier(**params)
     with pytest.warns(ConvergenceWarning):

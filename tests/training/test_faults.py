@@ -56,9 +56,7 @@ def test_diverging_loss_stops_with_lr_and_batch_size(raw_digits):
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_search_scores_diverged_fit_with_error_score_and_goes_on(tmp_path):
     X, y = X_IRIS * 100, Y_IRIS
-    net = MLPClassifier(
-        solver="sgd", hidden_layer_sizes=(16,), max_epochs=10, device="cpu", random_state=0, cache_dir=tmp_path
-    )
+    net = MLPClassifier(solver="sgd", hidden_layer_sizes=(16,), max_epochs=10, device="cpu", random_state=0, cache_dir=tmp_path)
     search = GridSearchCV(net, {"lr": [1e-3, 1e6]}, cv=KFold(2), error_score=np.nan)
     with pytest.warns(FitFailedWarning, match="NonFiniteLossError"):
         search.fit(X, y)

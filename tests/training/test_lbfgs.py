@@ -41,9 +41,9 @@ def test_same_start_reaches_scikit_learns_loss():
     # copied into scikit-learn's warm start); alpha=1 gives one clear
     # minimum, with the penalty a large part of the loss.
     ours = lbfgs(alpha=1.0, max_epochs=1, warm_start=True).fit(X_iris, y_iris)
-    theirs = SkMLPClassifier(
-        solver="lbfgs", hidden_layer_sizes=(8,), alpha=1.0, max_iter=1, warm_start=True, random_state=0
-    ).fit(X_iris, y_iris)
+    theirs = SkMLPClassifier(solver="lbfgs", hidden_layer_sizes=(8,), alpha=1.0, max_iter=1, warm_start=True, random_state=0).fit(
+        X_iris, y_iris
+    )
     theirs.coefs_ = [layer.weight.detach().numpy().T.astype(np.float64) for layer in _linears(ours)]
     theirs.intercepts_ = [layer.bias.detach().numpy().astype(np.float64) for layer in _linears(ours)]
     theirs.set_params(max_iter=300).fit(X_iris, y_iris)
@@ -120,9 +120,7 @@ def test_partial_fit_refused_as_in_scikit_learn():
     # scikit-learn's available_if message, with its reason as the cause.
     with pytest.raises(AttributeError, match="has no attribute 'partial_fit'") as raised:
         MLPClassifier(solver="lbfgs").partial_fit(X_iris, y_iris, classes=[0, 1, 2])
-    assert "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic." in str(
-        raised.value.__cause__
-    )
+    assert "partial_fit is only available for stochastic optimizers. lbfgs is not stochastic." in str(raised.value.__cause__)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -173,9 +171,7 @@ def test_regressor_convnet_and_custom_module():
     y = X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1
     reg = MLPRegressor(solver="lbfgs", hidden_layer_sizes=(8,), max_epochs=100, random_state=0, device="cpu")
     assert reg.fit(X, y).score(X, y) > 0.98
-    cnn = ConvNetClassifier(
-        solver="lbfgs", image_shape=(2, 2), channels=(2,), dense_layer_sizes=(4,), max_epochs=5, device="cpu"
-    )
+    cnn = ConvNetClassifier(solver="lbfgs", image_shape=(2, 2), channels=(2,), dense_layer_sizes=(4,), max_epochs=5, device="cpu")
     assert cnn.fit(X_iris, y_iris).n_iter_ <= 5
     custom = TorchClassifier(module=_Softmax, solver="lbfgs", max_epochs=30, device="cpu")
     assert custom.fit(X_iris, y_iris).score(X_iris, y_iris) > 0.9

@@ -184,9 +184,9 @@ def test_find_max_batch_size_checks_the_input_as_fit_does():
 
 
 def test_batch_size_max_in_fit_records_the_size_and_trains():
-    clf = TorchClassifier(
-        module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size="max", max_epochs=3, device="cpu"
-    ).fit(X_IRIS, Y_IRIS)
+    clf = TorchClassifier(module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size="max", max_epochs=3, device="cpu").fit(
+        X_IRIS, Y_IRIS
+    )
     assert 38 <= clf.batch_size_ <= 40
     assert clf.max_batch_search_.batch_size == clf.batch_size_
     assert clf.n_updates_per_epoch_ == math.ceil(150 / clf.batch_size_)
@@ -210,8 +210,12 @@ def test_batch_size_max_is_resolved_per_fold_in_a_search():
 
 def test_batch_size_max_with_accumulation_multiplies_the_slice():
     clf = TorchClassifier(
-        module=OutOfMemoryAbove, module_kwargs={"limit": 40}, batch_size="max", accumulation_steps=3,
-        max_epochs=2, device="cpu",
+        module=OutOfMemoryAbove,
+        module_kwargs={"limit": 40},
+        batch_size="max",
+        accumulation_steps=3,
+        max_epochs=2,
+        device="cpu",
     ).fit(X_IRIS, Y_IRIS)
     slice_size = clf.max_batch_search_.batch_size
     assert clf.batch_size_ == min(150, 3 * slice_size)
