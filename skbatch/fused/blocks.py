@@ -16,7 +16,8 @@ does not split the stack.
 import torch
 
 from .optim import MixedOptimizer
-from .stacks import FunctionalStack, MLPStack
+from .rows import join_rows, kept_runs, rows_of
+from .stacks import FunctionalStack, MLPStack, copy_into
 
 __all__ = ["MAX_PADDING", "StackBlocks", "block_order"]
 
@@ -114,17 +115,10 @@ class StackBlocks:
         penalties = []
         for block in self.blocks:
             gradient = block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()])
-            block_rows = rows[block.start : block.stop] if isinstance(rows, torch.Tensor) else rows
-            penalties.append(block.optimizer.penalty(block.stack.flat, block_rows))
+            block_rows = rows_of(rows, block.start, block.stop)
+            penalties.append((block.start, block.stop, block.optimizer.penalty(block.stack.flat, block_rows)))
             block.optimizer.step(block.stack.flat, gradient, block_rows)
-        if all(isinstance(value, float) for value in penalties):
-            return 0.0
-        return torch.cat(
-            [
-                value if isinstance(value, torch.Tensor) else torch.zeros(block.stop - block.start, device=loss.device)
-                for block, value in zip(self.blocks, penalties)
-            ]
-        )
+        return join_rows(penalties, len(self), loss.device)
 
     def _block_of(self, row):
         for block in self.blocks:
@@ -134,15 +128,13 @@ class StackBlocks:
 
     def select(self, index):
         """Keep the models at ``index`` (rows, ascending), in that order."""
-        kept, start = [], 0
-        for block in self.blocks:
-            local = index[(index >= block.start) & (index < block.stop)] - block.start
-            if len(local):
-                block.stack.select(local)
-                block.optimizer.select(local)
-                block.start, block.stop = start, start + len(local)
-                start = block.stop
-                kept.append(block)
+        kept = []
+        for position, local, start, stop in kept_runs(index, [(block.start, block.stop) for block in self.blocks]):
+            block = self.blocks[position]
+            block.stack.select(local)
+            block.optimizer.select(local)
+            block.start, block.stop = start, stop
+            kept.append(block)
         self.blocks = kept
 
     def set_lr(self, lrs):
@@ -158,9 +150,7 @@ class StackBlocks:
     def copy_into(self, row, module):
         """Write model ``row``'s weights into ``module``."""
         block, local = self._block_of(row)
-        with torch.no_grad():
-            for param, value in block.stack.unstack(block.stack.flat, local, module):
-                param.copy_(value)
+        copy_into(block.stack, local, module)
 
     def state_into(self, row, estimator, lr):
         """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone."""

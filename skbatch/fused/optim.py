@@ -8,6 +8,7 @@ row. Each model's stopping rule and lr schedule are its own fit's
 import torch
 
 from ..training.penalty import penalized_solver
+from .rows import join_rows, kept_runs, rows_of, runs
 from .stacks import column, per_model
 
 __all__ = ["MixedOptimizer", "StackedOptimizer"]
@@ -194,19 +195,10 @@ class MixedOptimizer:
     """
 
     def __init__(self, estimators, decay_mask, device):
-        self.n_params = decay_mask.shape[1]
-        self.device = device
-        self.groups = []  # [start, stop, StackedOptimizer], in row order
-        start = 0
-        for solver, stop in _runs([e.solver for e in estimators]):
-            self.groups.append([start, stop, StackedOptimizer(solver, estimators[start:stop], decay_mask, device)])
-            start = stop
-
-    def _parts(self, tensor):
-        """``tensor``'s rows of each group, as views; a float or None is every group's."""
-        for start, stop, optimizer in self.groups:
-            part = tensor[start:stop] if isinstance(tensor, torch.Tensor) and tensor.dim() > 0 else tensor
-            yield optimizer, part
+        self.groups = [
+            [start, stop, StackedOptimizer(solver, estimators[start:stop], decay_mask, device)]
+            for solver, start, stop in runs([e.solver for e in estimators])
+        ]
 
     def set_lr(self, lrs):
         """Each model's learning rate from now on, in row order."""
@@ -215,30 +207,22 @@ class MixedOptimizer:
 
     def select(self, index):
         """Keep the models at ``index`` (rows of the stack, ascending), in that order."""
-        kept, start = [], 0
-        for group in self.groups:
-            old_start, old_stop, optimizer = group
-            local = index[(index >= old_start) & (index < old_stop)] - old_start
-            if len(local):
-                optimizer.select(local)
-                kept.append([start, start + len(local), optimizer])
-                start += len(local)
+        kept = []
+        for position, local, start, stop in kept_runs(index, [(start, stop) for start, stop, _ in self.groups]):
+            optimizer = self.groups[position][2]
+            optimizer.select(local)
+            kept.append([start, stop, optimizer])
         self.groups = kept
 
     def penalty(self, params, rows):
         """Each model's penalty, shape ``(K,)``, or 0.0 when no model has one (see :meth:`StackedOptimizer.penalty`)."""
-        parts = [(start, stop, optimizer.penalty(params[start:stop], _rows(rows, start, stop))) for start, stop, optimizer in self.groups]
-        if all(isinstance(value, float) for _, _, value in parts):
-            return 0.0
-        total = torch.zeros(params.shape[0], device=params.device)
-        for start, stop, value in parts:
-            total[start:stop] += value
-        return total
+        parts = [(start, stop, optimizer.penalty(params[start:stop], rows_of(rows, start, stop))) for start, stop, optimizer in self.groups]
+        return join_rows(parts, params.shape[0], params.device)
 
     def step(self, params, grad, rows=1.0):
         """Update every group's rows of ``params`` in place from ``grad`` (which may be overwritten)."""
         for start, stop, optimizer in self.groups:
-            optimizer.step(params[start:stop], grad[start:stop], _rows(rows, start, stop))
+            optimizer.step(params[start:stop], grad[start:stop], rows_of(rows, start, stop))
 
     def load(self, estimators, stack, step_counts):
         """Take each model's state from its estimator's own optimizer (models that continue a fit)."""
@@ -261,18 +245,3 @@ def _own_copy(value, param):
     the parameter, and a fused Adam given another layout updates wrongly.
     """
     return value.to(param.device).clone(memory_format=torch.contiguous_format)
-
-
-def _rows(rows, start, stop):
-    return rows[start:stop] if isinstance(rows, torch.Tensor) and rows.dim() > 0 else rows
-
-
-def _runs(values):
-    """``[(value, stop), ...]``: the runs of equal consecutive ``values``, each with the index that ends it."""
-    runs = []
-    for position, value in enumerate(values):
-        if runs and runs[-1][0] == value:
-            runs[-1] = (value, position + 1)
-        else:
-            runs.append((value, position + 1))
-    return runs

@@ -65,8 +65,8 @@ class FusedSearchMixin(DocLinkMixin):
     share every param but the per-model ones
     (:data:`skbatch.fused.train.PER_MODEL_PARAMS`: the solver and its
     settings, the schedule, the stopping rule, early stopping, the seed;
-    for the MLPs also the hidden layers' widths and the activation, but not
-    their number). Fits that cannot be stacked (a module with buffers, such
+    for the MLPs also the hidden layers, their widths and number, and the
+    activation). Fits that cannot be stacked (a module with buffers, such
     as BatchNorm, or one ``torch.func.vmap`` cannot run; ``solver='lbfgs'``;
     see the user guide) train one by one, as in the parent class, and
     ``verbose >= 1`` says why.
@@ -459,9 +459,9 @@ class FusedGridSearchCV(FusedSearchMixin, GridSearchCV):
     Takes exactly :class:`sklearn.model_selection.GridSearchCV`'s params and
     gives its results: ``cv_results_``, ``best_params_``, ``best_score_``,
     ``best_estimator_`` and the rest come from GridSearchCV's own code. The
-    difference is speed: the fits of candidates that share a batch size and
-    the number of layers train as one stacked model, whatever their widths,
-    activations, solvers, schedules or early stopping (:mod:`skbatch.fused.train`),
+    difference is speed: the fits of candidates that share a batch size
+    train as one stacked model, whatever their hidden layers, activations,
+    solvers, schedules or early stopping (:mod:`skbatch.fused.train`),
     several times faster for small networks. Each stacked model gets its
     own fold's rows in its own order, its own gradient and its own
     optimizer state, so its scores match those of an ordinary fit up to
@@ -521,9 +521,8 @@ class FusedRandomizedSearchCV(FusedSearchMixin, RandomizedSearchCV):
     Takes exactly :class:`sklearn.model_selection.RandomizedSearchCV`'s
     params and gives its results; see :class:`FusedGridSearchCV` for what
     fusing changes (speed) and what it does not (everything else).
-    Sampled candidates that share a batch size and the number of layers
-    stack together, whatever their ``lr``, ``alpha``, widths, activation or
-    solver.
+    Sampled candidates that share a batch size stack together, whatever
+    their ``lr``, ``alpha``, hidden layers, activation or solver.
 
     Parameters
     ----------

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..training.modules import GeneratorDropout
+from .rows import runs
 
 __all__ = ["FunctionalStack", "MLPStack", "column", "copy_into", "per_model"]
 
@@ -88,11 +89,7 @@ class MLPStack:
 
     def _make_runs(self):
         # Runs of consecutive rows with one activation: [(start, stop, function), ...].
-        self.runs, start = [], 0
-        for position, name in enumerate(self.activations + [None]):
-            if position and (name != self.activations[position - 1] or position == len(self.activations)):
-                self.runs.append((start, position, _ACTIVATIONS[self.activations[position - 1]]))
-                start = position
+        self.runs = [(start, stop, _ACTIVATIONS[name]) for name, start, stop in runs(self.activations)]
 
     def _make_leaves(self):
         # One leaf per weight and bias, each a view of ``flat``: the optimizer

@@ -373,8 +373,9 @@ class _StackTraining:
     """
 
     def __init__(self, members, device):
-        # Each solver's models, and within them each activation's, in
-        # consecutive rows: one update rule, one activation per run of rows.
+        # Like-shaped networks in consecutive rows (a block each), and within
+        # a block each solver's and activation's models together: one update
+        # rule, one activation per run of rows.
         mlp = _is_mlp(members[0].estimator)
         members = sorted(members, key=lambda m: block_order(m.estimator, m.estimator.net_.module_, mlp=mlp))
         self.members, self.device = members, device
