@@ -29,6 +29,7 @@ __all__ = [
     "CONTINUABLE_PARAMS",
     "UnfingerprintableParamError",
     "data_fingerprint",
+    "family_fingerprint",
     "family_key",
     "params_fingerprint",
     "value_fingerprint",
@@ -159,17 +160,29 @@ def _params(estimator, excluded):
     return fingerprints
 
 
-def family_key(estimator, n_features_in):
-    """Hash of what decides memory per sample: every param but batch size, and the input width.
-
-    A param that cannot be fingerprinted makes a family of its own, in this
-    process (its identity): the advice never borrows another family's sizes.
-    """
+def _family(estimator, n_features_in):
+    # A param that cannot be fingerprinted makes a family of its own, in this
+    # process (its identity): the advice never borrows another family's sizes.
     try:
         params = _params(estimator, _FAMILY_EXCLUDED_PARAMS)
     except UnfingerprintableParamError:
         params = ("unfingerprintable", id(estimator))
-    return joblib.hash((type(estimator).__qualname__, params, int(n_features_in)))
+    return type(estimator).__qualname__, params, int(n_features_in)
+
+
+def family_fingerprint(estimator, n_features_in):
+    """What decides memory per sample, as a hashable tuple: every param but batch size, and the input width.
+
+    The key of this process's own tables: :func:`family_key`'s hash, which
+    records need, would cost every fit milliseconds.
+    """
+    name, params, n_features = _family(estimator, n_features_in)
+    return name, tuple(sorted(params.items())) if isinstance(params, dict) else params, n_features
+
+
+def family_key(estimator, n_features_in):
+    """Hash of what decides memory per sample (see :func:`family_fingerprint`), for records other processes read."""
+    return joblib.hash(_family(estimator, n_features_in))
 
 
 def data_fingerprint(data):
