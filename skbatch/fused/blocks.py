@@ -77,13 +77,15 @@ class StackBlocks:
         Whether the networks are skbatch's MLPs (batched matrix products,
         blocks by shape) or other modules (one ``torch.func`` block, which
         all must share a shape).
+    sparse_rows : bool, default=False
+        Whether the inputs are sparse batches, which MLP blocks then multiply as they are.
     """
 
-    def __init__(self, estimators, modules, device, *, mlp):
+    def __init__(self, estimators, modules, device, *, mlp, sparse_rows=False):
         self.blocks = []
         for start, stop in _bounds(modules, mlp):
             if mlp:
-                stack = MLPStack(modules[start:stop], [e.activation for e in estimators[start:stop]], device)
+                stack = MLPStack(modules[start:stop], [e.activation for e in estimators[start:stop]], device, sparse_rows=sparse_rows)
             else:
                 stack = FunctionalStack(modules[start:stop], device)
             optimizer = MixedOptimizer(estimators[start:stop], stack.decay_mask, device)

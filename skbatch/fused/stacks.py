@@ -65,16 +65,21 @@ class MLPStack:
     activations : list of str
         Each model's ``activation``.
     device : torch.device
+    sparse_rows : bool, default=False
+        Whether the inputs are sparse batches (:mod:`skbatch.fused.sparse_rows`).
     """
 
     per_model_dropout = True
 
-    def __init__(self, modules, activations, device):
+    def __init__(self, modules, activations, device, *, sparse_rows=False):
         # (weight slice, bias slice, fan_in, fan_out), at the widest model's
         # widths. A weight is laid out as nn.Linear's, (fan_out, fan_in): the
         # batched products with a narrow output layer (10 classes, say) and
         # its gradient run several times faster on the CPU than with
-        # (fan_in, fan_out).
+        # (fan_in, fan_out). A sparse batch's first layer is the exception:
+        # its product with a sparse batch, and autograd's gradient of it,
+        # want (fan_in, fan_out).
+        self.sparse_rows = sparse_rows
         self.layers = []
         linears = [_linears(module) for module in modules]
         offset, decays = 0, []
@@ -117,9 +122,14 @@ class MLPStack:
         # slice in every backward pass.)
         n_models = self.flat.shape[0]
         self.leaves = []
-        for weight, bias, fan_in, fan_out in self.layers:
-            self.leaves.append(self.flat[:, weight].view(n_models, fan_out, fan_in).requires_grad_())
+        for depth, (weight, bias, fan_in, fan_out) in enumerate(self.layers):
+            shape = (fan_in, fan_out) if self._in_out(depth) else (fan_out, fan_in)
+            self.leaves.append(self.flat[:, weight].view(n_models, *shape).requires_grad_())
             self.leaves.append(self.flat[:, bias].view(n_models, 1, fan_out).requires_grad_())
+
+    def _in_out(self, depth):
+        """Whether layer ``depth``'s weight is laid out (fan_in, fan_out), not nn.Linear's (fan_out, fan_in)."""
+        return depth == 0 and self.sparse_rows
 
     def _activate(self, X):
         if len(self.runs) == 1:
@@ -136,7 +146,7 @@ class MLPStack:
         """
         last = len(self.layers) - 1
         for depth in range(len(self.layers)):
-            weight = self.leaves[2 * depth].transpose(1, 2)
+            weight = self.leaves[2 * depth] if self._in_out(depth) else self.leaves[2 * depth].transpose(1, 2)
             if depth == 0 and getattr(X, "is_sparse", False):
                 # A sparse batch (fused/sparse_rows.py): multiplied as it is, at the cost of its non-zeros.
                 X = torch.bmm(X.tensor(self.flat.device), weight) + self.leaves[1]
@@ -152,7 +162,7 @@ class MLPStack:
     @property
     def differentiable(self):
         """Whether :meth:`forward_saving` and :meth:`backward` can stand in for autograd: every activation's derivative is written here."""
-        return all(name in _DERIVATIVES for name in self.activations)
+        return not self.sparse_rows and all(name in _DERIVATIVES for name in self.activations)
 
     @torch.no_grad()
     def forward_saving(self, X, keep=None, generator=None):
@@ -239,9 +249,12 @@ class MLPStack:
         ``module`` is the model's own network: its widths say which block of
         each padded layer is its own.
         """
-        for layer, (weight, bias, fan_in, fan_out) in zip(_linears(module), self.layers):
+        for depth, (layer, (weight, bias, fan_in, fan_out)) in enumerate(zip(_linears(module), self.layers)):
             rows_in, cols_out = layer.in_features, layer.out_features
-            yield layer.weight, tensor[row, weight].view(fan_out, fan_in)[:cols_out, :rows_in]
+            if self._in_out(depth):
+                yield layer.weight, tensor[row, weight].view(fan_in, fan_out)[:rows_in, :cols_out].T
+            else:
+                yield layer.weight, tensor[row, weight].view(fan_out, fan_in)[:cols_out, :rows_in]
             yield layer.bias, tensor[row, bias][:cols_out]
 
 

@@ -386,10 +386,10 @@ class _StackTraining:
         self.classifier = first._criterion is torch.nn.CrossEntropyLoss
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
-        self.stack = StackBlocks(estimators, modules, device, mlp=mlp)
+        self.stack = StackBlocks(estimators, modules, device, mlp=mlp, sparse_rows=isinstance(self.X, SparseRows))
         # Dense rows through MLPs of activations with a written derivative:
         # the gradient by hand, not by autograd (MLPStack.backward).
-        self.differentiable = self.stack.differentiable and not isinstance(self.X, SparseRows)
+        self.differentiable = self.stack.differentiable
         self.active = list(range(len(members)))
         self.active_rows = torch.arange(len(members), device=device)  # ``active``, to index with
         # Fixed for the whole training: a stack never changes its batch size.
