@@ -237,10 +237,10 @@ def train_fused(members, placement):
         One per stack: ``n_models``, ``batch_size``, ``n_batches``,
         ``epochs`` (the most any model ran), ``seconds``, ``device``.
     """
-    groups, prepared = {}, {}
+    groups, prepared, held_out = {}, {}, {}
     for member in members:
         try:
-            _prepare(member, placement)
+            _prepare(member, placement, held_out)
         except Exception as error:
             _fail(member, error)
             continue
@@ -309,8 +309,13 @@ def _fail(member, error):
     member.estimator.__dict__.pop("net_", None)
 
 
-def _prepare(member, placement):
-    """Start ``member``'s fit as its own ``fit`` would: the same steps, up to its first epoch."""
+def _prepare(member, placement, held_out):
+    """Start ``member``'s fit as its own ``fit`` would: the same steps, up to its first epoch.
+
+    ``held_out`` keeps the validation splits made so far: members of one
+    block (the same rows) that split with the same seed and fraction hold
+    out the same rows, so the split is drawn once for them all.
+    """
     estimator = member.estimator
     reason = unstackable_reason(estimator)
     if reason is not None:
@@ -323,7 +328,14 @@ def _prepare(member, placement):
         # A restored shorter fit, which this one continues as a warm start would.
         start = replace(start, resume=True)
     estimator._take_placement(placement)
-    rows = estimator._hold_out_validation(start)
+    split = None
+    if estimator.early_stopping and member.block is not None and start.sample_weight is None:
+        split = (member.block, type(estimator), start.seed, estimator.validation_fraction)
+    rows = held_out.get(split)
+    if rows is None:
+        rows = estimator._hold_out_validation(start)
+        if split is not None:
+            held_out[split] = rows
     plan = estimator._plan_batches(rows.X, rows.y, resume=start.resume, seed=start.seed)
     estimator._init_network(start, rows, plan)
     estimator._begin_training(None, None)
