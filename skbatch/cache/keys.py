@@ -57,6 +57,10 @@ _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "rand
 # Objects nested deeper than this are not fingerprinted (and a cycle ends here).
 _MAX_DEPTH = 50
 
+# joblib.hash of params fingerprints, by their repr (see _hash_params); emptied when full.
+_PARAMS_HASHES = {}
+_MAX_PARAMS_HASHES = 4096
+
 
 class UnfingerprintableParamError(ValueError):
     """A param whose content cannot be fingerprinted exactly, so its fit cannot be cached."""
@@ -159,6 +163,45 @@ def _params(estimator, excluded):
     return fingerprints
 
 
+def _spelled_exactly(value):
+    """Whether ``repr(value)`` tells ``value`` apart from any other value that pickles differently.
+
+    True for tuples of strs, ints, bools, None, bytes and floats (Python's
+    or numpy's float64, whose repr is exact too), exactly those types, but
+    a NaN (whose repr hides its payload, which pickle keeps): what
+    :func:`value_fingerprint` makes of plain params.
+    """
+    kind = type(value)
+    if kind is tuple:
+        return all(_spelled_exactly(item) for item in value)
+    if kind is float or kind is np.float64:
+        return value == value
+    return kind is str or kind is int or kind is bool or value is None or kind is bytes
+
+
+def _hash_params(whole, head, params):
+    """``joblib.hash(whole)``, where ``whole`` holds ``head`` and the dict ``params`` of param fingerprints.
+
+    joblib's hasher pickles in Python, some 0.5 ms for an estimator's
+    params, and a fused search hashes the same params again and again (each
+    fit's key at training and at restore, its stack, its record). So the
+    hash is remembered by the repr of ``head`` (all of ``whole`` but
+    ``params``, with a tag naming the caller) and of ``params``' items,
+    where every fingerprint is spelled exactly by its repr: equal reprs then
+    mean equal pickles, and the same hash. Others are hashed every time.
+    """
+    items = tuple(sorted(params.items()))
+    if not _spelled_exactly((head, items)):
+        return joblib.hash(whole)
+    spelled = repr((head, items))
+    found = _PARAMS_HASHES.get(spelled)
+    if found is None:
+        if len(_PARAMS_HASHES) >= _MAX_PARAMS_HASHES:
+            _PARAMS_HASHES.clear()
+        found = _PARAMS_HASHES[spelled] = joblib.hash(whole)
+    return found
+
+
 def family_key(estimator, n_features_in):
     """Hash of what decides memory per sample: every param but batch size, and the input width.
 
@@ -168,8 +211,9 @@ def family_key(estimator, n_features_in):
     try:
         params = _params(estimator, _FAMILY_EXCLUDED_PARAMS)
     except UnfingerprintableParamError:
-        params = ("unfingerprintable", id(estimator))
-    return joblib.hash((type(estimator).__qualname__, params, int(n_features_in)))
+        return joblib.hash((type(estimator).__qualname__, ("unfingerprintable", id(estimator)), int(n_features_in)))
+    whole = (type(estimator).__qualname__, params, int(n_features_in))
+    return _hash_params(whole, ("family", whole[0], whole[2]), params)
 
 
 def data_fingerprint(data):
@@ -214,4 +258,5 @@ def params_fingerprint(estimator, *, ignore=frozenset()):
         If a param's content cannot be fingerprinted exactly (see the module docstring).
     """
     params = _params(estimator, _UNKEYED_PARAMS | ignore)
-    return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
+    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
+    return _hash_params((*head, params), ("params", *head), params)
