@@ -8,11 +8,13 @@ refit is most of the fit's time (a ``OneHotEncoder`` on text columns, say).
 So a fused search in one process runs its Pipelines with a ``memory``
 (:class:`FoldMemory`): a step fitted to a fold's rows is copied, not
 refitted, by the next Pipeline that fits the same step to the same rows.
-The key is joblib's hash of the step's params and of the data, as
+The key is a hash of the step, the data and the other arguments, as
 ``joblib.Memory`` keys it, so any difference refits.
 """
 
 import copy
+import hashlib
+import pickle
 
 import joblib
 from joblib.func_inspect import filter_args
@@ -88,7 +90,7 @@ class FoldMemory:
         """``func``, with each result kept under the hash of its arguments but ``ignore``."""
 
         def cached(*args, **kwargs):
-            key = joblib.hash((func.__module__, func.__qualname__, filter_args(func, ignore or [], args, kwargs)))
+            key = _arguments_key((func.__module__, func.__qualname__, filter_args(func, ignore or [], args, kwargs)))
             if key not in self._results:
                 self._results[key] = func(*args, **kwargs)
             return copy.deepcopy(self._results[key])
@@ -100,3 +102,19 @@ class FoldMemory:
 
     def __reduce__(self):
         return (FoldMemory, ())
+
+
+def _arguments_key(arguments):
+    """A key equal only for arguments that pickle to the same bytes: then their fit is the same.
+
+    The MD5 of their pickle, written by the C pickler: joblib's hash pickles
+    in Python, some 4 ms for a 750-row DataFrame with text columns, against
+    under 1 ms, once per fit of the search. The same rows taken from the
+    same data pickle alike; arguments that pickle otherwise although equal
+    (their strings shared otherwise, say) only miss. What the C pickler
+    refuses goes to joblib's hasher, as before, under keys of its own.
+    """
+    try:
+        return ("pickle", hashlib.md5(pickle.dumps(arguments, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest())
+    except Exception:  # a lambda, a local class: joblib's hasher may still read them
+        return ("joblib", joblib.hash(arguments))

@@ -115,6 +115,29 @@ def test_the_memory_gives_each_caller_its_own_copy():
     assert clone(pipeline).memory is memory  # every clone of the search's Pipeline shares it
 
 
+def test_the_memory_finds_the_same_rows_and_refits_any_other(table):
+    from sklearn.utils import _safe_indexing
+
+    memory = FoldMemory()
+    calls = []
+
+    def fit(scaler, X, weight=None):
+        calls.append(1)
+        return scaler.fit(X[["size", "weight"]])
+
+    cached = memory.cache(fit)
+    X, _ = table
+    rows = np.arange(0, len(X), 2)
+    cached(StandardScaler(), _safe_indexing(X, rows))
+    cached(StandardScaler(), _safe_indexing(X, rows))  # the same rows taken again: found
+    assert len(calls) == 1
+    changed = _safe_indexing(X, rows)
+    changed.iloc[3, 1] += 1e-12  # one value apart: fitted again
+    cached(StandardScaler(), changed)
+    cached(StandardScaler(), _safe_indexing(X, rows[1:]))  # other rows: fitted again
+    assert len(calls) == 3
+
+
 def test_fold_preprocessing_keeps_the_steps_and_their_count():
     pipeline = _pipeline()
     preprocessing = fold_preprocessing(pipeline)
