@@ -30,6 +30,7 @@ __all__ = [
     "UnfingerprintableParamError",
     "data_fingerprint",
     "family_key",
+    "key_fingerprints",
     "params_fingerprint",
     "value_fingerprint",
 ]
@@ -163,20 +164,31 @@ def _params(estimator, excluded):
     return fingerprints
 
 
+# The types whose repr is exact (a float's too, but for NaN): see _spelled_exactly.
+_EXACT_TYPES = frozenset({str, int, bool, type(None), bytes})
+
+
 def _spelled_exactly(value):
     """Whether ``repr(value)`` tells ``value`` apart from any other value that pickles differently.
 
     True for tuples of strs, ints, bools, None, bytes and floats (Python's
     or numpy's float64, whose repr is exact too), exactly those types, but
     a NaN (whose repr hides its payload, which pickle keeps): what
-    :func:`value_fingerprint` makes of plain params.
+    :func:`value_fingerprint` makes of plain params. A loop, not a
+    recursion: it runs over every item of every key's params.
     """
-    kind = type(value)
-    if kind is tuple:
-        return all(_spelled_exactly(item) for item in value)
-    if kind is float or kind is np.float64:
-        return value == value
-    return kind is str or kind is int or kind is bool or value is None or kind is bytes
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is tuple:
+            pending.extend(item)
+        elif kind is float or kind is np.float64:
+            if item != item:
+                return False
+        elif kind not in _EXACT_TYPES:
+            return False
+    return True
 
 
 def _hash_params(whole, head, params):
@@ -235,6 +247,18 @@ def data_fingerprint(data):
     columns = getattr(data, "columns", None)
     names = None if columns is None else [str(c) for c in columns]
     return joblib.hash((names, np.asarray(data)))
+
+
+def key_fingerprints(estimator):
+    """``(params_fingerprint(estimator), params_fingerprint(estimator, ignore=CONTINUABLE_PARAMS))``, reading the params once.
+
+    A fit cache key holds both: the fit's own, and the one it shares with
+    the fits it could continue or be continued by.
+    """
+    params = _params(estimator, _UNKEYED_PARAMS)
+    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
+    continuable = {name: value for name, value in params.items() if name not in CONTINUABLE_PARAMS}
+    return _hash_params((*head, params), ("params", *head), params), _hash_params((*head, continuable), ("params", *head), continuable)
 
 
 def params_fingerprint(estimator, *, ignore=frozenset()):

@@ -215,6 +215,7 @@ def test_remembered_params_hashes_are_joblibs_for_every_equal_estimator(params):
         estimator = MLPClassifier(**{name: value for name, value in params.items()})
         assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
         assert params_fingerprint(estimator, ignore={"max_epochs"}) == _joblib_params_hash(estimator, {"max_epochs"})
+        assert keys.key_fingerprints(estimator) == (_joblib_params_hash(estimator), _joblib_params_hash(estimator, {"max_epochs"}))
         estimator.set_params(max_epochs=7)  # a changed param is another key
         assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
     keys._PARAMS_HASHES.clear()
