@@ -29,6 +29,7 @@ __all__ = [
     "CONTINUABLE_PARAMS",
     "UnfingerprintableParamError",
     "data_fingerprint",
+    "family_fingerprint",
     "family_key",
     "key_fingerprints",
     "params_fingerprint",
@@ -214,18 +215,33 @@ def _hash_params(whole, head, params):
     return found
 
 
-def family_key(estimator, n_features_in):
-    """Hash of what decides memory per sample: every param but batch size, and the input width.
-
-    A param that cannot be fingerprinted makes a family of its own, in this
-    process (its identity): the advice never borrows another family's sizes.
-    """
+def _family(estimator, n_features_in):
+    # A param that cannot be fingerprinted makes a family of its own, in this
+    # process (its identity): the advice never borrows another family's sizes.
     try:
         params = _params(estimator, _FAMILY_EXCLUDED_PARAMS)
     except UnfingerprintableParamError:
-        return joblib.hash((type(estimator).__qualname__, ("unfingerprintable", id(estimator)), int(n_features_in)))
-    whole = (type(estimator).__qualname__, params, int(n_features_in))
-    return _hash_params(whole, ("family", whole[0], whole[2]), params)
+        params = ("unfingerprintable", id(estimator))
+    return type(estimator).__qualname__, params, int(n_features_in)
+
+
+def family_fingerprint(estimator, n_features_in):
+    """What decides memory per sample, as a hashable tuple: every param but batch size, and the input width.
+
+    The key of this process's own tables: :func:`family_key`'s hash, which
+    records need, would cost every fit milliseconds.
+    """
+    name, params, n_features = _family(estimator, n_features_in)
+    return name, tuple(sorted(params.items())) if isinstance(params, dict) else params, n_features
+
+
+def family_key(estimator, n_features_in):
+    """Hash of what decides memory per sample (see :func:`family_fingerprint`), for records other processes read."""
+    whole = _family(estimator, n_features_in)
+    name, params, n_features = whole
+    if not isinstance(params, dict):  # unfingerprintable: a family of this estimator alone
+        return joblib.hash(whole)
+    return _hash_params(whole, ("family", name, n_features), params)
 
 
 def data_fingerprint(data):

@@ -104,21 +104,41 @@ class StackBlocks:
             ]
         )
 
-    def step(self, loss, rows):
+    @property
+    def differentiable(self):
+        """Whether every block writes its own gradient (:meth:`forward_saving`, :meth:`backward`) instead of autograd."""
+        return all(isinstance(block.stack, MLPStack) and block.stack.differentiable for block in self.blocks)
+
+    def forward_saving(self, X, keep=None, generator=None):
+        """:meth:`forward` on a dense batch, each block keeping what :meth:`backward` needs (see :meth:`MLPStack.forward_saving`)."""
+        outputs = [
+            block.stack.forward_saving(X[block.start : block.stop], None if keep is None else keep[block.start : block.stop], generator)
+            for block in self.blocks
+        ]
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+
+    def backward(self, d_output):
+        """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output."""
+        return [block.stack.backward(d_output[block.start : block.stop]) for block in self.blocks]
+
+    def step(self, loss, rows, gradients=None):
         """Take one optimizer step of every model on ``loss``'s gradient; return each model's penalty before it.
 
         ``rows`` is the batch's row count (a float, or a ``(K, 1)`` column
-        where the models' last batches differ), by which the penalty is divided.
+        where the models' last batches differ), by which the penalty is
+        divided. ``gradients``, each block's from :meth:`backward`, stand in
+        for autograd's (``loss`` is then None).
         """
-        leaves = [leaf for block in self.blocks for leaf in block.stack.leaf_list()]
-        grads = iter(torch.autograd.grad(loss, leaves))
+        if gradients is None:
+            leaves = [leaf for block in self.blocks for leaf in block.stack.leaf_list()]
+            grads = iter(torch.autograd.grad(loss, leaves))
+            gradients = [block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()]) for block in self.blocks]
         penalties = []
-        for block in self.blocks:
-            gradient = block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()])
+        for block, gradient in zip(self.blocks, gradients):
             block_rows = rows_of(rows, block.start, block.stop)
             penalties.append((block.start, block.stop, block.optimizer.penalty(block.stack.flat, block_rows)))
             block.optimizer.step(block.stack.flat, gradient, block_rows)
-        return join_rows(penalties, len(self), loss.device)
+        return join_rows(penalties, len(self), gradients[0].device)
 
     def _block_of(self, row):
         for block in self.blocks:

@@ -33,6 +33,7 @@ class StackedOptimizer:
         self.decay = column(alphas, device) * decay_mask if any(alphas) else None
         self.penalized = penalized_solver(solver)
         self.alpha, self.decay_mask = column(alphas, device), decay_mask
+        self._decay_rows = None  # (rows, decay / rows), see _decay_over
         self.step_count = 0
         # Steps taken before this stack, per model (K, 1), when continued models differ in them; else None.
         self.step_offset = None
@@ -59,6 +60,7 @@ class StackedOptimizer:
             if isinstance(value, torch.Tensor) and value.shape[0] == n_models:
                 setattr(self, name, value[index])
         self.shape = (len(index), self.shape[1])
+        self._decay_rows = None
 
     @torch.no_grad()
     def penalty(self, params, rows):
@@ -83,11 +85,19 @@ class StackedOptimizer:
         """
         self.step_count += 1
         if self.decay is not None and self.penalized:
-            grad.addcmul_(params, self.decay / rows)
+            grad.addcmul_(params, self._decay_over(rows))
         if self.solver == "sgd":
             self._sgd(params, grad)
         else:
             self._adam(params, grad)
+
+    def _decay_over(self, rows):
+        """``decay / rows``, kept for the batch size every full batch has: one tensor less to make per step."""
+        if not isinstance(rows, (int, float)):
+            return self.decay / rows
+        if self._decay_rows is None or self._decay_rows[0] != rows:
+            self._decay_rows = (rows, self.decay / rows)
+        return self._decay_rows[1]
 
     def _sgd(self, params, grad):
         if self.buffer is None:
@@ -99,9 +109,17 @@ class StackedOptimizer:
         if self.nesterov is False:
             update = self.buffer
         else:
-            nesterov_update = grad.add_(self.buffer * self.momentum)
+            # torch's SGD: grad.add(buf, alpha=momentum), one fused operation where momentum is one float.
+            if isinstance(self.momentum, float):
+                nesterov_update = grad.add_(self.buffer, alpha=self.momentum)
+            else:
+                nesterov_update = grad.add_(self.buffer * self.momentum)
             update = nesterov_update if self.nesterov is True else torch.where(self.nesterov, nesterov_update, self.buffer)
-        params.sub_(update * self.lr)
+        # torch's SGD: param.add_(update, alpha=-lr).
+        if isinstance(self.lr, float):
+            params.add_(update, alpha=-self.lr)
+        else:
+            params.sub_(update * self.lr)
 
     def _adam(self, params, grad):
         if self.decay is not None and not self.penalized:

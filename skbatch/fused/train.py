@@ -387,7 +387,16 @@ class _StackTraining:
         self.X, self.y, self.offsets = _stack_data(members, device)
         modules = [e.net_.module_ for e in estimators]
         self.stack = StackBlocks(estimators, modules, device, mlp=mlp)
+        # Dense rows through MLPs of activations with a written derivative:
+        # the gradient by hand, not by autograd (MLPStack.backward).
+        self.differentiable = self.stack.differentiable and not isinstance(self.X, SparseRows)
         self.active = list(range(len(members)))
+        self.active_rows = torch.arange(len(members), device=device)  # ``active``, to index with
+        # Fixed for the whole training: a stack never changes its batch size.
+        self.n_batches = [member.n_batches for member in members]
+        self.dropouts = [getattr(e, "dropout", 0.0) for e in estimators]
+        # Each model's rows for its current epoch, batch by batch: (models, batches, batch_size).
+        self.rows = torch.zeros(len(members), max(self.n_batches), self.batch_size, dtype=torch.long, device=device)
         # Each model's rate is where its own callbacks left it at the start
         # of training (a continued model's schedule replayed from its history).
         self.lrs = [e.net_.optimizer_.param_groups[0]["lr"] for e in estimators]
@@ -426,34 +435,39 @@ class _StackTraining:
                 member = self.members[i]
                 member.estimator.net_.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
                 index, weights, counts = _epoch_index([member], [self.offsets[i]], self.batch_size, member.n_batches)
-                rows = index[0].to(self.device).view(member.n_batches, self.batch_size)
-                self.streams[i] = (rows, None if weights is None else weights[0], counts[0])
-        members = [self.members[i] for i in self.active]
+                self.rows[i, : self.n_batches[i]] = index[0].to(self.device).view(self.n_batches[i], self.batch_size)
+                self.streams[i] = (None if weights is None else weights[0], counts[0])
         keep = None
-        if self.stack.per_model_dropout and any(member.estimator.dropout > 0 for member in members):
-            keep = (1 - column([member.estimator.dropout for member in members], self.device)).unsqueeze(2)
-        batch = torch.stack([self.streams[i][0][self.steps[i]] for i in self.active])
+        if self.stack.per_model_dropout and any(self.dropouts[i] > 0 for i in self.active):
+            keep = (1 - column([self.dropouts[i] for i in self.active], self.device)).unsqueeze(2)
+        # Each active model's next batch of rows, in one indexing.
+        steps = torch.tensor([self.steps[i] for i in self.active], device=self.device)
+        batch = self.rows[self.active_rows, steps]
         # A model's last batch may be short: its padding weighs 0, its real rows the mean over them.
-        last = [self.steps[i] == self.members[i].n_batches - 1 and self.streams[i][1] is not None for i in self.active]
+        last = [self.steps[i] == self.n_batches[i] - 1 and self.streams[i][0] is not None for i in self.active]
         weights = None
         if any(last):
             full = torch.full((self.batch_size,), 1.0 / self.batch_size)
-            weights = torch.stack([self.streams[i][1] if short else full for i, short in zip(self.active, last)])
-        per_model = self._losses(batch, keep, weights)
+            weights = torch.stack([self.streams[i][0] if short else full for i, short in zip(self.active, last)])
         # alpha's penalty over this batch's rows (each model's own on a
         # short last batch), as in the model's own fit; its gradient is
         # added by the optimizer, its value to the recorded loss.
         rows = self.batch_size
         if any(last):
-            rows = column([float(self.streams[i][2][self.steps[i]]) for i in self.active], self.device)
-        # Each model's loss depends on its own row of weights only, so
-        # the sum's gradient is every model's own gradient.
-        penalty = self.stack.step(per_model.sum(), rows)
+            rows = column([float(self.streams[i][1][self.steps[i]]) for i in self.active], self.device)
+        if self.differentiable:
+            per_model, d_output = self._losses_and_gradient(batch, keep, weights)
+            penalty = self.stack.step(None, rows, gradients=self.stack.backward(d_output))
+        else:
+            per_model = self._losses(batch, keep, weights)
+            # Each model's loss depends on its own row of weights only, so
+            # the sum's gradient is every model's own gradient.
+            penalty = self.stack.step(per_model.sum(), rows)
         self.window.append(per_model.detach() + penalty)
         ending = []
         for row, i in enumerate(self.active):
             self.steps[i] += 1
-            if self.steps[i] == self.members[i].n_batches:
+            if self.steps[i] == self.n_batches[i]:
                 ending.append(row)
         if ending:
             # One read back per epoch end, not per step: on a GPU each would wait for the device.
@@ -476,6 +490,34 @@ class _StackTraining:
             return per_row.mean(dim=1)
         return (per_row * weights.to(self.device)).sum(dim=1)
 
+    @torch.no_grad()
+    def _losses_and_gradient(self, batch, keep, weights):
+        """What :meth:`_losses` returns, and its sum's gradient at the stack's output, written by hand.
+
+        The loss's own formulas: cross-entropy's gradient is ``softmax - onehot``,
+        the squared error's ``2 * (output - y) / n_outputs``, each times the
+        row's weight in its model's mean.
+        """
+        output = self.stack.forward_saving(self.X[batch], keep, self.dropout_generator)
+        target = self.y[batch]
+        if self.classifier:
+            # Classes on dim 1, as _losses has them: the same values as its
+            # cross_entropy, and faster than a softmax over 10-wide rows.
+            log_p = torch.log_softmax(output.transpose(1, 2), dim=1)
+            target = target.unsqueeze(1)
+            per_row = log_p.gather(1, target).squeeze(1).neg_()
+            d_output = log_p.exp_()
+            d_output.scatter_add_(1, target, torch.full(target.shape, -1.0, device=self.device))
+            d_output = d_output.transpose(1, 2)
+        else:
+            difference = output - target
+            per_row = difference.square().mean(dim=2)
+            d_output = difference.mul_(2.0 / output.shape[2])
+        if weights is None:
+            return per_row.mean(dim=1), d_output.mul_(1.0 / per_row.shape[1])
+        weights = weights.to(self.device)
+        return (per_row * weights).sum(dim=1), d_output.mul_(weights.unsqueeze(2))
+
     def _end_epoch(self, ending):
         """End the epoch of the models at rows ``ending`` as their own fits would: through their own callbacks.
 
@@ -490,7 +532,7 @@ class _StackTraining:
             i = self.active[row]
             member = self.members[i]
             net = member.estimator.net_
-            losses, counts = self.batch_losses[i], self.streams[i][2]
+            losses, counts = self.batch_losses[i], self.streams[i][1]
             self.batch_losses[i], self.steps[i] = [], 0
             self.epochs[i] += 1
             record_batches(net, losses, counts)
@@ -522,6 +564,7 @@ class _StackTraining:
             self.active = [self.active[row] for row in still]
             if not still:
                 return
+            self.active_rows = torch.tensor(self.active, dtype=torch.long, device=self.device)
             index = torch.tensor(still, dtype=torch.long, device=self.device)
             self.stack.select(index)
         self.stack.set_lr([self.lrs[i] for i in self.active])

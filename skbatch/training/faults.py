@@ -13,7 +13,7 @@ import torch
 from skorch.callbacks import Callback
 
 from ..batching.plan import epoch_batch_size, running_batch_size
-from ..cache.keys import family_key
+from ..cache.keys import family_fingerprint
 from ..devices.memory import is_out_of_memory
 
 __all__ = ["NonFiniteLossError", "DeviceOutOfMemoryError"]
@@ -77,7 +77,7 @@ def remember_fitted_batch_size(estimator, *, first_epoch=0):
     ``first_epoch`` is the net's first epoch of this fit: a warm start's
     earlier epochs ran under an earlier plan, which noted its own sizes.
     """
-    key = (family_key(estimator, estimator.n_features_in_), estimator.device_.type)
+    key = (family_fingerprint(estimator, estimator.n_features_in_), estimator.device_.type)
     net = estimator.net_
     sizes = {epoch_batch_size(net, epoch) for epoch in range(first_epoch, len(net.history))}
     with _fitted_sizes_lock:
@@ -90,7 +90,7 @@ def largest_fitted_batch_size(estimator, below, recorded=()):
     ``recorded`` adds sizes known from elsewhere: the cache directory's
     records (:func:`skbatch.cache.fitted_sizes.recorded_batch_sizes`).
     """
-    family = family_key(estimator, estimator.n_features_in_)
+    family = family_fingerprint(estimator, estimator.n_features_in_)
     sizes = list(_fitted_sizes.get((family, estimator.device_.type), ())) + list(recorded)
     sizes = [s for s in sizes if isinstance(s, int) and s < below]
     return max(sizes, default=None)

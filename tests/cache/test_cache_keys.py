@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -185,8 +186,6 @@ def test_modules_differing_only_in_a_plain_attribute_score_as_in_grid_search(tmp
 
 def _joblib_params_hash(estimator, ignore=frozenset()):
     """The params fingerprint as joblib hashes it every time, without the remembered hashes."""
-    import joblib
-
     from skbatch.cache import keys
 
     params = keys._params(estimator, keys._UNKEYED_PARAMS | ignore)
@@ -216,6 +215,7 @@ def test_remembered_params_hashes_are_joblibs_for_every_equal_estimator(params):
         assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
         assert params_fingerprint(estimator, ignore={"max_epochs"}) == _joblib_params_hash(estimator, {"max_epochs"})
         assert keys.key_fingerprints(estimator) == (_joblib_params_hash(estimator), _joblib_params_hash(estimator, {"max_epochs"}))
+        assert keys.family_key(estimator, 7) == joblib.hash(keys._family(estimator, 7))
         estimator.set_params(max_epochs=7)  # a changed param is another key
         assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
     keys._PARAMS_HASHES.clear()

@@ -31,11 +31,11 @@ from skbatch.training.modules import MLPModule
 
 
 def _flat_grads(module):
-    # The stack's layout: each layer's weight as (fan_in, fan_out), then its bias.
+    # The stack's layout: each layer's weight as nn.Linear has it, (fan_out, fan_in), then its bias.
     parts = []
     for layer in module.layers:
         if isinstance(layer, nn.Linear):
-            parts += [layer.weight.grad.T.reshape(-1), layer.bias.grad]
+            parts += [layer.weight.grad.reshape(-1), layer.bias.grad]
     return torch.cat(parts)
 
 
@@ -55,6 +55,36 @@ def test_each_stacked_model_gets_exactly_its_own_gradient(activation):
         loss.backward()
         assert torch.allclose(losses[row], loss, atol=1e-6)
         assert torch.allclose(grads[row], _flat_grads(module), atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+def test_the_hand_written_gradient_is_autograds(activation):
+    # Models of two widths (so padded) and two activations in one stack: the
+    # gradient MLPStack.backward writes is each model's own autograd gradient.
+    torch.manual_seed(0)
+    modules = [MLPModule(5, 3, hidden_layer_sizes=(6, 4), activation=activation) for _ in range(2)]
+    modules += [MLPModule(5, 3, hidden_layer_sizes=(5, 4), activation="tanh") for _ in range(2)]
+    stack = MLPStack(modules, [activation] * 2 + ["tanh"] * 2, torch.device("cpu"))
+    assert stack.differentiable and stack.real is not None
+    X, y = torch.randn(4, 7, 5), torch.randint(0, 3, (4, 7))
+    output = stack.forward_saving(X)
+    losses = F.cross_entropy(output.transpose(1, 2), y, reduction="none").mean(dim=1)
+    d_output = (torch.softmax(output, dim=2) - F.one_hot(y, 3)) / 7
+    grads = stack.backward(d_output)
+    for row, module in enumerate(modules):
+        module.zero_grad()
+        loss = F.cross_entropy(module(X[row]), y[row])
+        loss.backward()
+        assert torch.allclose(losses[row], loss, atol=1e-6)
+        own = torch.zeros_like(stack.flat[row])
+        for param, view in stack.unstack(own.unsqueeze(0), 0, module):
+            view.copy_(param.grad)
+        assert torch.allclose(grads[row], own, atol=1e-6)
+
+
+def test_gelu_is_left_to_autograd():
+    modules = [MLPModule(3, 2, hidden_layer_sizes=(4,), activation="gelu") for _ in range(2)]
+    assert not MLPStack(modules, ["gelu"] * 2, torch.device("cpu")).differentiable
 
 
 def test_a_padded_last_batch_weighs_only_each_models_own_rows():
