@@ -31,6 +31,7 @@ __all__ = [
     "data_fingerprint",
     "family_fingerprint",
     "family_key",
+    "key_fingerprints",
     "params_fingerprint",
     "value_fingerprint",
 ]
@@ -57,6 +58,10 @@ _FAMILY_EXCLUDED_PARAMS = frozenset({"batch_size", "cache_dir", "verbose", "rand
 
 # Objects nested deeper than this are not fingerprinted (and a cycle ends here).
 _MAX_DEPTH = 50
+
+# joblib.hash of params fingerprints, by their repr (see _hash_params); emptied when full.
+_PARAMS_HASHES = {}
+_MAX_PARAMS_HASHES = 4096
 
 
 class UnfingerprintableParamError(ValueError):
@@ -160,6 +165,56 @@ def _params(estimator, excluded):
     return fingerprints
 
 
+# The types whose repr is exact (a float's too, but for NaN): see _spelled_exactly.
+_EXACT_TYPES = frozenset({str, int, bool, type(None), bytes})
+
+
+def _spelled_exactly(value):
+    """Whether ``repr(value)`` tells ``value`` apart from any other value that pickles differently.
+
+    True for tuples of strs, ints, bools, None, bytes and floats (Python's
+    or numpy's float64, whose repr is exact too), exactly those types, but
+    a NaN (whose repr hides its payload, which pickle keeps): what
+    :func:`value_fingerprint` makes of plain params. A loop, not a
+    recursion: it runs over every item of every key's params.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        kind = type(item)
+        if kind is tuple:
+            pending.extend(item)
+        elif kind is float or kind is np.float64:
+            if item != item:
+                return False
+        elif kind not in _EXACT_TYPES:
+            return False
+    return True
+
+
+def _hash_params(whole, head, params):
+    """``joblib.hash(whole)``, where ``whole`` holds ``head`` and the dict ``params`` of param fingerprints.
+
+    joblib's hasher pickles in Python, some 0.5 ms for an estimator's
+    params, and a fused search hashes the same params again and again (each
+    fit's key at training and at restore, its stack, its record). So the
+    hash is remembered by the repr of ``head`` (all of ``whole`` but
+    ``params``, with a tag naming the caller) and of ``params``' items,
+    where every fingerprint is spelled exactly by its repr: equal reprs then
+    mean equal pickles, and the same hash. Others are hashed every time.
+    """
+    items = tuple(sorted(params.items()))
+    if not _spelled_exactly((head, items)):
+        return joblib.hash(whole)
+    spelled = repr((head, items))
+    found = _PARAMS_HASHES.get(spelled)
+    if found is None:
+        if len(_PARAMS_HASHES) >= _MAX_PARAMS_HASHES:
+            _PARAMS_HASHES.clear()
+        found = _PARAMS_HASHES[spelled] = joblib.hash(whole)
+    return found
+
+
 def _family(estimator, n_features_in):
     # A param that cannot be fingerprinted makes a family of its own, in this
     # process (its identity): the advice never borrows another family's sizes.
@@ -182,7 +237,11 @@ def family_fingerprint(estimator, n_features_in):
 
 def family_key(estimator, n_features_in):
     """Hash of what decides memory per sample (see :func:`family_fingerprint`), for records other processes read."""
-    return joblib.hash(_family(estimator, n_features_in))
+    whole = _family(estimator, n_features_in)
+    name, params, n_features = whole
+    if not isinstance(params, dict):  # unfingerprintable: a family of this estimator alone
+        return joblib.hash(whole)
+    return _hash_params(whole, ("family", name, n_features), params)
 
 
 def data_fingerprint(data):
@@ -206,6 +265,18 @@ def data_fingerprint(data):
     return joblib.hash((names, np.asarray(data)))
 
 
+def key_fingerprints(estimator):
+    """``(params_fingerprint(estimator), params_fingerprint(estimator, ignore=CONTINUABLE_PARAMS))``, reading the params once.
+
+    A fit cache key holds both: the fit's own, and the one it shares with
+    the fits it could continue or be continued by.
+    """
+    params = _params(estimator, _UNKEYED_PARAMS)
+    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
+    continuable = {name: value for name, value in params.items() if name not in CONTINUABLE_PARAMS}
+    return _hash_params((*head, params), ("params", *head), params), _hash_params((*head, continuable), ("params", *head), continuable)
+
+
 def params_fingerprint(estimator, *, ignore=frozenset()):
     """Hash of an estimator's class and the params that decide its fit.
 
@@ -227,4 +298,5 @@ def params_fingerprint(estimator, *, ignore=frozenset()):
         If a param's content cannot be fingerprinted exactly (see the module docstring).
     """
     params = _params(estimator, _UNKEYED_PARAMS | ignore)
-    return joblib.hash((_FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
+    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
+    return _hash_params((*head, params), ("params", *head), params)

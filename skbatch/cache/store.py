@@ -69,11 +69,10 @@ from .entry import UnstorableStateError, decode_entry, encode_entry
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
-    CONTINUABLE_PARAMS,
     UnfingerprintableParamError,
     data_fingerprint,
     family_key,
-    params_fingerprint,
+    key_fingerprints,
 )
 from .records import read_records, read_regular_file
 
@@ -170,7 +169,7 @@ class FitCache:
         ``sample_weight`` is part of the targets' fingerprint: a weighted fit
         is another fit.
         """
-        params_fp = params_fingerprint(estimator)
+        params_fp, continuation_fp = key_fingerprints(estimator)
         x_fp, y_fp = fingerprints if fingerprints is not None else (data_fingerprint(X), data_fingerprint(y))
         if sample_weight is not None:
             y_fp = joblib.hash((y_fp, data_fingerprint(sample_weight)))
@@ -180,7 +179,7 @@ class FitCache:
             "x_fingerprint": x_fp,
             "y_fingerprint": y_fp,
             # Equal for fits that differ in max_epochs alone: one can continue the other.
-            "continuation_key": joblib.hash((params_fingerprint(estimator, ignore=CONTINUABLE_PARAMS), x_fp, y_fp)),
+            "continuation_key": joblib.hash((continuation_fp, x_fp, y_fp)),
         }
 
     def shorter_fits(self):

@@ -37,7 +37,7 @@ from ..cache.keys import (
 from ..cache.store import FitCache, check_cache_dir, scratch_directory
 from ..estimators.doc_link import DocLinkMixin
 from ..estimators.network_step import network_step
-from .preprocessing import FoldMemory, shared_preprocessing_reason
+from .preprocessing import FoldMemory, fold_pipeline, plain_pipeline, shared_preprocessing_reason
 from .tasks import split_for_workers, train_task
 from .train import stack_key, unstackable_reason
 
@@ -148,8 +148,8 @@ class FusedSearchMixin(DocLinkMixin):
                 changed[f"{prefix}cache_dir"] = scratch.name
             if effective_n_jobs(self.n_jobs) == 1 and shared_preprocessing_reason(original) is None:
                 changed["memory"] = FoldMemory()
-        if changed:
-            self.estimator = clone(original).set_params(**changed)
+        if changed:  # a Pipeline with a FoldMemory also transforms each fold's test rows once
+            self.estimator = fold_pipeline(clone(original).set_params(**changed))
         cache_dir = network_step(self.estimator)[0].cache_dir if network is not None else None
         # What this fit's fused passes need, made here and dropped at its end.
         self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original)
@@ -178,7 +178,7 @@ class FusedSearchMixin(DocLinkMixin):
             if best_network is not None and f"{prefix}cache_dir" in changed:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
             if "memory" in changed and isinstance(self.best_estimator_, Pipeline):
-                self.best_estimator_.set_params(memory=None)
+                self.best_estimator_ = plain_pipeline(self.best_estimator_.set_params(memory=None))
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
         self.unfused_fits_ = dict(self.unfused_fits_)
         self.resumed_fits_ = dict(self.resumed_fits_)

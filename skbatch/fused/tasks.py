@@ -23,6 +23,7 @@ from ..cache.keys import (
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
 from ..estimators.network_step import network_step
+from ..training.sparse import n_rows
 from .preprocessing import fold_preprocessing
 from .resume import resume_point
 from .train import FusedMember, UnstackableError, train_fused
@@ -124,6 +125,9 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
         members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None))
         keys.append((cache, key))
         positions.append(position)
+    lone = _lone_riders(members)
+    if lone:  # dropped before their preparation (a skorch net each), which would be all they did
+        members, keys, positions = ([item for i, item in enumerate(items) if i not in lone] for items in (members, keys, positions))
     if not members:
         return [], failures, shares, n_cached, resumes
     n_search_fits = sum(not member.rider for member in members)
@@ -155,6 +159,31 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
         cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
+
+
+def _lone_riders(members):
+    """The positions of the full-data members whose batch size no search fit of ``members`` has.
+
+    A stack holds models of one batch size, and full-data models stack only
+    beside the search's fits: such a member would be prepared, then left
+    out with "no fit of the search to train beside" (as on iris, whose 150
+    rows batch in one 150-row batch against its folds' 100). Its refit
+    trains on its own either way. When any member's rows are not all its
+    training rows (early stopping holds some out) or its plan cannot be
+    read here, none is dropped.
+    """
+    if not any(member.rider for member in members):
+        return set()
+    try:
+        sizes = []
+        for member in members:
+            if member.estimator.early_stopping:
+                return set()
+            sizes.append(member.estimator._batch_plan(n_rows(member.X)).batch_size)
+    except Exception:  # whatever the plan makes of these params, train_fused decides as before
+        return set()
+    searched = {size for member, size in zip(members, sizes) if not member.rider}
+    return {i for i, (member, size) in enumerate(zip(members, sizes)) if member.rider and size not in searched}
 
 
 def _rows(candidate, X, y, splits, fold):

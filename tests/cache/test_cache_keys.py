@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import joblib
 import numpy as np
 import pytest
 import torch
@@ -181,3 +182,54 @@ def test_modules_differing_only_in_a_plain_attribute_score_as_in_grid_search(tmp
     assert scores[0] != scores[1]
     fused = FusedGridSearchCV(estimator.set_params(cache_dir=tmp_path), grid, cv=cv).fit(X, y)
     np.testing.assert_allclose(fused.cv_results_["mean_test_score"], scores, atol=1e-6)
+
+
+def _joblib_params_hash(estimator, ignore=frozenset()):
+    """The params fingerprint as joblib hashes it every time, without the remembered hashes."""
+    from skbatch.cache import keys
+
+    params = keys._params(estimator, keys._UNKEYED_PARAMS | ignore)
+    return joblib.hash((keys._FORMAT, type(estimator).__module__, type(estimator).__qualname__, params))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"lr": 0.01, "alpha": 0.0},
+        {"alpha": -0.0},  # pickles otherwise than 0.0: another key
+        {"lr": np.float64(0.01), "alpha": np.float64(1e-3)},  # a scipy distribution's draws
+        {"tol": float("nan")},
+        {"hidden_layer_sizes": (8, 4), "activation": "tanh"},
+        {"momentum": np.float32(0.5), "device": torch.device("cpu")},
+        {"random_state": np.random.RandomState(0)},
+        {"hidden_layer_sizes": np.array([10, 5])},
+    ],
+)
+def test_remembered_params_hashes_are_joblibs_for_every_equal_estimator(params):
+    from skbatch import MLPClassifier
+    from skbatch.cache import keys
+
+    for _ in range(3):  # new objects with the same values: the remembered hash is the one joblib gives them
+        estimator = MLPClassifier(**{name: value for name, value in params.items()})
+        assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
+        assert params_fingerprint(estimator, ignore={"max_epochs"}) == _joblib_params_hash(estimator, {"max_epochs"})
+        assert keys.key_fingerprints(estimator) == (_joblib_params_hash(estimator), _joblib_params_hash(estimator, {"max_epochs"}))
+        assert keys.family_key(estimator, 7) == joblib.hash(keys._family(estimator, 7))
+        estimator.set_params(max_epochs=7)  # a changed param is another key
+        assert params_fingerprint(estimator) == _joblib_params_hash(estimator)
+    keys._PARAMS_HASHES.clear()
+
+
+def test_values_that_print_alike_but_pickle_otherwise_are_hashed_each_time():
+    from skbatch.cache.keys import _spelled_exactly
+
+    assert _spelled_exactly(("float", 0.5)) and _spelled_exactly(("float64", np.float64(0.5)))
+    assert not _spelled_exactly(("float", float("nan")))  # NaN payloads print alike
+    assert not _spelled_exactly(("float32", np.float32(0.5)))
+
+    class Text(str):
+        pass
+
+    assert not _spelled_exactly(("str", Text("a")))
+    assert not _spelled_exactly([("int", 1)])  # a list is not what value_fingerprint makes

@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
 from sklearn.decomposition import PCA
 from sklearn.model_selection import GridSearchCV
@@ -10,19 +11,26 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from skbatch import FusedGridSearchCV, MLPClassifier
-from skbatch.fused.preprocessing import FoldMemory, fold_preprocessing, shared_preprocessing_reason
+from skbatch.fused.preprocessing import FoldMemory, FoldPipeline, fold_pipeline, fold_preprocessing, shared_preprocessing_reason
 
 GRID = {"mlpclassifier__lr": [1e-3, 3e-3], "mlpclassifier__alpha": [1e-4, 1e-2]}
 
 FITS = []
 
 
+TRANSFORMS = []
+
+
 class CountingScaler(StandardScaler):
-    """StandardScaler that notes each fit, to count them."""
+    """StandardScaler that notes each fit and transform, to count them."""
 
     def fit(self, X, y=None, sample_weight=None):
         FITS.append(len(X))
         return super().fit(X, y, sample_weight=sample_weight)
+
+    def transform(self, X, copy=None):
+        TRANSFORMS.append(len(X))
+        return super().transform(X, copy=copy)
 
 
 @pytest.fixture
@@ -113,6 +121,72 @@ def test_the_memory_gives_each_caller_its_own_copy():
 
     pipeline = make_pipeline(StandardScaler(), MLPClassifier(), memory=memory)
     assert clone(pipeline).memory is memory  # every clone of the search's Pipeline shares it
+
+
+def test_the_memory_finds_the_same_rows_and_refits_any_other(table):
+    from sklearn.utils import _safe_indexing
+
+    memory = FoldMemory()
+    calls = []
+
+    def fit(scaler, X, weight=None):
+        calls.append(1)
+        return scaler.fit(X[["size", "weight"]])
+
+    cached = memory.cache(fit)
+    X, _ = table
+    rows = np.arange(0, len(X), 2)
+    cached(StandardScaler(), _safe_indexing(X, rows))
+    cached(StandardScaler(), _safe_indexing(X, rows))  # the same rows taken again: found
+    assert len(calls) == 1
+    changed = _safe_indexing(X, rows)
+    changed.iloc[3, 1] += 1e-12  # one value apart: fitted again
+    cached(StandardScaler(), changed)
+    cached(StandardScaler(), _safe_indexing(X, rows[1:]))  # other rows: fitted again
+    assert len(calls) == 3
+
+
+def test_each_fold_transforms_its_test_rows_once_and_the_scores_are_the_parents(table):
+    X, y = table
+    TRANSFORMS.clear()
+    ordinary = GridSearchCV(_pipeline(), GRID, cv=3, refit=False, return_train_score=True).fit(X, y)
+    assert len(TRANSFORMS) == 4 * 3 * 3  # each fit: its fit_transform, and the scores of its test and training rows
+    TRANSFORMS.clear()
+    fused = FusedGridSearchCV(_pipeline(), GRID, cv=3, refit=False, return_train_score=True).fit(X, y)
+    # Each fold's one fit_transform, then its test rows and training rows once, by the copies of that fit.
+    assert sorted(TRANSFORMS) == [80, 80, 80] + [160] * 6
+    for name in ("mean_test_score", "mean_train_score", "split0_test_score", "split2_train_score"):
+        np.testing.assert_array_equal(fused.cv_results_[name], ordinary.cv_results_[name])
+
+
+def test_the_best_estimator_is_a_plain_pipeline(table):
+    import pickle
+
+    X, y = table
+    search = FusedGridSearchCV(_pipeline(), GRID, cv=3).fit(X, y)
+    assert type(search.best_estimator_) is type(_pipeline()) and search.best_estimator_.memory is None
+    again = pickle.loads(pickle.dumps(search.best_estimator_))
+    np.testing.assert_array_equal(again.predict(X), search.predict(X))
+
+
+def test_a_fold_pipeline_wraps_only_the_steps_its_memory_fitted(table):
+    X, y = table
+    memory = FoldMemory()
+    pipeline = fold_pipeline(_pipeline().set_params(memory=memory))
+    assert type(pipeline) is FoldPipeline
+    assert fold_pipeline(_pipeline()) is not None and type(fold_pipeline(_pipeline())) is not FoldPipeline  # no memory: as it is
+    pipeline.fit(X, y)
+    twin = clone(pipeline).fit(X, y)  # the same fit: the memory's copy of it
+    step, twin_step = pipeline.steps[0][1], twin.steps[0][1]
+    assert step is not twin_step and memory.fit_of(step) == memory.fit_of(twin_step) is not None
+    wrapped = [s for _, _, s in pipeline._iter(with_final=False)]
+    assert wrapped[0].transform is not step.transform and wrapped[0].get_params() == step.get_params()
+    assert [s for _, _, s in pipeline._iter(with_final=False, filter_passthrough=False)][0] is step  # fit's iteration: the step itself
+    assert [s for _, _, s in pipeline._iter()][0] is step
+    assert memory.fit_of(StandardScaler()) is None
+    first = pipeline.predict_proba(X)
+    np.testing.assert_array_equal(first, twin.predict_proba(X))
+    pipeline.get_metadata_routing()  # routing reads the steps through the wrapper
 
 
 def test_fold_preprocessing_keeps_the_steps_and_their_count():

@@ -196,6 +196,37 @@ def test_at_two_folds_the_refit_trains_on_its_own(small_digits):
     assert three.fused_stacks_["n_models"].tolist() == [6 + 2, 6 + 2]
 
 
+def test_a_full_data_fit_of_another_batch_size_is_not_prepared_and_the_refit_trains_alone(monkeypatch):
+    from sklearn.datasets import load_iris
+
+    from skbatch.fused import tasks, train
+
+    X, y = load_iris(return_X_y=True)
+    prepared = []
+    real_prepare = train._prepare
+
+    def counting_prepare(member, placement):
+        prepared.append(member.rider)
+        return real_prepare(member, placement)
+
+    monkeypatch.setattr(train, "_prepare", counting_prepare)
+    grid = {"lr": [1e-3, 3e-3, 1e-2]}
+    # 'auto' batches 100 rows of each 3-fold split in one batch, and the 150 rows in one of 150: no stack for those.
+    fused = FusedGridSearchCV(_mlp(max_epochs=3), grid, cv=3).fit(X, y)
+    assert prepared == [False] * 9
+    ordinary = GridSearchCV(_mlp(max_epochs=3), grid, cv=3).fit(X, y)
+    _assert_same_results(fused, ordinary)
+    np.testing.assert_array_equal(fused.predict_proba(X), ordinary.predict_proba(X))
+    # Where the batch sizes agree, the full-data fits ride as before.
+    prepared.clear()
+    FusedGridSearchCV(_mlp(max_epochs=3, batch_size=50), grid, cv=3).fit(X, y)
+    assert sorted(prepared) == [False] * 9 + [True] * 3
+    # Early stopping holds rows out of each fit: nothing is dropped on a guess.
+    fold = train.FusedMember(_mlp(early_stopping=True), X[:100], y[:100])
+    members = [fold, train.FusedMember(_mlp(early_stopping=True), X, y, rider=True)]
+    assert tasks._lone_riders(members) == set()
+
+
 def test_a_stack_of_fewer_than_three_fits_trains_them_one_by_one(small_digits, capsys):
     X, y = small_digits
     # Each batch size is a stack of its own: 2 folds, 2 fits each.
