@@ -205,9 +205,9 @@ def test_a_full_data_fit_of_another_batch_size_is_not_prepared_and_the_refit_tra
     prepared = []
     real_prepare = train._prepare
 
-    def counting_prepare(member, placement):
+    def counting_prepare(member, *args):
         prepared.append(member.rider)
-        return real_prepare(member, placement)
+        return real_prepare(member, *args)
 
     monkeypatch.setattr(train, "_prepare", counting_prepare)
     grid = {"lr": [1e-3, 3e-3, 1e-2]}
