@@ -82,6 +82,22 @@ def test_the_hand_written_gradient_is_autograds(activation):
         assert torch.allclose(grads[row], own, atol=1e-6)
 
 
+def test_the_hand_written_gradient_is_autograds_with_dropout_and_a_regression_loss():
+    # Per-model dropout rates, masks drawn from one generator: with the same
+    # draws, forward_saving + backward give autograd's gradient through forward.
+    torch.manual_seed(0)
+    modules = [MLPModule(5, 2, hidden_layer_sizes=(6, 4), activation=name) for name in ("relu", "relu", "tanh")]
+    stack = MLPStack(modules, ["relu", "relu", "tanh"], torch.device("cpu"))
+    X, y = torch.randn(3, 7, 5), torch.randn(3, 7, 2)
+    keep = torch.tensor([0.5, 0.8, 1.0]).view(3, 1, 1)
+    output = stack.forward(X, keep, torch.Generator().manual_seed(1))
+    expected = stack.gradient((output - y).square().mean(dim=2).mean(dim=1).sum())
+    saved = stack.forward_saving(X, keep, torch.Generator().manual_seed(1))
+    assert torch.equal(saved, output.detach())
+    grads = stack.backward((saved - y) * (2.0 / 2) / 7)
+    assert torch.allclose(grads, expected, atol=1e-6)
+
+
 def test_gelu_is_left_to_autograd():
     modules = [MLPModule(3, 2, hidden_layer_sizes=(4,), activation="gelu") for _ in range(2)]
     assert not MLPStack(modules, ["gelu"] * 2, torch.device("cpu")).differentiable
