@@ -362,7 +362,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
         """Extra skorch net params that depend on the fit (the prediction nonlinearity, ...)."""
         return {}
 
-    def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False):
+    def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False, sparse_input=False):
         # The schedule reads the sizes from the plan _set_data_settings puts on the net.
         schedule = BatchSizeSchedule() if scheduled else None
         iterator_batch_size = {} if schedule is None else {"iterator_train__batch_size": schedule}
@@ -381,7 +381,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
             callbacks=self._own_callbacks(schedule),
             device=str(self.device_),
             verbose=self.verbose,
-            **optimizer_params(self),
+            **optimizer_params(self, sparse_input=sparse_input),
             **self._logging_params(),
             **self._net_params(),
             **iterator_batch_size,
