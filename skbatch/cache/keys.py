@@ -17,6 +17,7 @@ cached, since two such fits could not be told apart.
 
 import enum
 import functools
+import hashlib
 import types
 
 import joblib
@@ -28,6 +29,7 @@ from sklearn.base import BaseEstimator
 __all__ = [
     "CONTINUABLE_PARAMS",
     "UnfingerprintableParamError",
+    "combined_key",
     "data_fingerprint",
     "family_fingerprint",
     "family_key",
@@ -45,7 +47,10 @@ __all__ = [
 # 5: a module param is fingerprinted by all its attributes (a format-4 key
 #    shared one fit between modules differing in a plain attribute); entries
 #    carry a checksum and an allowlist of fitted attributes, `_multilabel` included.
-_FORMAT = 5
+# 6: a numeric array's fingerprint is the MD5 of its dtype, shape and bytes,
+#    and a key the MD5 of its fingerprints (combined_key), without joblib's
+#    Python pickler: the same fits, under other keys.
+_FORMAT = 6
 
 # Params that change nothing an entry holds.
 _UNKEYED_PARAMS = frozenset({"cache_dir", "verbose"})
@@ -262,7 +267,20 @@ def data_fingerprint(data):
         return joblib.hash(("sparse", data.tocsr()))
     columns = getattr(data, "columns", None)
     names = None if columns is None else [str(c) for c in columns]
-    return joblib.hash((names, np.asarray(data)))
+    array = np.asarray(data)
+    if array.dtype.hasobject:
+        return joblib.hash((names, array))
+    # Values, not layout: the bytes in C order, with the dtype (byte order and
+    # fields included) and the shape. A fused search fingerprints every
+    # fold, and joblib's hash of a small array is mostly its Python pickler.
+    digest = hashlib.md5(repr((names, array.dtype.descr, array.shape)).encode())
+    digest.update(np.ascontiguousarray(array).data)
+    return digest.hexdigest()
+
+
+def combined_key(*fingerprints):
+    """One key for several fingerprints (hex strings): the MD5 of them joined."""
+    return hashlib.md5("|".join(fingerprints).encode()).hexdigest()
 
 
 def key_fingerprints(estimator):

@@ -57,7 +57,6 @@ import time
 import warnings
 from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.base import clone
 
@@ -70,6 +69,7 @@ from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
     UnfingerprintableParamError,
+    combined_key,
     data_fingerprint,
     family_key,
     key_fingerprints,
@@ -172,14 +172,14 @@ class FitCache:
         params_fp, continuation_fp = key_fingerprints(estimator)
         x_fp, y_fp = fingerprints if fingerprints is not None else (data_fingerprint(X), data_fingerprint(y))
         if sample_weight is not None:
-            y_fp = joblib.hash((y_fp, data_fingerprint(sample_weight)))
+            y_fp = combined_key(y_fp, data_fingerprint(sample_weight))
         return {
-            "key": joblib.hash((params_fp, x_fp, y_fp)),
+            "key": combined_key(params_fp, x_fp, y_fp),
             "params_fingerprint": params_fp,
             "x_fingerprint": x_fp,
             "y_fingerprint": y_fp,
             # Equal for fits that differ in max_epochs alone: one can continue the other.
-            "continuation_key": joblib.hash((continuation_fp, x_fp, y_fp)),
+            "continuation_key": combined_key(continuation_fp, x_fp, y_fp),
         }
 
     def shorter_fits(self):

@@ -75,6 +75,23 @@ def test_fingerprint_ignores_container_but_not_values():
     assert data_fingerprint(X_IRIS) != data_fingerprint(X_IRIS.astype(np.float32))
 
 
+def test_fingerprint_of_an_array_is_its_dtype_shape_and_values(tmp_path):
+    # The layout in memory does not count; the byte order, the shape and the
+    # fields of a structured dtype do, as does any value.
+    assert data_fingerprint(X_IRIS) == data_fingerprint(np.asfortranarray(X_IRIS))
+    assert data_fingerprint(X_IRIS[::2]) == data_fingerprint(X_IRIS[::2].copy())
+    np.save(tmp_path / "x.npy", X_IRIS)
+    assert data_fingerprint(np.load(tmp_path / "x.npy", mmap_mode="r")) == data_fingerprint(X_IRIS)
+    assert data_fingerprint(X_IRIS) != data_fingerprint(X_IRIS.reshape(75, 8))
+    assert data_fingerprint(X_IRIS) != data_fingerprint(X_IRIS.astype(X_IRIS.dtype.newbyteorder()))
+    changed = X_IRIS.copy()
+    changed[3, 2] = np.nextafter(changed[3, 2], np.inf)
+    assert data_fingerprint(X_IRIS) != data_fingerprint(changed)
+    pairs = np.zeros(4, dtype=[("a", "<i4"), ("b", "<i4")])
+    assert data_fingerprint(pairs) != data_fingerprint(pairs.view([("c", "<i4"), ("d", "<i4")]))
+    assert data_fingerprint(pairs) != data_fingerprint(np.zeros(4, dtype="<i8"))
+
+
 def test_warm_start_refits_are_not_cached(tmp_path):
     net = counting(tmp_path, warm_start=True).fit(X_IRIS, Y_IRIS)
     net.fit(X_IRIS, Y_IRIS)
