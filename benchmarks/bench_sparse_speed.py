@@ -55,6 +55,11 @@ def measure(X, y, *, epochs, repeats):
     }
     times = {name: [] for name in runs}
     scores = {}
+    # torch's one-time imports (its optimizers import torch._dynamo on first
+    # use, seconds on a slow machine) and scikit-learn's, out of the timing:
+    # a warm-up of each on a few rows, as bench_seed_grid.py does.
+    SklearnMLPClassifier(max_iter=1, **params).fit(X[:512], y[:512])
+    MLPClassifier(max_epochs=1, device="cpu", **params).fit(X[:512], y[:512])
     for _ in range(repeats):
         for name, run in runs.items():
             start = time.perf_counter()
