@@ -97,14 +97,7 @@ class StackBlocks:
 
     def forward(self, X, keep=None, generator=None):
         """Outputs ``(K, B, ...)`` of every model for inputs ``(K, B, ...)``."""
-        if len(self.blocks) == 1:
-            return self.blocks[0].stack.forward(X, keep, generator)
-        return torch.cat(
-            [
-                block.stack.forward(X[block.start : block.stop], None if keep is None else keep[block.start : block.stop], generator)
-                for block in self.blocks
-            ]
-        )
+        return self._each_block("forward", X, keep, generator)
 
     @property
     def differentiable(self):
@@ -113,11 +106,17 @@ class StackBlocks:
 
     def forward_saving(self, X, keep=None, generator=None):
         """:meth:`forward` on a dense batch, each block keeping what :meth:`backward` needs (see :meth:`MLPStack.forward_saving`)."""
-        outputs = [
-            block.stack.forward_saving(X[block.start : block.stop], None if keep is None else keep[block.start : block.stop], generator)
-            for block in self.blocks
-        ]
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+        return self._each_block("forward_saving", X, keep, generator)
+
+    def _each_block(self, method, X, keep, generator):
+        """Each block's ``method`` on its rows of ``X`` and ``keep``, joined in row order."""
+        if len(self.blocks) == 1:
+            return getattr(self.blocks[0].stack, method)(X, keep, generator)
+        outputs = []
+        for block in self.blocks:
+            rows = slice(block.start, block.stop)
+            outputs.append(getattr(block.stack, method)(X[rows], None if keep is None else keep[rows], generator))
+        return torch.cat(outputs)
 
     def backward(self, d_output):
         """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output."""

@@ -100,7 +100,7 @@ class StackTraining:
             if self.steps[i] == 0:  # its epoch starts: its rows, in the order its own fit would draw
                 member = self.members[i]
                 member.estimator.net_.notify("on_epoch_begin", dataset_train=None, dataset_valid=None)
-                index, weights, counts = _epoch_index([member], [self.offsets[i]], self.batch_size, member.n_batches)
+                index, weights, counts = _epoch_index([member], [self.offsets[i]], self.batch_size, self.n_batches[i])
                 self.rows[i, : self.n_batches[i]] = index[0].to(self.device).view(self.n_batches[i], self.batch_size)
                 self.streams[i] = (None if weights is None else weights[0], counts[0])
         keep = None

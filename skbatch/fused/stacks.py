@@ -174,13 +174,13 @@ class MLPStack:
         bookkeeping at every step and puts each gradient straight into its
         row of one ``(K, n_params)`` tensor.
         """
-        self._inputs, self._activated, self._masks = [], [], []
+        # The leaves are flat's views, laid out as nn.Linear's (a dense batch's
+        # stack has no (fan_in, fan_out) layer); under no_grad they record nothing.
+        self._inputs, self._activated, self._masks, self._keep = [], [], [], keep
         last = len(self.layers) - 1
-        for depth, (weight, bias, fan_in, fan_out) in enumerate(self.layers):
+        for depth in range(len(self.layers)):
             self._inputs.append(X)
-            n_models = self.flat.shape[0]
-            weights = self.flat[:, weight].view(n_models, fan_out, fan_in)
-            X = torch.baddbmm(self.flat[:, bias].view(n_models, 1, fan_out), X, weights.transpose(1, 2))
+            X = torch.baddbmm(self.leaves[2 * depth + 1], X, self.leaves[2 * depth].transpose(1, 2))
             if depth < last:
                 for name, start, stop in self.named_runs:
                     if name != "identity":
@@ -188,7 +188,7 @@ class MLPStack:
                 self._activated.append(X)
                 if keep is not None:
                     mask = torch.rand(X.shape, generator=generator, device=X.device) < keep
-                    self._masks.append((mask, keep))
+                    self._masks.append(mask)
                     X = X * mask / keep
         return X
 
@@ -208,14 +208,14 @@ class MLPStack:
             torch.sum(delta, dim=1, keepdim=True, out=gradient[:, bias].view(n_models, 1, fan_out))
             if depth == 0:
                 break
-            delta = torch.bmm(delta, self.flat[:, weight].view(n_models, fan_out, fan_in))
+            delta = torch.bmm(delta, self.leaves[2 * depth])
             if self._masks:
-                mask, keep = self._masks[depth - 1]
-                delta = delta / keep * mask  # as autograd differentiates X * mask / keep
+                # as autograd differentiates X * mask / keep
+                delta = delta / self._keep * self._masks[depth - 1]
             activated = self._activated[depth - 1]
             for name, start, stop in self.named_runs:
                 _DERIVATIVES[name](delta[start:stop], activated[start:stop])
-        self._inputs = self._activated = self._masks = None
+        self._inputs = self._activated = self._masks = self._keep = None
         if self.real is not None:
             gradient.mul_(self.real)
         return gradient
