@@ -30,23 +30,21 @@ def optimizer_params(estimator, *, sparse_input=False):
         # The penalty is in lbfgs's loss.
         return params
     params["optimizer__weight_decay"] = 0.0
-    # torch's multi-tensor kernels, which its default leaves off on the CPU:
-    # a few calls per step for all parameters rather than about eight per
-    # parameter. The optimizer step is most of a step on a wide first layer
-    # (sparse X: 40,000 x 64 weights, few non-zeros), and a small network
-    # saves a dozen small calls per step. Not fused=True: on the CPU its
-    # Adam silently computes wrong updates from state whose strides differ
-    # from the parameter's, as state handed over from a fused search has.
-    params["optimizer__foreach"] = True
     if sparse_input and estimator.solver in ("adam", "adamw"):
         # A wide first layer (40,000 x 64 weights for a TF-IDF matrix) makes
         # Adam's seven passes over it most of a step; torch's fused kernel
-        # takes one, three times faster. Its rounding differs from the
-        # multi-tensor kernel's in the last bit. Its stride hazard (above)
-        # does not arise: a fused search hands over state laid out as the
-        # parameter (skbatch.fused.optim._own_copy).
-        del params["optimizer__foreach"]
+        # takes one, three times faster, its rounding different from the
+        # multi-tensor kernel's in the last bit. On the CPU it computes wrong
+        # updates from state strided unlike its parameter: state a fused
+        # search hands over is laid out as the parameter
+        # (skbatch.fused.optim._own_copy).
         params["optimizer__fused"] = True
+    else:
+        # torch's multi-tensor kernels, which its default leaves off on the
+        # CPU: a few calls per step for all parameters rather than about
+        # eight per parameter, a dozen small calls saved per step for a
+        # small network.
+        params["optimizer__foreach"] = True
     if not penalized_solver(estimator.solver) and estimator.alpha > 0:
         # On weights only, as the penalty. A second param group costs a
         # second optimizer pass per step, so it exists only when there is
