@@ -203,15 +203,18 @@ def fold_pipeline(estimator):
     """``estimator`` as a :class:`FoldPipeline`, if it is a Pipeline (not a subclass) with a FoldMemory."""
     if type(estimator) is not Pipeline or not isinstance(estimator.memory, FoldMemory):
         return estimator
-    shared = FoldPipeline.__new__(FoldPipeline)
-    vars(shared).update(vars(estimator))
-    return shared
+    return _as_class(estimator, FoldPipeline)
 
 
 def plain_pipeline(estimator):
     """A :class:`FoldPipeline` as the Pipeline it is, with the same state; anything else as it is."""
     if type(estimator) is not FoldPipeline:
         return estimator
-    plain = Pipeline.__new__(Pipeline)
-    vars(plain).update(vars(estimator))
-    return plain
+    return _as_class(estimator, Pipeline)
+
+
+def _as_class(pipeline, cls):
+    """``pipeline``'s state (its steps, params and fitted attributes, shared) in an instance of ``cls``."""
+    other = cls.__new__(cls)
+    vars(other).update(vars(pipeline))
+    return other
