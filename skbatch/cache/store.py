@@ -64,7 +64,7 @@ from .._compat import InvalidParameterError
 from ..batching.plan import running_batch_size
 from ..estimators.fitted_state import same_value
 from .atomic import atomic_write
-from .entry import UnstorableStateError, decode_entry, encode_entry
+from .entry import UnstorableStateError, decode_entry, decode_state, encode_entry, encode_state
 from .keys import (
     _FORMAT,
     _UNKEYED_PARAMS,
@@ -99,6 +99,17 @@ _handoffs = {}
 # See :func:`scratch_directory`.
 _scratch = {}
 
+# The entries of scratch directories read again, by (directory, key): each
+# a snapshot of the fitted state, as :func:`~skbatch.cache.entry.encode_state`
+# gives it (tensors copied to the host, the rest as JSON-able values), kept
+# instead of the file. A halving search's next rung continues its survivors
+# from these: packing, checksumming and writing each entry, then reading and
+# checking it back, cost more than a small fit's training. Up to
+# _KEPT_BUDGET bytes of tensors in all; past that, entries go to files.
+_kept = {}
+_KEPT_BUDGET = 512 * 2**20
+_kept_bytes = {}  # by directory: the bytes of tensors its snapshots hold
+
 # Per thread: the lists that :func:`watch_restores` blocks opened in it. A
 # thread, since a joblib worker runs each task in one, and threads sharing a
 # process (the threading backend) must not see each other's restores.
@@ -131,14 +142,20 @@ def scratch_directory(directory, *, read_again):
     For a directory removed after the block, which no other process reads.
     With ``read_again=False`` nothing is written there at all: a fit stored
     with ``handoff=True`` is kept in memory for its one restore, any other
-    is not kept (nothing would read it). The directory must be used by
-    this process alone: a worker process does not see the setting.
+    is not kept (nothing would read it). With ``read_again=True`` each
+    entry is kept in memory as a snapshot (up to a budget, past which it
+    is written to a file) and its record written. The directory must be
+    used by this process alone: a worker process does not see the setting.
+    Its snapshots are forgotten when the block ends.
     """
     _scratch[str(directory)] = read_again
     try:
         yield
     finally:
         _scratch.pop(str(directory), None)
+        for entry in [entry for entry in _kept if entry[0] == str(directory)]:
+            del _kept[entry]
+        _kept_bytes.pop(str(directory), None)
 
 
 def _json_default(value):
@@ -212,7 +229,10 @@ class FitCache:
         For a fit that continues training from this one: the entry itself
         must stay restorable by the fit it belongs to.
         """
-        state = _handoffs.get((str(self.directory), key["key"]))
+        entry = (str(self.directory), key["key"])
+        if entry in _kept:  # rebuilt from the snapshot: a copy of its own, and cheaper than a deep copy
+            return self.restore(estimator, key)
+        state = _handoffs.get(entry)
         if state is not None:
             vars(estimator).update(copy.deepcopy(state))
             return True
@@ -227,8 +247,9 @@ class FitCache:
         return self.directory / "records" / f"{key}.json"
 
     def has_fit(self, key):
-        """Whether a finished fit is stored under ``key`` (or handed off in this process)."""
-        return (str(self.directory), key["key"]) in _handoffs or self.fit_path(key["key"]).exists()
+        """Whether a finished fit is stored under ``key`` (or handed off, or kept, in this process)."""
+        entry = (str(self.directory), key["key"])
+        return entry in _handoffs or entry in _kept or self.fit_path(key["key"]).exists()
 
     def restore(self, estimator, key):
         """Give ``estimator`` the fitted state stored under ``key``; return whether there was one.
@@ -239,6 +260,14 @@ class FitCache:
         state = _handoffs.pop((str(self.directory), key["key"]), None)
         if state is not None:
             vars(estimator).update(state)
+            return True
+        kept = _kept.get((str(self.directory), key["key"]))
+        if kept is not None:
+            tensors, state = kept
+            # Trained by this process, never read from a file: nothing to
+            # check. The weights are copied in; the optimizer may keep its
+            # state tensors as given, so it gets copies the snapshot never shares.
+            decode_state({name: tensor.clone() for name, tensor in tensors.items()}, state, estimator)
             return True
         path = self.fit_path(key["key"])
         if not os.path.lexists(path):
@@ -272,7 +301,7 @@ class FitCache:
         process takes the state itself (``estimator`` must not be used
         after), not a copy read back from the file; :meth:`drop_handoffs`
         forgets those not taken. In a :func:`scratch_directory`, files are
-        not flushed to disk, or not written at all.
+        not flushed to disk, or not written at all, or kept in memory.
         """
         params = estimator.get_params(deep=False)
         if handoff:
@@ -282,6 +311,8 @@ class FitCache:
             return True
         durable = read_again is None
         try:
+            if read_again and self._keep(estimator, key):
+                return self.write_record(record, durable=False)
             data = encode_entry(estimator, key["key"], _FORMAT)
         except UnstorableStateError as error:
             warnings.warn(f"This fit is not cached: {error}.", RuntimeWarning, stacklevel=3)
@@ -293,6 +324,16 @@ class FitCache:
             self._warn_write_failed(error)
             return False
         return self.write_record(record, durable=durable)
+
+    def _keep(self, estimator, key):
+        """Keep a snapshot of ``estimator``'s fit in memory as the entry of ``key``; False past the budget."""
+        tensors, state = encode_state(estimator)
+        size = sum(tensor.nbytes for tensor in tensors.values())
+        if sum(_kept_bytes.values()) + size > _KEPT_BUDGET:
+            return False
+        _kept[(str(self.directory), key["key"])] = (tensors, state)
+        _kept_bytes[str(self.directory)] = _kept_bytes.get(str(self.directory), 0) + size
+        return True
 
     def _make_folder(self, name):
         # Mode 0755 whatever the umask (0002 would make them group-writable):
@@ -480,7 +521,7 @@ def _restore_checked(cache, estimator, key, X, y):
     still have been edited (and its checksum recomputed): the estimator's
     own data preparation, run on a clone, says what they must be.
     """
-    if (str(cache.directory), key["key"]) in _handoffs:
+    if (str(cache.directory), key["key"]) in _handoffs or (str(cache.directory), key["key"]) in _kept:
         # Trained by this very process moments ago, never read from a file.
         return cache.restore(estimator, key)
     probe = clone(estimator)

@@ -44,6 +44,29 @@ def test_second_fit_is_restored_and_predicts_identically(tmp_path):
     assert second.loss_curve_ == first.loss_curve_
 
 
+def test_a_scratch_directorys_snapshot_restores_as_copies_of_its_own(tmp_path):
+    # In a scratch directory read again, a stored fit is kept in memory: each
+    # restore rebuilds it, and training one copy further changes no other.
+    from skbatch.cache.store import _kept, scratch_directory
+
+    fitted = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0, device="cpu").fit(X_IRIS, Y_IRIS)
+    cache = FitCache(tmp_path)
+    key = cache.key(fitted, X_IRIS, Y_IRIS)
+    with scratch_directory(tmp_path, read_again=True):
+        cache.store(fitted, key, cache.make_record(fitted, key, status="ok"))
+        assert not cache.fit_path(key["key"]).exists() and cache.record_path(key["key"]).exists()
+        assert cache.has_fit(key)
+        first, second = (MLPClassifier(**fitted.get_params()) for _ in range(2))
+        assert cache.restore_copy(first, key) and cache.restore(second, key)
+        first.partial_fit(X_IRIS, Y_IRIS)
+        for before, restored, trained in zip(fitted.coefs_, second.coefs_, first.coefs_):
+            np.testing.assert_array_equal(restored, before)
+            assert not np.array_equal(trained, before)
+        np.testing.assert_array_equal(second.predict_proba(X_IRIS), fitted.predict_proba(X_IRIS))
+        assert second.n_iter_ == fitted.n_iter_ and second.loss_curve_ == fitted.loss_curve_
+    assert not _kept and not cache.has_fit(key)
+
+
 def test_verbose_and_cache_dir_are_not_in_the_key(tmp_path, capsys):
     counting(tmp_path).fit(X_IRIS, Y_IRIS)
     moved = counting(tmp_path, verbose=1)

@@ -100,6 +100,34 @@ def test_rungs_continue_from_a_temporary_cache_never_flushed_to_disk(small_digit
     assert syncs == []
 
 
+@pytest.mark.parametrize("budget", ["default", 0])
+def test_rungs_continue_from_snapshots_in_memory_or_files_past_the_budget(small_digits, monkeypatch, budget):
+    # A temporary cache's entries stay in memory, as snapshots, for the next
+    # rung to continue: no fit file is written. Past the budget they go to
+    # files, as before, with the same results.
+    import skbatch.cache.store as store
+
+    if budget != "default":
+        monkeypatch.setattr(store, "_KEPT_BUDGET", budget)
+    written = []
+    real_write = store.atomic_write
+
+    def noting_write(path, *args, **kwargs):
+        written.append(path.suffix)
+        return real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(store, "atomic_write", noting_write)
+    X, y = small_digits
+    ordinary = HalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    fused = FusedHalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
+    _assert_same_results(fused, ordinary)
+    assert fused.resumed_fits_ == {"continued": 2 * 4 + 4}
+    # A record for each stacked model: 4, 2 and 1 candidates' 3 folds and their full-data fits.
+    assert written.count(".json") == (4 + 2 + 1) * (3 + 1)
+    assert written.count(".safetensors") == (0 if budget == "default" else written.count(".json"))
+    assert store._kept == {} and store._kept_bytes == {}
+
+
 def test_a_pipelines_epochs_count_against_halving_without_reuse(small_digits):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
