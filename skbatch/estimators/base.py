@@ -29,7 +29,7 @@ from ..training.lbfgs import FULL_BATCH, check_full_batch_params
 from ..training.max_batch import DEFAULT_RTOL, DEFAULT_START, _search_estimator
 from ..training.modules import check_module_output
 from ..training.net import epoch_record
-from ..training.optim import SOLVERS, optimizer_params
+from ..training.optim import SOLVERS, fused_kernels_apply, optimizer_params
 from ..training.penalty import penalized_solver
 from ..training.progress_bar import EpochProgressBar
 from ..training.seeding import draws_from_global_rng, seeded_torch
@@ -362,12 +362,13 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
         """Extra skorch net params that depend on the fit (the prediction nonlinearity, ...)."""
         return {}
 
-    def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False, sparse_input=False):
+    def _make_net(self, n_features_in, n_outputs, seed, *, scheduled=False):
         # The schedule reads the sizes from the plan _set_data_settings puts on the net.
         schedule = BatchSizeSchedule() if scheduled else None
         iterator_batch_size = {} if schedule is None else {"iterator_train__batch_size": schedule}
+        module = self._build_module(n_features_in, n_outputs)
         net = self._net_class(
-            module=self._build_module(n_features_in, n_outputs),
+            module=module,
             criterion=self._criterion,
             optimizer=SOLVERS[self.solver],
             lr=self.lr_,
@@ -381,7 +382,7 @@ class BaseTorchEstimator(DocLinkMixin, FitSequence, BaseEstimator):
             callbacks=self._own_callbacks(schedule),
             device=str(self.device_),
             verbose=self.verbose,
-            **optimizer_params(self, sparse_input=sparse_input),
+            **optimizer_params(self, fused=fused_kernels_apply(module)),
             **self._logging_params(),
             **self._net_params(),
             **iterator_batch_size,

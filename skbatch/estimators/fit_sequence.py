@@ -48,7 +48,7 @@ from ..training.seeding import (
     forward_draws_from_global_rng,
     seeded_torch,
 )
-from ..training.sparse import is_sparse, n_rows
+from ..training.sparse import n_rows
 from .aliases import check_aliases, resolve_alias
 
 __all__ = ["FitSequence", "FitStart", "HeldOut"]
@@ -222,7 +222,7 @@ class FitSequence:
         with fit_randomness(start.seed + self._epochs_done(start), self.device_, global_rng=draws_from_global_rng(self)):
             if not start.resume:
                 self.net_ = self._make_net(
-                    self.n_features_in_, self._n_module_outputs(), start.seed, scheduled=plan.scheduled, sparse_input=is_sparse(rows.X)
+                    self.n_features_in_, self._n_module_outputs(), start.seed, scheduled=plan.scheduled
                 )
                 self._check_module_output(rows.X)
             else:

@@ -35,9 +35,12 @@ def _n_weights(sizes):
 
 
 def block_order(estimator, module, *, mlp):
-    """Sort key of a model among its stack's rows: its block's shape, then its solver, then its activation."""
+    """Sort key of a model among its stack's rows: its block's shape, its solver, its activation, its learning rate.
+
+    Rows that share a learning rate are updated by one call of the optimizer's kernel.
+    """
     shape = (len(_layer_sizes(module)), _n_weights(_layer_sizes(module))) if mlp else ()
-    return (shape, estimator.solver, getattr(estimator, "activation", ""))
+    return (shape, estimator.solver, getattr(estimator, "activation", ""), estimator.lr_)
 
 
 def _bounds(modules, mlp):

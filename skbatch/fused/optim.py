@@ -1,7 +1,8 @@
 """The stacked optimizer: each model of a stack keeps its own settings and state.
 
-A hand-written Adam/AdamW/SGD that follows ``torch.optim``'s formulas row by
-row. Each model's stopping rule and lr schedule are its own fit's
+Adam, AdamW and SGD by torch's fused kernels, the ones each model's own fit
+runs, over runs of rows that share their settings. Each model's stopping
+rule and lr schedule are its own fit's
 (:class:`skbatch.training.epoch_rules.EpochRules`).
 """
 
@@ -9,7 +10,7 @@ import torch
 
 from ..training.penalty import penalized_solver
 from .rows import join_rows, kept_runs, rows_of, runs
-from .stacks import column, per_model
+from .stacks import column
 
 __all__ = ["MixedOptimizer", "StackedOptimizer"]
 
@@ -17,16 +18,18 @@ __all__ = ["MixedOptimizer", "StackedOptimizer"]
 class StackedOptimizer:
     """Adam, AdamW or SGD over a stack, each model with its own hyperparameters.
 
-    Follows ``torch.optim``'s single-tensor update formulas, so a model gets
-    the update its own optimizer would give it. A hyperparameter is a float
-    when all models share it, else a tensor of the stack's shape.
+    Each step runs torch's fused kernel, the one every model's own fit
+    runs (:func:`skbatch.training.optim.optimizer_params`), once per run of
+    consecutive rows that share their hyperparameters and step count: a
+    model gets the update its own optimizer would give it, computed by the
+    same code. The trainer orders a block's rows by learning rate, so a run
+    is usually a whole solver's rows.
     """
 
     def __init__(self, solver, estimators, decay_mask, device):
         self.solver = solver
         self.device = device
         self.shape = (len(estimators), decay_mask.shape[1])
-        n_params = self.shape[1]
         alphas = [e.alpha for e in estimators]
         # alpha of each model, on its weights only: scikit-learn's penalty
         # (skbatch.training.penalty) for SGD and Adam, decoupled decay for AdamW.
@@ -35,23 +38,21 @@ class StackedOptimizer:
         self.alpha, self.decay_mask = column(alphas, device), decay_mask
         self._decay_rows = None  # (rows, decay / rows), see _decay_over
         self.step_count = 0
-        # Steps taken before this stack, per model (K, 1), when continued models differ in them; else None.
+        # Steps taken before this stack, per model, when continued models differ in them; else None.
         self.step_offset = None
         if solver == "sgd":
-            self.momentum = per_model([e.momentum for e in estimators], n_params, device)
-            nesterov = [e.nesterovs_momentum and e.momentum > 0 for e in estimators]
-            self.nesterov = all(nesterov) or (any(nesterov) and per_model(nesterov, n_params, device).bool())
+            # What torch's SGD takes: nesterov only with momentum.
+            self.settings = [(e.momentum, e.nesterovs_momentum and e.momentum > 0) for e in estimators]
             self.buffer = None
         else:
-            self.beta_1 = per_model([e.beta_1 for e in estimators], n_params, device)
-            self.beta_2 = per_model([e.beta_2 for e in estimators], n_params, device)
-            self.eps = per_model([e.epsilon for e in estimators], n_params, device)
+            self.settings = [(e.beta_1, e.beta_2, e.epsilon) for e in estimators]
             self.exp_avg = self.exp_avg_sq = None
         self.set_lr([e.lr_ for e in estimators])
 
     def set_lr(self, lrs):
         """Each model's learning rate from now on."""
-        self.lr = per_model(lrs, self.shape[1], self.device)
+        self.lrs = [float(lr) for lr in lrs]
+        self._runs = None
 
     def select(self, index):
         """Keep the models at ``index`` (rows of the stack), in that order."""
@@ -59,8 +60,13 @@ class StackedOptimizer:
         for name, value in list(vars(self).items()):
             if isinstance(value, torch.Tensor) and value.shape[0] == n_models:
                 setattr(self, name, value[index])
-        self.shape = (len(index), self.shape[1])
-        self._decay_rows = None
+        rows = index.tolist() if isinstance(index, torch.Tensor) else list(index)
+        self.settings = [self.settings[row] for row in rows]
+        self.lrs = [self.lrs[row] for row in rows]
+        if self.step_offset is not None:
+            self.step_offset = [self.step_offset[row] for row in rows]
+        self.shape = (len(rows), self.shape[1])
+        self._decay_rows = self._runs = None
 
     @torch.no_grad()
     def penalty(self, params, rows):
@@ -99,49 +105,61 @@ class StackedOptimizer:
             self._decay_rows = (rows, self.decay / rows)
         return self._decay_rows[1]
 
+    def _runs_of_rows(self):
+        """``[(start, stop, lr, settings, steps before this stack), ...]``: runs of rows the kernel updates in one call."""
+        if self._runs is None:
+            offsets = self.step_offset or [0] * self.shape[0]
+            self._runs = [
+                (start, stop, *key) for key, start, stop in runs(list(zip(self.lrs, self.settings, offsets)))
+            ]
+        return self._runs
+
     def _sgd(self, params, grad):
-        if self.buffer is None:
-            self.buffer = grad.clone()
-        else:
-            self.buffer.mul_(self.momentum).add_(grad)
-        # Nesterov: grad + momentum * buffer; otherwise the buffer itself
-        # (which is grad where momentum is 0, as torch's SGD without momentum).
-        if self.nesterov is False:
-            update = self.buffer
-        else:
-            # torch's SGD: grad.add(buf, alpha=momentum), one fused operation where momentum is one float.
-            if isinstance(self.momentum, float):
-                nesterov_update = grad.add_(self.buffer, alpha=self.momentum)
-            else:
-                nesterov_update = grad.add_(self.buffer * self.momentum)
-            update = nesterov_update if self.nesterov is True else torch.where(self.nesterov, nesterov_update, self.buffer)
-        # torch's SGD: param.add_(update, alpha=-lr).
-        if isinstance(self.lr, float):
-            params.add_(update, alpha=-self.lr)
-        else:
-            params.sub_(update * self.lr)
+        first = self.buffer is None
+        if first and any(momentum > 0 for momentum, _ in self.settings):
+            self.buffer = torch.empty_like(params)
+        for start, stop, lr, (momentum, nesterov), _ in self._runs_of_rows():
+            rows = slice(start, stop)
+            # torch's SGD(fused=True): its first step takes the gradient as the buffer.
+            torch._fused_sgd_(
+                [params[rows]],
+                [grad[rows]],
+                [self.buffer[rows]] if momentum > 0 else [],
+                weight_decay=0.0,
+                momentum=momentum,
+                lr=lr,
+                dampening=0.0,
+                nesterov=nesterov,
+                maximize=False,
+                is_first_step=first,
+            )
 
     def _adam(self, params, grad):
         if self.decay is not None and not self.penalized:
-            params.mul_(1 - self.lr * self.decay)
+            # AdamW's decoupled decay, on weights only, before the update: torch's fused AdamW's order.
+            params.mul_(1 - column(self.lrs, self.device) * self.decay)
         if self.exp_avg is None:
             self.exp_avg = torch.zeros_like(params)
             self.exp_avg_sq = torch.zeros_like(params)
-        self.exp_avg.lerp_(grad, 1 - self.beta_1)
-        self.exp_avg_sq.mul_(self.beta_2)
-        if isinstance(self.beta_2, float):
-            self.exp_avg_sq.addcmul_(grad, grad, value=1 - self.beta_2)
-        else:
-            self.exp_avg_sq.addcmul_(grad, grad * (1 - self.beta_2))
-        steps = self.step_count if self.step_offset is None else self.step_offset + self.step_count
-        bias_correction_1 = 1 - self.beta_1**steps
-        bias_correction_2 = 1 - self.beta_2**steps
-        # torch's Adam: params -= lr / bc1 * exp_avg / (sqrt(exp_avg_sq) / sqrt(bc2) + eps)
-        denom = self.exp_avg_sq.sqrt().div_(bias_correction_2**0.5).add_(self.eps)
-        if isinstance(self.lr, float) and isinstance(bias_correction_1, float):
-            params.addcdiv_(self.exp_avg, denom, value=-self.lr / bias_correction_1)
-        else:
-            params.addcdiv_(self.exp_avg, denom.mul_(bias_correction_1).div_(self.lr), value=-1.0)
+        for start, stop, lr, (beta_1, beta_2, eps), offset in self._runs_of_rows():
+            rows = slice(start, stop)
+            # torch's Adam(fused=True), which counts the step before its kernel reads it.
+            steps = torch.tensor(float(offset + self.step_count), device=params.device)
+            torch._fused_adam_(
+                [params[rows]],
+                [grad[rows]],
+                [self.exp_avg[rows]],
+                [self.exp_avg_sq[rows]],
+                [],
+                [steps],
+                lr=lr,
+                beta1=beta_1,
+                beta2=beta_2,
+                weight_decay=0.0,
+                eps=eps,
+                amsgrad=False,
+                maximize=False,
+            )
 
     def load(self, estimators, stack, step_counts):
         """Take each model's state from its estimator's own optimizer: the inverse of :meth:`state_into`.
@@ -151,7 +169,8 @@ class StackedOptimizer:
         if all(count == step_counts[0] for count in step_counts):
             self.step_count = step_counts[0]
         else:  # a full-data fit continued beside fold models takes more steps per epoch
-            self.step_offset = column(step_counts, self.device)
+            self.step_offset = [int(count) for count in step_counts]
+        self._runs = None
         names = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
         if self.solver == "sgd" and not any(e.momentum > 0 for e in estimators):
             return
@@ -168,7 +187,7 @@ class StackedOptimizer:
             self.exp_avg, self.exp_avg_sq = buffers["exp_avg"], buffers["exp_avg_sq"]
 
     def _steps_of(self, row):
-        return self.step_count + (0 if self.step_offset is None else int(self.step_offset[row, 0]))
+        return self.step_count + (0 if self.step_offset is None else self.step_offset[row])
 
     def state_into(self, row, estimator, stack, lr):
         """Give ``estimator``'s own optimizer the state of model ``row``, as if it had trained alone.
@@ -181,7 +200,7 @@ class StackedOptimizer:
         for group in optimizer.param_groups:
             group["lr"] = lr
         if self.solver == "sgd":
-            momentum = self.momentum if isinstance(self.momentum, float) else float(self.momentum[row, 0])
+            momentum = self.settings[row][0]
             if self.buffer is not None and momentum > 0:
                 for param, value in stack.unstack(self.buffer, row, module):
                     optimizer.state[param] = {"momentum_buffer": _own_copy(value, param)}
@@ -256,10 +275,10 @@ class MixedOptimizer:
 
 
 def _own_copy(value, param):
-    """A copy of ``value`` laid out as ``param`` is (contiguous, on its device), as a fresh optimizer's state is.
+    """A copy of ``value`` laid out as ``param`` is (its strides, on its device), as a fresh optimizer's state is.
 
     ``value`` is a view into the stack's state (a transposed block of it):
-    torch's fused and foreach kernels expect state shaped and strided like
-    the parameter, and a fused Adam given another layout updates wrongly.
+    torch's fused kernels expect state shaped and strided like the
+    parameter, and a fused Adam given another layout updates wrongly.
     """
-    return value.to(param.device).clone(memory_format=torch.contiguous_format)
+    return torch.empty_like(param).copy_(value)

@@ -15,7 +15,7 @@ from torch import nn
 from ..training.modules import GeneratorDropout
 from .rows import runs
 
-__all__ = ["FunctionalStack", "MLPStack", "column", "copy_into", "per_model"]
+__all__ = ["FunctionalStack", "MLPStack", "column", "copy_into"]
 
 _ACTIVATIONS = {
     "identity": None,
@@ -352,15 +352,3 @@ def copy_into(stack, row, module):
 
 def column(values, device):
     return torch.tensor(values, dtype=torch.float32, device=device).unsqueeze(1)
-
-
-def per_model(values, n_params, device):
-    """A float when every model has the same value (the common case, and fewer operations), else ``(K, n_params)``.
-
-    Full rows rather than a ``(K, 1)`` column: torch's CPU kernels are
-    several times slower when one operand is broadcast along the fast axis.
-    """
-    values = [float(value) for value in values]
-    if all(value == values[0] for value in values):
-        return values[0]
-    return column(values, device).expand(-1, n_params).contiguous()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -15,6 +16,7 @@ from skbatch import (
     TorchRegressor,
 )
 from skbatch.demo import results_table
+from skbatch.saving import load, save
 
 
 class TabularNet(nn.Module):
@@ -47,6 +49,18 @@ class ImageNet(nn.Module):
     def forward(self, X):
         assert X.shape[1:] == self.input_shape
         return self.layers(X)
+
+
+class TransposedNet(nn.Module):
+    """A linear model whose weight is a transposed view: a parameter that is not contiguous."""
+
+    def __init__(self, n_features_in, n_classes):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_classes, n_features_in).t() * 0.1)
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, X):
+        return X @ self.weight + self.bias
 
 
 def fast(estimator_class, **params):
@@ -138,3 +152,20 @@ def test_custom_module_searches_and_reports_like_the_built_ins(small_digits):
 def test_takes_every_training_param_of_the_base(estimator_class):
     training = set(BaseTorchEstimator().get_params())
     assert set(estimator_class().get_params()) == training | {"module", "module_kwargs", "image_shape"}
+
+
+def test_a_parameter_that_is_not_contiguous_keeps_the_multi_tensor_kernels(small_digits, tmp_path):
+    # torch's fused kernels walk each state tensor in memory order, and a
+    # stored state is contiguous: continued from a model file, the transposed
+    # weight would be updated from its state read in the other order.
+    X, y = small_digits
+    X = X / 16
+    clf = fast(TorchClassifier, module=TransposedNet, solver="adam", lr=1e-2, warm_start=True).fit(X, y)
+    assert not clf.net_.module_.weight.is_contiguous()
+    assert clf.net_.optimizer_.defaults["foreach"] is True and not clf.net_.optimizer_.defaults.get("fused")
+    save(clf, tmp_path / "model.skbatch")
+    loaded = load(tmp_path / "model.skbatch", trusted=[f"{__name__}.TransposedNet"])
+    assert not loaded.net_.optimizer_.defaults.get("fused")
+    clf.fit(X, y)
+    loaded.fit(X, y)
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)

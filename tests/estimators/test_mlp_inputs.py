@@ -74,19 +74,16 @@ def test_sparse_fit_equals_dense_fit(sparse_data, fmt, params, batches):
 
 
 @pytest.mark.parametrize("solver", ["adam", "adamw", "sgd"])
-def test_a_sparse_fit_updates_with_torchs_fused_adam(sparse_data, solver):
-    # Adam's update of a wide first layer is most of a sparse fit's step: one
-    # fused pass instead of the multi-tensor kernel's seven. SGD and dense X
-    # keep the multi-tensor kernel, and a warm start continues on the fused one.
+def test_every_solver_updates_with_torchs_fused_kernels(sparse_data, solver):
+    # One pass over each parameter per step instead of one per operation:
+    # sparse or dense, and a warm start continues on the same kernels.
     X, y = sparse_data
     sparse_fit = _clf(solver=solver, max_epochs=2, warm_start=True).fit(X, y)
     dense_fit = _clf(solver=solver, max_epochs=2).fit(X.toarray(), y)
-    fused = solver != "sgd"
-    assert bool(sparse_fit.net_.optimizer_.defaults.get("fused")) is fused
-    assert sparse_fit.net_.optimizer_.defaults.get("foreach") is (None if fused else True)
-    assert dense_fit.net_.optimizer_.defaults["foreach"] is True and not dense_fit.net_.optimizer_.defaults.get("fused")
+    for fit in (sparse_fit, dense_fit):
+        assert fit.net_.optimizer_.defaults["fused"] is True and not fit.net_.optimizer_.defaults.get("foreach")
     sparse_fit.fit(X, y)
-    assert len(sparse_fit.net_.history) == 4 and bool(sparse_fit.net_.optimizer_.defaults.get("fused")) is fused
+    assert len(sparse_fit.net_.history) == 4 and sparse_fit.net_.optimizer_.defaults["fused"] is True
 
 
 def test_sparse_regression_equals_dense(sparse_data):
