@@ -47,6 +47,7 @@ class StackedOptimizer:
         else:
             self.settings = [(e.beta_1, e.beta_2, e.epsilon) for e in estimators]
             self.exp_avg = self.exp_avg_sq = None
+            self._step_tensors = {}  # by steps taken before this stack; see _step_tensor
         self.set_lr([e.lr_ for e in estimators])
 
     def set_lr(self, lrs):
@@ -109,9 +110,7 @@ class StackedOptimizer:
         """``[(start, stop, lr, settings, steps before this stack), ...]``: runs of rows the kernel updates in one call."""
         if self._runs is None:
             offsets = self.step_offset or [0] * self.shape[0]
-            self._runs = [
-                (start, stop, *key) for key, start, stop in runs(list(zip(self.lrs, self.settings, offsets)))
-            ]
+            self._runs = [(start, stop, *key) for key, start, stop in runs(list(zip(self.lrs, self.settings, offsets)))]
         return self._runs
 
     def _sgd(self, params, grad):
@@ -141,17 +140,19 @@ class StackedOptimizer:
         if self.exp_avg is None:
             self.exp_avg = torch.zeros_like(params)
             self.exp_avg_sq = torch.zeros_like(params)
+        steps = {}
         for start, stop, lr, (beta_1, beta_2, eps), offset in self._runs_of_rows():
             rows = slice(start, stop)
             # torch's Adam(fused=True), which counts the step before its kernel reads it.
-            steps = torch.tensor(float(offset + self.step_count), device=params.device)
+            if offset not in steps:
+                steps[offset] = self._step_tensor(offset, params.device)
             torch._fused_adam_(
                 [params[rows]],
                 [grad[rows]],
                 [self.exp_avg[rows]],
                 [self.exp_avg_sq[rows]],
                 [],
-                [steps],
+                [steps[offset]],
                 lr=lr,
                 beta1=beta_1,
                 beta2=beta_2,
@@ -160,6 +161,13 @@ class StackedOptimizer:
                 amsgrad=False,
                 maximize=False,
             )
+
+    def _step_tensor(self, offset, device):
+        """The step count of models that took ``offset`` steps before this stack, as the kernel reads it: a tensor kept and refilled."""
+        kept = self._step_tensors.get(offset)
+        if kept is None:
+            kept = self._step_tensors[offset] = torch.zeros((), device=device)
+        return kept.fill_(float(offset + self.step_count))
 
     def load(self, estimators, stack, step_counts):
         """Take each model's state from its estimator's own optimizer: the inverse of :meth:`state_into`.
@@ -260,6 +268,13 @@ class MixedOptimizer:
         """Update every group's rows of ``params`` in place from ``grad`` (which may be overwritten)."""
         for start, stop, optimizer in self.groups:
             optimizer.step(params[start:stop], grad[start:stop], rows_of(rows, start, stop))
+
+    def _step_tensor(self, offset, device):
+        """The step count of models that took ``offset`` steps before this stack, as the kernel reads it: a tensor kept and refilled."""
+        kept = self._step_tensors.get(offset)
+        if kept is None:
+            kept = self._step_tensors[offset] = torch.zeros((), device=device)
+        return kept.fill_(float(offset + self.step_count))
 
     def load(self, estimators, stack, step_counts):
         """Take each model's state from its estimator's own optimizer (models that continue a fit)."""
