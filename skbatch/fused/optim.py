@@ -213,10 +213,14 @@ class StackedOptimizer:
                 for param, value in stack.unstack(self.buffer, row, module):
                     optimizer.state[param] = {"momentum_buffer": _own_copy(value, param)}
         elif self.exp_avg is not None:
+            # Where torch's Adam keeps the count: on the parameter's device, in
+            # float32, for its fused kernel; on the host otherwise.
+            on_device = optimizer.defaults.get("fused") or optimizer.defaults.get("capturable")
             pairs = zip(stack.unstack(self.exp_avg, row, module), stack.unstack(self.exp_avg_sq, row, module))
             for (param, exp_avg), (_, exp_avg_sq) in pairs:
+                steps = float(self._steps_of(row))
                 optimizer.state[param] = {
-                    "step": torch.tensor(float(self._steps_of(row))),
+                    "step": torch.tensor(steps, dtype=torch.float32, device=param.device) if on_device else torch.tensor(steps),
                     "exp_avg": _own_copy(exp_avg, param),
                     "exp_avg_sq": _own_copy(exp_avg_sq, param),
                 }

@@ -262,6 +262,12 @@ def test_fused_fit_continues_like_its_own_fit(small_digits):
     _fit_fused(members)
     member = members[0]
     alone = clone(member.estimator).fit(member.X, member.y)
+    # Each state tensor as the fit's own: dtype, device and strides (torch's fused kernels read them so).
+    ours, theirs = member.estimator.net_.optimizer_, alone.net_.optimizer_
+    for param, own in zip(member.estimator.net_.module_.parameters(), alone.net_.module_.parameters()):
+        for name, value in theirs.state[own].items():
+            handed = ours.state[param][name]
+            assert (handed.dtype, handed.device, handed.stride()) == (value.dtype, value.device, value.stride()), name
     member.estimator.partial_fit(member.X, member.y)
     alone.partial_fit(member.X, member.y)
     for ours, theirs in zip(member.estimator.net_.module_.parameters(), alone.net_.module_.parameters()):
