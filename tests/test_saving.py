@@ -72,6 +72,26 @@ def test_a_fitted_pipeline_round_trips_and_predicts_the_same(iris_with_text, tmp
         loaded.predict(X.drop(columns="color"))
 
 
+def test_a_file_whose_optimizer_ran_other_kernels_loads_and_continues_on_this_versions(tmp_path, monkeypatch):
+    # Files written when fits ran torch's multi-tensor kernels (foreach) load:
+    # the kernels are this version's choice, not a setting of the model.
+    import skbatch.estimators.base as base
+
+    real = base.optimizer_params
+    monkeypatch.setattr(base, "optimizer_params", lambda estimator, fused=True: real(estimator, fused=False))
+    earlier = _quiet(lambda: _classifier(warm_start=True).fit(X_IRIS, Y_IRIS))
+    assert earlier.net_.optimizer_.param_groups[0]["foreach"] is True
+    skbatch.save(earlier, tmp_path / "earlier.skbatch")
+    monkeypatch.setattr(base, "optimizer_params", real)
+    loaded = skbatch.load(tmp_path / "earlier.skbatch")
+    group = loaded.net_.optimizer_.param_groups[0]
+    assert group["fused"] is True and not group["foreach"]
+    np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), earlier.predict_proba(X_IRIS))
+    _quiet(lambda: loaded.fit(X_IRIS, Y_IRIS))
+    _quiet(lambda: earlier.fit(X_IRIS, Y_IRIS))
+    np.testing.assert_allclose(loaded.predict_proba(X_IRIS), earlier.predict_proba(X_IRIS), atol=1e-5)
+
+
 def test_a_search_best_estimator_round_trips(tmp_path):
     search = GridSearchCV(make_pipeline(StandardScaler(), _classifier()), {"mlpclassifier__lr": [0.01, 0.05]}, cv=2)
     _quiet(lambda: search.fit(X_IRIS, Y_IRIS))

@@ -311,6 +311,10 @@ def check_tensors_like(stored, expected, what):
             raise ValueError(f"{what}: {name} holds NaN or infinite values")
 
 
+# Param-group fields that choose torch's kernels, not the update: see _load_optimizer.
+_KERNEL_FIELDS = ("foreach", "fused")
+
+
 def _load_optimizer(optimizer, stored, tensors, name):
     """Load the stored state of one optimizer, checked against the parameters it updates."""
     params = [param for group in optimizer.param_groups for param in group["params"]]
@@ -319,14 +323,18 @@ def _load_optimizer(optimizer, stored, tensors, name):
     if not isinstance(groups, list) or len(groups) != len(fresh):
         raise ValueError(f"the param groups of optimizer {name} are not those of this network")
     for group, like in zip(groups, fresh):
-        # The rate moves with the schedules; every other setting is the params'.
+        # The rate moves with the schedules; every other setting is the params',
+        # but for the kernels torch runs the update with, which this version
+        # picks for the module (training/optim.py) whatever the fit ran with:
+        # the same update, to rounding, and files of earlier versions load.
         if (
             not isinstance(group, dict)
             or set(group) != set(like)
             or not _finite_positive(group.get("lr"))
-            or any(not same_value(group[field], like[field]) for field in like if field not in ("lr", "initial_lr"))
+            or any(not same_value(group[field], like[field]) for field in like if field not in ("lr", "initial_lr", *_KERNEL_FIELDS))
         ):
             raise ValueError(f"the param groups of optimizer {name} are not those this estimator's params give")
+        group.update({field: like[field] for field in _KERNEL_FIELDS if field in like})
     state = {}
     for index in stored["indices"]:
         position = int(index)
