@@ -44,8 +44,8 @@ def plain_torch_fit(X, y, *, hidden, batch_size, epochs, lr, seed, alpha, device
     model = MLPModule(X.shape[1], int(y.max()) + 1, hidden_layer_sizes=hidden).to(device)
     weights = [layer.weight for layer in model.layers if isinstance(layer, torch.nn.Linear)]
     X, y = X.to(device), y.to(device)
-    # torch's multi-tensor Adam, as skbatch's optimizer (skbatch.training.optim).
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+    # torch's fused Adam kernel, as skbatch's optimizer (skbatch.training.optim).
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
     loss_fn = torch.nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(seed)
     n = len(X)
