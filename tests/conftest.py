@@ -1,7 +1,11 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+
+from fork_server import python_runner
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +20,23 @@ def small_digits(digits):
     """A 400-row slice of digits, for tests that only need a real, quick fit."""
     X, y = digits
     return X[:400], y[:400]
+
+
+@pytest.fixture(scope="session")
+def fresh_python():
+    """Runs a script or ``-c`` code as ``python`` does, each in a process of its own: ``fresh_python.run(argv, cwd, timeout)``.
+
+    On Linux the processes fork from a server that imported torch,
+    scikit-learn and skbatch once (fork_server.py): a gallery example or a
+    README block then costs its own work, not 5 s of imports besides.
+    """
+    # pytest-xdist already keeps every core busy, so a script runs on one:
+    # one torch thread (extra ones spin against each other: a small grid took
+    # 140 s instead of 6 s), and n_jobs=-1 means one joblib job, not worker
+    # processes that each import torch again. Agg: no window opens.
+    runner = python_runner({**os.environ, "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "LOKY_MAX_CPU_COUNT": "1"})
+    yield runner
+    runner.close()
 
 
 @pytest.fixture(autouse=True)
