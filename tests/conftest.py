@@ -1,9 +1,14 @@
+"""The fixtures every folder shares.
+
+torch and scikit-learn are imported where they are used, not here: under
+pytest-xdist the controller process loads this file too, and imports in it
+(about 4 s) delay the start of the workers, which import them anyway.
+"""
+
 import os
 
 import numpy as np
 import pytest
-import torch
-from sklearn.datasets import load_digits
 
 from fork_server import python_runner
 
@@ -11,6 +16,8 @@ from fork_server import python_runner
 @pytest.fixture(scope="session")
 def digits():
     """Digits scaled to [0, 1]: 1797 rows, 64 features, 10 classes."""
+    from sklearn.datasets import load_digits
+
     X, y = load_digits(return_X_y=True)
     return X / 16.0, y
 
@@ -42,6 +49,8 @@ def fresh_python():
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
     # Tests run two at a time on two cores; more threads per test only contend.
+    import torch
+
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -49,6 +58,8 @@ def _one_torch_thread():
 
 
 def pytest_collection_modifyitems(config, items):
+    import torch
+
     if torch.cuda.is_available():
         return
     skip_gpu = pytest.mark.skip(reason="needs a CUDA device; torch sees none here")
