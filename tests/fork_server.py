@@ -12,11 +12,15 @@ threads, matplotlib's backend, the working directory, the RNGs, imported
 modules) dies with its child, and the next one forks from the server again.
 
 What the children share is the server's state when it forked: the imported
-modules, which a script imports again at no cost; the environment the server
-was started with, the same for every script; and the RNG states at start-up,
-reseeded in each child as a fresh interpreter seeds them (numpy's global RNG
-from the OS, Python's ``random`` by Python itself after a fork; torch's
-starts from the same fixed seed in every fresh interpreter anyway).
+modules, which a script imports again at no cost (so whatever those imports
+print, warnings included, is in the server's log, not in a script's stderr);
+the environment the server was started with, the same for every script; the
+seed of ``str`` hashes, drawn once per interpreter; and the RNG states at
+start-up, reseeded in each child as a fresh interpreter seeds them (numpy's
+global RNG from the OS, Python's ``random`` by Python itself after a fork;
+torch's starts from the same fixed seed in every fresh interpreter anyway).
+A test about what a fresh ``python`` prints or imports, or about hashes
+across processes, starts one with ``subprocess`` instead.
 """
 
 import contextlib
