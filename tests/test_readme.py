@@ -1,10 +1,7 @@
 """README.md as a new user meets it: each python block runs alone, and the files it names exist."""
 
-import os
 import re
 import subprocess
-import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -17,20 +14,12 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(), flags=re.S | re.M)
 
 
-def _run_alone(index, code, tmp_path):
-    """One block in a fresh interpreter, in an empty folder, as if pasted into a new file."""
+def _run_alone(index, code, tmp_path, fresh_python):
+    """One block in a process of its own, in an empty folder, as if pasted into a new file and run by ``python``."""
     folder = tmp_path / f"block{index}"
     folder.mkdir()
-    env = {
-        **os.environ,
-        # Two blocks run at once on a shared machine: one thread each, and
-        # n_jobs=-1 means one joblib job, not worker processes.
-        "OMP_NUM_THREADS": "1",
-        "LOKY_MAX_CPU_COUNT": "1",
-        "MPLBACKEND": "Agg",
-    }
     try:
-        result = subprocess.run([sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True, timeout=HANG_LIMIT)
+        result = fresh_python.run(["-c", code], cwd=folder, timeout=HANG_LIMIT)
     except subprocess.TimeoutExpired:
         return index, None, f"timed out after {HANG_LIMIT} s"
     return index, result.returncode, result.stderr[-3000:]
@@ -41,9 +30,10 @@ def test_readme_has_python_blocks():
 
 
 @pytest.mark.slow
-def test_every_python_block_runs_alone(tmp_path):
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        outcomes = list(pool.map(lambda item: _run_alone(*item, tmp_path), enumerate(BLOCKS)))
+def test_every_python_block_runs_alone(tmp_path, fresh_python):
+    # One at a time: the fixture's processes no longer import torch first,
+    # so each block costs its own work, and pytest-xdist keeps the other core busy.
+    outcomes = [_run_alone(index, code, tmp_path, fresh_python) for index, code in enumerate(BLOCKS)]
     failures = [f"block {i} (starts {BLOCKS[i].splitlines()[0]!r}) exited {rc}:\n{err}" for i, rc, err in outcomes if rc != 0]
     assert not failures, "\n\n".join(failures)
 

@@ -584,11 +584,6 @@ def test_all_nan_scores_end_in_one_line_and_a_non_zero_exit(iris_csv, tmp_path, 
     assert "best_params_" not in out and not (tmp_path / "out" / "results.json").exists()
 
 
-def _omp_threads():
-    # A function of this module, not os.environ.get: that would pickle this process's environment along.
-    return os.environ.get("OMP_NUM_THREADS")
-
-
 def test_torch_threads_reach_this_process_and_the_workers():
     import torch
     from joblib import Parallel, delayed
@@ -597,7 +592,10 @@ def test_torch_threads_reach_this_process_and_the_workers():
     with cli.torch_threads(1):
         assert torch.get_num_threads() == 1
         # As a search calls it: no backend of its own, so the configured one and its limit apply.
-        in_workers = Parallel(n_jobs=2)(delayed(_omp_threads)() for _ in range(2))
+        # os.getenv, not os.environ.get (that would pickle this process's
+        # environment along) nor a function of this module (the workers would
+        # import it, and torch with it, only to read a variable).
+        in_workers = Parallel(n_jobs=2)(delayed(os.getenv)("OMP_NUM_THREADS") for _ in range(2))
     assert in_workers == ["1", "1"]
     assert torch.get_num_threads() == before
 

@@ -53,9 +53,10 @@ def test_tutorial_grid_runs_unchanged(small_digits):
 def test_tutorial_grid_with_default_estimator(digits):
     """The grid exactly as the tutorial writes it, with MLPClassifier() untouched."""
     X, y = digits
-    # 400 rows, 3 folds: the default network trains up to 200 epochs, and 72
-    # such fits are the suite's longest test even so.
-    search = GridSearchCV(MLPClassifier(), TUTORIAL_GRID, cv=3, n_jobs=2).fit(X[:400], y[:400])
+    # 200 rows, 3 folds: the default network trains up to 200 epochs, 72 times.
+    # Its best candidate scores about 0.94 on 200 rows as on 400, at half the
+    # cost: one update per epoch at the default batch of 200, not two.
+    search = GridSearchCV(MLPClassifier(), TUTORIAL_GRID, cv=3, n_jobs=2).fit(X[:200], y[:200])
     assert len(search.cv_results_["params"]) == 24
     assert search.best_score_ > 0.9
 
