@@ -1,5 +1,6 @@
 """scikit-learn's own estimator checks; the only checks marked as expected to fail are float32 rounding."""
 
+from sklearn.base import is_regressor
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
@@ -44,11 +45,25 @@ CHECKED = [
 _FLOAT32_ROUNDING = "trains in float32: weighted and repeated-row fits agree to float32 rounding, not to the check's rtol=1e-7"
 
 
+# And they predict in float32: a row's output comes from a matrix product
+# whose kernel (and so its summation order) depends on how many rows it
+# multiplies, so predictions on a subset of rows can differ from the full
+# batch's by a unit in the last place (2.4e-7 for an output near 1), where
+# the check asks atol=1e-7. Whether a fit's weights land on such a row is
+# luck: seen for MLPRegressor once its updates ran torch's fused kernel. A
+# classifier's probabilities, under 1, have units in the last place below
+# 1e-7: only regressors are marked.
+_FLOAT32_PREDICTIONS = "predicts in float32: outputs on a subset of rows agree with the full batch's to float32 rounding, not to atol=1e-7"
+
+
 def _expected_failed_checks(estimator):
-    return {
+    expected = {
         "check_sample_weight_equivalence_on_dense_data": _FLOAT32_ROUNDING,
         "check_sample_weight_equivalence_on_sparse_data": _FLOAT32_ROUNDING,
     }
+    if is_regressor(estimator):
+        expected["check_methods_subset_invariance"] = _FLOAT32_PREDICTIONS
+    return expected
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=_expected_failed_checks)
