@@ -328,11 +328,13 @@ class FitCache:
     def _keep(self, estimator, key):
         """Keep a snapshot of ``estimator``'s fit in memory as the entry of ``key``; False past the budget."""
         tensors, state = encode_state(estimator)
+        entry, folder = (str(self.directory), key["key"]), str(self.directory)
         size = sum(tensor.nbytes for tensor in tensors.values())
-        if sum(_kept_bytes.values()) + size > _KEPT_BUDGET:
+        replaced = sum(tensor.nbytes for tensor in _kept[entry][0].values()) if entry in _kept else 0
+        if sum(_kept_bytes.values()) - replaced + size > _KEPT_BUDGET:
             return False
-        _kept[(str(self.directory), key["key"])] = (tensors, state)
-        _kept_bytes[str(self.directory)] = _kept_bytes.get(str(self.directory), 0) + size
+        _kept[entry] = (tensors, state)
+        _kept_bytes[folder] = _kept_bytes.get(folder, 0) - replaced + size
         return True
 
     def _make_folder(self, name):
