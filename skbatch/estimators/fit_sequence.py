@@ -221,9 +221,7 @@ class FitSequence:
         # call, from the epochs done, so no call replays another's masks.
         with fit_randomness(start.seed + self._epochs_done(start), self.device_, global_rng=draws_from_global_rng(self)):
             if not start.resume:
-                self.net_ = self._make_net(
-                    self.n_features_in_, self._n_module_outputs(), start.seed, scheduled=plan.scheduled
-                )
+                self.net_ = self._make_net(self.n_features_in_, self._n_module_outputs(), start.seed, scheduled=plan.scheduled)
                 self._check_module_output(rows.X)
             else:
                 self._check_schedule(plan)
