@@ -589,14 +589,16 @@ def test_torch_threads_reach_this_process_and_the_workers():
     from joblib import Parallel, delayed
 
     before = torch.get_num_threads()
-    with cli.torch_threads(1):
-        assert torch.get_num_threads() == 1
+    # 3, not 1: loky limits each of n_jobs workers to cpu_count // n_jobs
+    # threads by itself, which is 1 on a 2-core machine, with or without --threads.
+    with cli.torch_threads(3):
+        assert torch.get_num_threads() == 3
         # As a search calls it: no backend of its own, so the configured one and its limit apply.
         # os.getenv, not os.environ.get (that would pickle this process's
         # environment along) nor a function of this module (the workers would
         # import it, and torch with it, only to read a variable).
         in_workers = Parallel(n_jobs=2)(delayed(os.getenv)("OMP_NUM_THREADS") for _ in range(2))
-    assert in_workers == ["1", "1"]
+    assert in_workers == ["3", "3"]
     assert torch.get_num_threads() == before
 
 
