@@ -60,10 +60,11 @@ def optimizer_params(estimator, *, fused=True):
 
 
 def fused_kernels_apply(module):
-    """Whether torch's fused optimizer kernels may update ``module``: every parameter contiguous.
+    """Whether torch's fused optimizer kernels may update ``module``: every parameter contiguous floats.
 
     A stored or handed-over optimizer state is contiguous; a parameter that
     is not (a transposed view made a Parameter) would be updated wrongly
-    from it by the fused kernels, which walk all their tensors in memory order.
+    from it by the fused kernels, which walk all their tensors in memory
+    order. And they refuse parameters that are not floating point.
     """
-    return all(param.is_contiguous() for param in module.parameters())
+    return all(param.is_contiguous() and param.is_floating_point() for param in module.parameters())
