@@ -231,7 +231,8 @@ class FitCache:
         """
         entry = (str(self.directory), key["key"])
         if entry in _kept:  # rebuilt from the snapshot: a copy of its own, and cheaper than a deep copy
-            return self.restore(estimator, key)
+            self._restore_kept(estimator, entry)
+            return True
         state = _handoffs.get(entry)
         if state is not None:
             vars(estimator).update(copy.deepcopy(state))
@@ -248,8 +249,12 @@ class FitCache:
 
     def has_fit(self, key):
         """Whether a finished fit is stored under ``key`` (or handed off, or kept, in this process)."""
+        return self.held_here(key) or self.fit_path(key["key"]).exists()
+
+    def held_here(self, key):
+        """Whether this process holds the fit ``key`` in memory (handed off or kept): trained here, never read from a file."""
         entry = (str(self.directory), key["key"])
-        return entry in _handoffs or entry in _kept or self.fit_path(key["key"]).exists()
+        return entry in _handoffs or entry in _kept
 
     def restore(self, estimator, key):
         """Give ``estimator`` the fitted state stored under ``key``; return whether there was one.
@@ -261,13 +266,9 @@ class FitCache:
         if state is not None:
             vars(estimator).update(state)
             return True
-        kept = _kept.get((str(self.directory), key["key"]))
-        if kept is not None:
-            tensors, state = kept
-            # Trained by this process, never read from a file: nothing to
-            # check. The weights are copied in; the optimizer may keep its
-            # state tensors as given, so it gets copies the snapshot never shares.
-            decode_state({name: tensor.clone() for name, tensor in tensors.items()}, state, estimator)
+        entry = (str(self.directory), key["key"])
+        if entry in _kept:
+            self._restore_kept(estimator, entry)
             return True
         path = self.fit_path(key["key"])
         if not os.path.lexists(path):
@@ -324,6 +325,15 @@ class FitCache:
             self._warn_write_failed(error)
             return False
         return self.write_record(record, durable=durable)
+
+    @staticmethod
+    def _restore_kept(estimator, entry):
+        """Give ``estimator`` the snapshot kept as ``entry``, which stays kept."""
+        tensors, state = _kept[entry]
+        # Trained by this process, never read from a file: nothing to
+        # check. The weights are copied in; the optimizer may keep its
+        # state tensors as given, so it gets copies the snapshot never shares.
+        decode_state({name: tensor.clone() for name, tensor in tensors.items()}, state, estimator)
 
     def _keep(self, estimator, key):
         """Keep a snapshot of ``estimator``'s fit in memory as the entry of ``key``; False past the budget."""
@@ -523,7 +533,7 @@ def _restore_checked(cache, estimator, key, X, y):
     still have been edited (and its checksum recomputed): the estimator's
     own data preparation, run on a clone, says what they must be.
     """
-    if (str(cache.directory), key["key"]) in _handoffs or (str(cache.directory), key["key"]) in _kept:
+    if cache.held_here(key):
         # Trained by this very process moments ago, never read from a file.
         return cache.restore(estimator, key)
     probe = clone(estimator)

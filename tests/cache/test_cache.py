@@ -47,7 +47,7 @@ def test_second_fit_is_restored_and_predicts_identically(tmp_path):
 def test_a_scratch_directorys_snapshot_restores_as_copies_of_its_own(tmp_path):
     # In a scratch directory read again, a stored fit is kept in memory: each
     # restore rebuilds it, and training one copy further changes no other.
-    from skbatch.cache.store import _kept, scratch_directory
+    from skbatch.cache.store import _kept, _kept_bytes, scratch_directory
 
     fitted = MLPClassifier(hidden_layer_sizes=(8,), max_epochs=2, random_state=0, device="cpu").fit(X_IRIS, Y_IRIS)
     cache = FitCache(tmp_path)
@@ -64,6 +64,15 @@ def test_a_scratch_directorys_snapshot_restores_as_copies_of_its_own(tmp_path):
             assert not np.array_equal(trained, before)
         np.testing.assert_array_equal(second.predict_proba(X_IRIS), fitted.predict_proba(X_IRIS))
         assert second.n_iter_ == fitted.n_iter_ and second.loss_curve_ == fitted.loss_curve_
+        # Stored again, handed off as a fused search stores its fits: the
+        # snapshot is replaced (counted once), and a copy leaves the handed-off
+        # state for the fit it belongs to.
+        size = _kept_bytes[str(tmp_path)]
+        cache.store(fitted, key, cache.make_record(fitted, key, status="ok"), handoff=True)
+        assert _kept_bytes[str(tmp_path)] == size
+        third, handed = (MLPClassifier(**fitted.get_params()) for _ in range(2))
+        assert cache.restore_copy(third, key) and third.net_ is not fitted.net_
+        assert cache.restore(handed, key) and handed.net_ is fitted.net_
     assert not _kept and not cache.has_fit(key)
 
 
