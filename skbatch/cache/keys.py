@@ -290,9 +290,14 @@ def key_fingerprints(estimator):
     the fits it could continue or be continued by.
     """
     params = _params(estimator, _UNKEYED_PARAMS)
-    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
     continuable = {name: value for name, value in params.items() if name not in CONTINUABLE_PARAMS}
-    return _hash_params((*head, params), ("params", *head), params), _hash_params((*head, continuable), ("params", *head), continuable)
+    return _params_hash(estimator, params), _params_hash(estimator, continuable)
+
+
+def _params_hash(estimator, params):
+    """The hash of ``estimator``'s class and ``params`` (fingerprints from :func:`_params`), under this cache format."""
+    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
+    return _hash_params((*head, params), ("params", *head), params)
 
 
 def params_fingerprint(estimator, *, ignore=frozenset()):
@@ -315,6 +320,4 @@ def params_fingerprint(estimator, *, ignore=frozenset()):
     UnfingerprintableParamError
         If a param's content cannot be fingerprinted exactly (see the module docstring).
     """
-    params = _params(estimator, _UNKEYED_PARAMS | ignore)
-    head = (_FORMAT, type(estimator).__module__, type(estimator).__qualname__)
-    return _hash_params((*head, params), ("params", *head), params)
+    return _params_hash(estimator, _params(estimator, _UNKEYED_PARAMS | ignore))
