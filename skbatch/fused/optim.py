@@ -140,19 +140,16 @@ class StackedOptimizer:
         if self.exp_avg is None:
             self.exp_avg = torch.zeros_like(params)
             self.exp_avg_sq = torch.zeros_like(params)
-        steps = {}
         for start, stop, lr, (beta_1, beta_2, eps), offset in self._runs_of_rows():
             rows = slice(start, stop)
             # torch's Adam(fused=True), which counts the step before its kernel reads it.
-            if offset not in steps:
-                steps[offset] = self._step_tensor(offset, params.device)
             torch._fused_adam_(
                 [params[rows]],
                 [grad[rows]],
                 [self.exp_avg[rows]],
                 [self.exp_avg_sq[rows]],
                 [],
-                [steps[offset]],
+                [self._step_tensor(offset, params.device)],
                 lr=lr,
                 beta1=beta_1,
                 beta2=beta_2,
