@@ -86,9 +86,25 @@ class MLPModule(nn.Module):
         return hidden
 
 
+def _empty_linear(fan_in, fan_out):
+    """An ``nn.Linear`` whose weights are not yet drawn: what ``nn.utils.skip_init`` makes, in a tenth of its time.
+
+    nn.Linear's own initialisation would draw from the global generator, and
+    skip_init's round trip through the meta device took half a millisecond
+    a layer, a third of building a small network, which every fit, stacked
+    model and restore does. ``nn.Linear.__init__`` sets these attributes and
+    nothing else (a test compares the two).
+    """
+    layer = nn.Linear.__new__(nn.Linear)
+    nn.Module.__init__(layer)
+    layer.in_features, layer.out_features = fan_in, fan_out
+    layer.weight = nn.Parameter(torch.empty(fan_out, fan_in))
+    layer.bias = nn.Parameter(torch.empty(fan_out))
+    return layer
+
+
 def _glorot_linear(fan_in, fan_out, activation, generator):
-    # skip_init: nn.Linear's own initialisation would draw from the global generator.
-    layer = nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+    layer = _empty_linear(fan_in, fan_out)
     factor = 2.0 if activation == "logistic" else 6.0
     bound = math.sqrt(factor / (fan_in + fan_out))
     nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
