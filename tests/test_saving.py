@@ -166,6 +166,18 @@ def test_a_loaded_model_keeps_training_as_the_original_would(tmp_path):
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
 
 
+def test_loading_a_model_leaves_torchs_global_generator_alone(tmp_path):
+    # The network is built before its weights are loaded: those throwaway
+    # weights come from a generator of the load's own, not the user's stream.
+    model = _quiet(lambda: _classifier().fit(X_IRIS, Y_IRIS))
+    skbatch.save(model, tmp_path / "model.skbatch")
+    torch.manual_seed(3)
+    skbatch.load(tmp_path / "model.skbatch")
+    drawn = torch.rand(3)
+    torch.manual_seed(3)
+    assert torch.equal(drawn, torch.rand(3))
+
+
 @pytest.mark.gpu
 def test_a_model_trained_on_cuda_loads_on_the_cpu(tmp_path):
     model = _quiet(lambda: _classifier(device="cuda").fit(X_IRIS, Y_IRIS))
@@ -296,7 +308,9 @@ def test_a_custom_network_loads_only_when_its_class_is_trusted(tmp_path, user_mo
     with pytest.raises(skbatch.saving.UntrustedModuleError, match=refusal):
         skbatch.load(tmp_path / "custom.skbatch")
     assert user_module not in sys.modules, "refused without importing it"
+    before = torch.get_rng_state()
     loaded = skbatch.load(tmp_path / "custom.skbatch", trusted=[f"{user_module}.Net"])
+    assert torch.equal(torch.get_rng_state(), before), "its module drew its throwaway weights from a seeded stream, put back"
     assert loaded.module.__module__ == user_module
     np.testing.assert_array_equal(loaded.predict_proba(X_IRIS), model.predict_proba(X_IRIS))
 

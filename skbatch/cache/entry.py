@@ -45,7 +45,7 @@ from ..batching.plan import BatchPlan
 from ..estimators.fitted_state import FITTED_ATTRIBUTES, check_fitted_attributes, same_value
 from ..training.lbfgs import LbfgsRun
 from ..training.max_batch import MaxBatchSearch
-from ..training.seeding import seeded_torch
+from ..training.seeding import draws_from_global_rng, fit_randomness
 
 __all__ = [
     "UnstorableStateError",
@@ -264,9 +264,10 @@ def decode_state(tensors, state, estimator, *, device=None):
     shell = type(estimator)(**estimator.get_params(deep=False))
     vars(shell).update(attributes)
     shell.device_ = torch.device(net_json["device"]) if device is None else device
-    # Building draws initial weights that the entry's replace; a custom
-    # module draws them from the global generator, which stays as it was.
-    with seeded_torch(0, torch.device("cpu")):
+    # Building draws initial weights that the entry's replace: from a
+    # generator of their own, or (a custom module) from the global one,
+    # seeded and left as it was.
+    with fit_randomness(0, torch.device("cpu"), global_rng=draws_from_global_rng(shell)):
         net = shell._make_net(shell.n_features_in_, shell._n_module_outputs(), 0, scheduled=net_json["scheduled"])
     modules, optimizers = net_part_names(net)
     for name in modules:
