@@ -151,15 +151,20 @@ class FoldMemory:
 def _arguments_key(arguments):
     """A key equal only for arguments that pickle to the same bytes: then their fit is the same.
 
-    The MD5 of their pickle, written by the C pickler: joblib's hash pickles
-    in Python, some 4 ms for a 750-row DataFrame with text columns, against
-    under 1 ms, once per fit of the search. The same rows taken from the
-    same data pickle alike; arguments that pickle otherwise although equal
-    (their strings shared otherwise, say) only miss. What the C pickler
-    refuses goes to joblib's hasher, as before, under keys of its own.
+    The SHA-256 of their pickle, written by the C pickler: joblib's hash
+    pickles in Python, some 4 ms for a 750-row DataFrame with text columns,
+    against under 1 ms, twice per fit of the search (its rows, then its
+    test rows). SHA-256, not MD5: where the CPU has SHA instructions it
+    hashes a fold's 500 KB pickle in 0.3 ms against MD5's 0.75; these keys
+    never leave the process, so nothing stored depends on the choice.
+
+    The same rows taken from the same data pickle alike; arguments that
+    pickle otherwise although equal (their strings shared otherwise, say)
+    only miss. What the C pickler refuses goes to joblib's hasher, as
+    before, under keys of its own.
     """
     try:
-        return ("pickle", hashlib.md5(pickle.dumps(arguments, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest())
+        return ("pickle", hashlib.sha256(pickle.dumps(arguments, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest())
     except Exception:  # a lambda, a local class: joblib's hasher may still read them
         return ("joblib", joblib.hash(arguments))
 
