@@ -121,28 +121,38 @@ class StackBlocks:
             outputs.append(getattr(block.stack, method)(X[rows], None if keep is None else keep[rows], generator))
         return torch.cat(outputs)
 
-    def backward(self, d_output):
-        """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output."""
-        return [block.stack.backward(d_output[block.start : block.stop]) for block in self.blocks]
+    def backward(self, d_output, rows):
+        """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output.
+
+        Returns ``[(gradient, penalty_added), ...]``: where every model of
+        a block has an L2 penalty, its gradient for a batch of ``rows`` rows
+        (see :meth:`step`) is written with the weights' own, and
+        :meth:`step` leaves it out.
+        """
+        gradients = []
+        for block in self.blocks:
+            scale = block.optimizer.penalty_scale(rows_of(rows, block.start, block.stop))
+            gradients.append((block.stack.backward(d_output[block.start : block.stop], scale), scale is not None))
+        return gradients
 
     def step(self, loss, rows, gradients=None):
         """Take one optimizer step of every model on ``loss``'s gradient; return each model's penalty before it.
 
         ``rows`` is the batch's row count (a float, or a ``(K, 1)`` column
         where the models' last batches differ), by which the penalty is
-        divided. ``gradients``, each block's from :meth:`backward`, stand in
-        for autograd's (``loss`` is then None).
+        divided. ``gradients``, each block's pair from :meth:`backward`,
+        stand in for autograd's (``loss`` is then None).
         """
         if gradients is None:
             leaves = [leaf for block in self.blocks for leaf in block.stack.leaf_list()]
             grads = iter(torch.autograd.grad(loss, leaves))
-            gradients = [block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()]) for block in self.blocks]
+            gradients = [(block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()]), False) for block in self.blocks]
         penalties = []
-        for block, gradient in zip(self.blocks, gradients):
+        for block, (gradient, penalty_added) in zip(self.blocks, gradients):
             block_rows = rows_of(rows, block.start, block.stop)
             penalties.append((block.start, block.stop, block.optimizer.penalty(block.stack.flat, block_rows)))
-            block.optimizer.step(block.stack.flat, gradient, block_rows)
-        return join_rows(penalties, len(self), gradients[0].device)
+            block.optimizer.step(block.stack.flat, gradient, block_rows, penalty_added=penalty_added)
+        return join_rows(penalties, len(self), gradients[0][0].device)
 
     def _block_of(self, row):
         for block in self.blocks:

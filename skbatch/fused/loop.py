@@ -123,7 +123,7 @@ class StackTraining:
             rows = column([float(self.streams[i][1][self.steps[i]]) for i in self.active], self.device)
         if self.differentiable:
             per_model, d_output = self._losses_and_gradient(batch, keep, weights)
-            penalty = self.stack.step(None, rows, gradients=self.stack.backward(d_output))
+            penalty = self.stack.step(None, rows, gradients=self.stack.backward(d_output, rows))
         else:
             per_model = self._losses(batch, keep, weights)
             # Each model's loss depends on its own row of weights only, so

@@ -31,6 +31,7 @@ class StackedOptimizer:
         self.device = device
         self.shape = (len(estimators), decay_mask.shape[1])
         alphas = [e.alpha for e in estimators]
+        self.alphas = [float(alpha) for alpha in alphas]
         # alpha of each model, on its weights only: scikit-learn's penalty
         # (skbatch.training.penalty) for SGD and Adam, decoupled decay for AdamW.
         self.decay = column(alphas, device) * decay_mask if any(alphas) else None
@@ -64,6 +65,7 @@ class StackedOptimizer:
         rows = index.tolist() if isinstance(index, torch.Tensor) else list(index)
         self.settings = [self.settings[row] for row in rows]
         self.lrs = [self.lrs[row] for row in rows]
+        self.alphas = [self.alphas[row] for row in rows]
         if self.step_offset is not None:
             self.step_offset = [self.step_offset[row] for row in rows]
         self.shape = (len(rows), self.shape[1])
@@ -83,15 +85,29 @@ class StackedOptimizer:
         total = params.square().mul_(self.decay_mask).sum(dim=1, keepdim=True)
         return (total * (0.5 * self.alpha / rows)).squeeze(1)
 
+    def penalty_scale(self, rows):
+        """The factor of the penalty's gradient, ``alpha / rows`` times ``W``: a float, or a ``(K, 1)`` column; 0.0 for none.
+
+        A float where every model has the same ``alpha`` and ``rows`` is
+        one number, computed as a model's own fit computes it
+        (:func:`skbatch.training.penalty.add_penalty_gradient`).
+        """
+        if self.decay is None or not self.penalized:
+            return 0.0
+        if isinstance(rows, (int, float)) and len(set(self.alphas)) == 1:
+            return float(self.alphas[0] / rows)
+        return self.alpha / rows
+
     @torch.no_grad()
-    def step(self, params, grad, rows=1.0):
+    def step(self, params, grad, rows=1.0, *, penalty_added=False):
         """Update ``params`` in place from ``grad``, which the step may overwrite.
 
         ``rows`` (see :meth:`penalty`) scales the penalty's gradient,
-        ``alpha * W / rows``, which is added here.
+        ``alpha * W / rows``, which is added here unless ``grad`` holds it
+        already (``penalty_added``, see :meth:`penalty_scale`).
         """
         self.step_count += 1
-        if self.decay is not None and self.penalized:
+        if self.decay is not None and self.penalized and not penalty_added:
             grad.addcmul_(params, self._decay_over(rows))
         if self.solver == "sgd":
             self._sgd(params, grad)
@@ -265,10 +281,30 @@ class MixedOptimizer:
         parts = [(start, stop, optimizer.penalty(params[start:stop], rows_of(rows, start, stop))) for start, stop, optimizer in self.groups]
         return join_rows(parts, params.shape[0], params.device)
 
-    def step(self, params, grad, rows=1.0):
+    def penalty_scale(self, rows):
+        """Each row's factor of the penalty's gradient (see :meth:`StackedOptimizer.penalty_scale`), or None.
+
+        A float when every row has the same, else a ``(K, 1, 1)`` column.
+        None when no row has a penalty, or when some rows have none (AdamW's
+        decay is no penalty): their gradient must stay the data loss's
+        alone, even where a diverged weight would make ``0 * W`` a NaN, so
+        :meth:`step` adds the penalty to the other rows itself.
+        """
+        scales = [(start, stop, optimizer.penalty_scale(rows_of(rows, start, stop))) for start, stop, optimizer in self.groups]
+        if any(isinstance(scale, float) and scale == 0.0 for _, _, scale in scales):
+            return None
+        if all(isinstance(scale, float) for _, _, scale in scales) and len({scale for _, _, scale in scales}) == 1:
+            return scales[0][2]
+        device = self.groups[0][2].device
+        parts = [
+            torch.full((stop - start, 1), scale, device=device) if isinstance(scale, float) else scale for start, stop, scale in scales
+        ]
+        return torch.cat(parts).unsqueeze(2)
+
+    def step(self, params, grad, rows=1.0, *, penalty_added=False):
         """Update every group's rows of ``params`` in place from ``grad`` (which may be overwritten)."""
         for start, stop, optimizer in self.groups:
-            optimizer.step(params[start:stop], grad[start:stop], rows_of(rows, start, stop))
+            optimizer.step(params[start:stop], grad[start:stop], rows_of(rows, start, stop), penalty_added=penalty_added)
 
     def _step_tensor(self, offset, device):
         """The step count of models that took ``offset`` steps before this stack, as the kernel reads it: a tensor kept and refilled."""

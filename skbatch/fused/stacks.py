@@ -193,18 +193,30 @@ class MLPStack:
         return X
 
     @torch.no_grad()
-    def backward(self, d_output):
+    def backward(self, d_output, penalty_scale=None):
         """The gradient with respect to ``flat`` of a loss whose gradient at the last :meth:`forward_saving`'s output is ``d_output``.
 
         Returns a ``(K, n_params)`` tensor, zero on padding, as
-        :meth:`gradient` would.
+        :meth:`gradient` would. ``penalty_scale`` (a float, or a
+        ``(K, 1, 1)`` column) adds the L2 penalty's gradient,
+        ``penalty_scale * W``, to each weight's as it is written, as a
+        model's own fit adds it after its backward pass
+        (:func:`skbatch.training.penalty.add_penalty_gradient`): one pass
+        over the weights where the optimizer's own would take another.
         """
         n_models = self.flat.shape[0]
         gradient = torch.empty_like(self.flat)
         delta = d_output
         for depth in range(len(self.layers) - 1, -1, -1):
             weight, bias, fan_in, fan_out = self.layers[depth]
-            gradient[:, weight].view(n_models, fan_out, fan_in).copy_(torch.bmm(delta.transpose(1, 2), self._inputs[depth]))
+            product = torch.bmm(delta.transpose(1, 2), self._inputs[depth])
+            into = gradient[:, weight].view(n_models, fan_out, fan_in)
+            if penalty_scale is None:
+                into.copy_(product)
+            elif isinstance(penalty_scale, float):
+                torch.add(product, self.leaves[2 * depth], alpha=penalty_scale, out=into)
+            else:
+                torch.addcmul(product, self.leaves[2 * depth], penalty_scale, out=into)
             torch.sum(delta, dim=1, keepdim=True, out=gradient[:, bias].view(n_models, 1, fan_out))
             if depth == 0:
                 break

@@ -19,6 +19,7 @@ from skbatch import (
     TorchClassifier,
 )
 from skbatch.devices.pool import place_fit
+from skbatch.fused.optim import MixedOptimizer
 from skbatch.fused.stacks import MLPStack
 from skbatch.fused.train import (
     FusedMember,
@@ -98,6 +99,24 @@ def test_the_hand_written_gradient_is_autograds_with_dropout_and_a_regression_lo
     assert torch.allclose(grads, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("scale", [0.25, torch.tensor([0.5, 0.0, 0.125]).view(3, 1, 1)], ids=["one for all", "one each"])
+def test_the_penalty_written_with_the_gradient_is_scale_times_each_weight(scale):
+    # Two widths, so padded: the padding's gradient stays 0 with the penalty.
+    torch.manual_seed(0)
+    modules = [MLPModule(5, 3, hidden_layer_sizes=(width,)) for width in (6, 6, 4)]
+    stack = MLPStack(modules, ["relu"] * 3, torch.device("cpu"))
+    X = torch.randn(3, 7, 5)
+    d_output = torch.randn(3, 7, 3)
+    stack.forward_saving(X)
+    plain = stack.backward(d_output)
+    stack.forward_saving(X)
+    penalized = stack.backward(d_output, scale)
+    scales = torch.as_tensor(scale).expand(3, 1, 1).reshape(3, 1)
+    expected = plain + scales * stack.flat * stack.decay_mask * stack.real
+    torch.testing.assert_close(penalized, expected, rtol=0, atol=1e-7)
+    assert torch.equal(penalized * (1 - stack.real), torch.zeros_like(penalized))
+
+
 def test_gelu_is_left_to_autograd():
     modules = [MLPModule(3, 2, hidden_layer_sizes=(4,), activation="gelu") for _ in range(2)]
     assert not MLPStack(modules, ["gelu"] * 2, torch.device("cpu")).differentiable
@@ -172,6 +191,35 @@ def test_a_fused_model_ends_where_its_own_fit_does(small_digits, params):
     for member in members:
         assert member.error is None
         _assert_matches_own_fit(member)
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [
+        [{"solver": "adam"}, {"solver": "sgd", "lr": 1e-2}],
+        [{"solver": "adam"}, {"solver": "adamw"}],
+        [{"solver": "adam", "alpha": 0.2}, {"solver": "sgd", "lr": 1e-2}],
+    ],
+    ids=["one alpha for all", "adamw beside a penalty", "alphas of their own"],
+)
+def test_a_strong_penalty_is_each_models_own_in_a_mixed_stack(small_digits, variants):
+    # alpha large enough that a penalty added twice, or to AdamW's rows, or
+    # with another model's alpha, moves the weights well past the tolerance.
+    X, y = small_digits
+    base = MLPClassifier(hidden_layer_sizes=(16,), max_epochs=3, batch_size=48, lr=1e-3, alpha=0.5, random_state=0, device="cpu")
+    members = _fold_members(base, X, y, variants)
+    assert [stack["n_models"] for stack in _fit_fused(members)] == [6]
+    for member in members:
+        assert member.error is None
+        _assert_matches_own_fit(member)
+    scale = MixedOptimizer([member.estimator for member in members], torch.ones(1, 4), torch.device("cpu")).penalty_scale(48.0)
+    if variants[1]["solver"] == "adamw":
+        # AdamW's rows take no penalty: nothing is written with their gradient, not even 0 * W.
+        assert scale is None
+    elif "alpha" in variants[0]:
+        assert scale.shape == (6, 1, 1)
+    else:
+        assert scale == 0.5 / 48
 
 
 def test_models_differing_in_per_model_scalars_share_one_stack(small_digits):
