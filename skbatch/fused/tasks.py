@@ -22,7 +22,6 @@ from ..cache.keys import (
 )
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
-from ..estimators.aliases import resolve_alias
 from ..estimators.network_step import network_step
 from ..training.sparse import n_rows
 from .preprocessing import fold_preprocessing
@@ -126,7 +125,7 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
         members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None))
         keys.append((cache, key))
         positions.append(position)
-    lone = _lone_riders(members) | _late_riders(members)
+    lone = _lone_riders(members)
     if lone:  # dropped before their preparation (a skorch net each), which would be all they did
         members, keys, positions = ([item for i, item in enumerate(items) if i not in lone] for items in (members, keys, positions))
     if not members:
@@ -185,24 +184,6 @@ def _lone_riders(members):
         return set()
     searched = {size for member, size in zip(members, sizes) if not member.rider}
     return {i for i, (member, size) in enumerate(zip(members, sizes)) if member.rider and size not in searched}
-
-
-def _late_riders(members):
-    """The positions of the full-data members that would train more epochs than any search fit of ``members``.
-
-    A full-data model pays its way when it trains beside its fold models,
-    as many epochs as they do, each a few steps longer. One that starts
-    from scratch where the search's fits continue (halving's last rung
-    keeps few candidates, and trains their refit fits there first) would
-    keep its stack running on for the full-data models alone, longer than
-    the refit takes on its own: on the HI table, 304 steps against the
-    folds' 100, for a refit of 0.3 s.
-    """
-    if not any(member.rider for member in members):
-        return set()
-    remaining = [resolve_alias(member.estimator, "max_epochs") - member.resume_epochs for member in members]
-    searched = max((epochs for member, epochs in zip(members, remaining) if not member.rider), default=0)
-    return {i for i, (member, epochs) in enumerate(zip(members, remaining)) if member.rider and epochs > searched}
 
 
 def _rows(candidate, X, y, splits, fold):

@@ -43,30 +43,6 @@ def test_cv_results_equal_scikit_learns_halving_with_survivors_continued(small_d
     np.testing.assert_allclose(fused.best_estimator_.predict_proba(X), ordinary.best_estimator_.predict_proba(X), atol=1e-5)
 
 
-def test_a_full_data_fit_that_would_start_where_its_folds_continue_is_left_to_the_refit(small_digits, monkeypatch):
-    from skbatch.fused import train
-
-    # Full-data fits only for batches of 1 candidate: none in the first
-    # rungs, so in the last one the survivor's would train 4 epochs from
-    # scratch beside its folds' 2, its stack running on for it alone.
-    monkeypatch.setattr(FusedHalvingGridSearchCV, "_max_refit_candidates", 1)
-    prepared = []
-    real_prepare = train._prepare
-
-    def noting_prepare(member, *args):
-        prepared.append(member.rider)
-        return real_prepare(member, *args)
-
-    monkeypatch.setattr(train, "_prepare", noting_prepare)
-    X, y = small_digits
-    ordinary = HalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
-    fused = FusedHalvingGridSearchCV(_mlp(), GRID, **HALVING).fit(X, y)
-    _assert_same_results(fused, ordinary)
-    assert not any(prepared), "no full-data fit was prepared"
-    assert fused.fused_stacks_[["n_models", "from_epoch", "epochs"]].values.tolist() == [[12, 0, 1], [6, 1, 2], [3, 2, 4]]
-    np.testing.assert_allclose(fused.best_estimator_.predict_proba(X), ordinary.best_estimator_.predict_proba(X), atol=1e-5)
-
-
 def test_a_continued_fit_is_the_longer_fit(small_digits, tmp_path):
     X, y = small_digits
     short = _mlp(max_epochs=2, cache_dir=tmp_path, momentum=0.9, solver="sgd")
