@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fit_overhead.py
 	$(PY) benchmarks/bench_parallel_search.py
 	$(PY) benchmarks/bench_fused_cv.py
-	$(PY) benchmarks/bench_seed_grid.py --skip-unfused
+	$(PY) benchmarks/bench_seed_grid.py --skip-unfused --repeats 3
 	$(PY) benchmarks/bench_sparse_speed.py
 
 # Every GPU check in one run (gpu-marked tests and GPU benchmarks, one line per
