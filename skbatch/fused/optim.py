@@ -344,13 +344,6 @@ class MixedOptimizer:
                 penalty_added=penalty_added,
             )
 
-    def _step_tensor(self, offset, device):
-        """The step count of models that took ``offset`` steps before this stack, as the kernel reads it: a tensor kept and refilled."""
-        kept = self._step_tensors.get(offset)
-        if kept is None:
-            kept = self._step_tensors[offset] = torch.zeros((), device=device)
-        return kept.fill_(float(offset + self.step_count))
-
     def load(self, estimators, stack, step_counts):
         """Take each model's state from its estimator's own optimizer (models that continue a fit)."""
         for start, stop, optimizer in self.groups:
