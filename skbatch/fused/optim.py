@@ -68,7 +68,7 @@ class StackedOptimizer:
     def set_lr(self, lrs):
         """Each model's learning rate from now on."""
         self.lrs = [float(lr) for lr in lrs]
-        self._runs = None
+        self._runs = self._views = None
 
     def select(self, index):
         """Keep the models at ``index`` (rows of the stack), in that order."""
@@ -83,7 +83,7 @@ class StackedOptimizer:
         if self.step_offset is not None:
             self.step_offset = [self.step_offset[row] for row in rows]
         self.n_models = len(rows)
-        self._decay_rows = self._runs = None
+        self._decay_rows = self._runs = self._views = None
 
     @torch.no_grad()
     def penalty(self, params, rows):
@@ -157,16 +157,34 @@ class StackedOptimizer:
             self._runs = [(start, stop, *key) for key, start, stop in runs(list(zip(self.lrs, self.settings, offsets)))]
         return self._runs
 
+    def _run_views(self, params, state):
+        """Per run of rows (:meth:`_runs_of_rows`): the run, and its rows of ``params`` and of each list of ``state``.
+
+        Kept while ``params``, ``state`` and the runs stay the same: slicing
+        a tensor costs about 2.5 us of Python, and a 2-layer MLP's Adam
+        would slice 12 tensors per run at every step. The gradients, new
+        lists where autograd writes them, are sliced at each step.
+        """
+        kept = self._views
+        if kept is None or kept[0] is not params or len(kept[1]) != len(state) or any(a is not b for a, b in zip(kept[1], state)):
+            views = [
+                (run, rows_of_each(params, run[0], run[1]), [rows_of_each(tensors, run[0], run[1]) for tensors in state])
+                for run in self._runs_of_rows()
+            ]
+            kept = self._views = (params, state, views)
+        return kept[2]
+
     def _sgd(self, params, grads):
         first = self.buffer is None
         if first and any(momentum > 0 for momentum, _ in self.settings):
             self.buffer = [torch.empty_like(param) for param in params]
-        for start, stop, lr, (momentum, nesterov), _ in self._runs_of_rows():
+        state = () if self.buffer is None else (self.buffer,)
+        for (start, stop, lr, (momentum, nesterov), _), run_params, run_state in self._run_views(params, state):
             # torch's SGD(fused=True): its first step takes the gradient as the buffer.
             torch._fused_sgd_(
-                rows_of_each(params, start, stop),
+                run_params,
                 rows_of_each(grads, start, stop),
-                rows_of_each(self.buffer, start, stop) if momentum > 0 else [],
+                run_state[0] if momentum > 0 else [],
                 weight_decay=0.0,
                 momentum=momentum,
                 lr=lr,
@@ -186,14 +204,14 @@ class StackedOptimizer:
         if self.exp_avg is None:
             self.exp_avg = [torch.zeros_like(param) for param in params]
             self.exp_avg_sq = [torch.zeros_like(param) for param in params]
-        for start, stop, lr, (beta_1, beta_2, eps), offset in self._runs_of_rows():
-            run_params = rows_of_each(params, start, stop)
+        runs_views = self._run_views(params, (self.exp_avg, self.exp_avg_sq))
+        for (start, stop, lr, (beta_1, beta_2, eps), offset), run_params, (exp_avg, exp_avg_sq) in runs_views:
             # torch's Adam(fused=True), which counts the step before its kernel reads it.
             torch._fused_adam_(
                 run_params,
                 rows_of_each(grads, start, stop),
-                rows_of_each(self.exp_avg, start, stop),
-                rows_of_each(self.exp_avg_sq, start, stop),
+                exp_avg,
+                exp_avg_sq,
                 [],
                 [self._step_tensor(offset, run_params[0].device)] * len(run_params),
                 lr=lr,
@@ -221,7 +239,7 @@ class StackedOptimizer:
             self.step_count = step_counts[0]
         else:  # a full-data fit continued beside fold models takes more steps per epoch
             self.step_offset = [int(count) for count in step_counts]
-        self._runs = None
+        self._runs = self._views = None
         names = ("momentum_buffer",) if self.solver == "sgd" else ("exp_avg", "exp_avg_sq")
         if self.solver == "sgd" and not any(e.momentum > 0 for e in estimators):
             return
@@ -291,6 +309,7 @@ class MixedOptimizer:
             [start, stop, StackedOptimizer(solver, estimators[start:stop], decays, device)]
             for solver, start, stop in runs([e.solver for e in estimators])
         ]
+        self._params = None  # see _group_params
 
     def set_lr(self, lrs):
         """Each model's learning rate from now on, in row order."""
@@ -305,12 +324,23 @@ class MixedOptimizer:
             optimizer.select(local)
             kept.append([start, stop, optimizer])
         self.groups = kept
+        self._params = None
+
+    def _group_params(self, params):
+        """Each group's rows of ``params``, kept while ``params`` is the same list.
+
+        The same views at every step, so that each group's optimizer keeps
+        its runs' views of them (see :meth:`StackedOptimizer._run_views`).
+        """
+        if self._params is None or self._params[0] is not params:
+            self._params = (params, [rows_of_each(params, start, stop) for start, stop, _ in self.groups])
+        return self._params[1]
 
     def penalty(self, params, rows):
         """Each model's penalty, shape ``(K,)``, or 0.0 when no model has one (see :meth:`StackedOptimizer.penalty`)."""
         parts = [
-            (start, stop, optimizer.penalty(rows_of_each(params, start, stop), rows_of(rows, start, stop)))
-            for start, stop, optimizer in self.groups
+            (start, stop, optimizer.penalty(group_params, rows_of(rows, start, stop)))
+            for (start, stop, optimizer), group_params in zip(self.groups, self._group_params(params))
         ]
         return join_rows(parts, len(params[0]), params[0].device)
 
@@ -336,9 +366,9 @@ class MixedOptimizer:
 
     def step(self, params, grads, rows=1.0, *, penalty_added=False):
         """Update every group's rows of ``params`` (a list of tensors) in place from ``grads`` (which may be overwritten)."""
-        for start, stop, optimizer in self.groups:
+        for (start, stop, optimizer), group_params in zip(self.groups, self._group_params(params)):
             optimizer.step(
-                rows_of_each(params, start, stop),
+                group_params,
                 rows_of_each(grads, start, stop),
                 rows_of(rows, start, stop),
                 penalty_added=penalty_added,
