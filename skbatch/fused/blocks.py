@@ -124,9 +124,10 @@ class StackBlocks:
     def backward(self, d_output, rows):
         """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output.
 
-        Returns ``[(gradient, penalty_added), ...]``: where every model of
-        a block has an L2 penalty, its gradient for a batch of ``rows`` rows
-        (see :meth:`step`) is written with the weights' own, and
+        Returns ``[(gradients, penalty_added), ...]``, one pair per block,
+        its gradients shaped as its stack's ``params``: where every model
+        of a block has an L2 penalty, its gradient for a batch of ``rows``
+        rows (see :meth:`step`) is written with the weights' own, and
         :meth:`step` leaves it out.
         """
         gradients = []
