@@ -91,7 +91,7 @@ class StackBlocks:
                 stack = MLPStack(modules[start:stop], [e.activation for e in estimators[start:stop]], device, sparse_rows=sparse_rows)
             else:
                 stack = FunctionalStack(modules[start:stop], device)
-            optimizer = MixedOptimizer(estimators[start:stop], stack.decay_mask, device)
+            optimizer = MixedOptimizer(estimators[start:stop], stack.decays, device)
             self.blocks.append(_Block(start, stop, stack, optimizer))
         self.per_model_dropout = self.blocks[0].stack.per_model_dropout
 
@@ -124,9 +124,10 @@ class StackBlocks:
     def backward(self, d_output, rows):
         """Each block's gradient, for ``d_output``, the loss's gradient at the last :meth:`forward_saving`'s output.
 
-        Returns ``[(gradient, penalty_added), ...]``: where every model of
-        a block has an L2 penalty, its gradient for a batch of ``rows`` rows
-        (see :meth:`step`) is written with the weights' own, and
+        Returns ``[(gradients, penalty_added), ...]``, one pair per block,
+        its gradients shaped as its stack's ``params``: where every model
+        of a block has an L2 penalty, its gradient for a batch of ``rows``
+        rows (see :meth:`step`) is written with the weights' own, and
         :meth:`step` leaves it out.
         """
         gradients = []
@@ -146,13 +147,13 @@ class StackBlocks:
         if gradients is None:
             leaves = [leaf for block in self.blocks for leaf in block.stack.leaf_list()]
             grads = iter(torch.autograd.grad(loss, leaves))
-            gradients = [(block.stack.flat_gradient([next(grads) for _ in block.stack.leaf_list()]), False) for block in self.blocks]
+            gradients = [(block.stack.param_gradients([next(grads) for _ in block.stack.leaf_list()]), False) for block in self.blocks]
         penalties = []
         for block, (gradient, penalty_added) in zip(self.blocks, gradients):
             block_rows = rows_of(rows, block.start, block.stop)
-            penalties.append((block.start, block.stop, block.optimizer.penalty(block.stack.flat, block_rows)))
-            block.optimizer.step(block.stack.flat, gradient, block_rows, penalty_added=penalty_added)
-        return join_rows(penalties, len(self), gradients[0][0].device)
+            penalties.append((block.start, block.stop, block.optimizer.penalty(block.stack.params, block_rows)))
+            block.optimizer.step(block.stack.params, gradient, block_rows, penalty_added=penalty_added)
+        return join_rows(penalties, len(self), self.blocks[0].stack.params[0].device)
 
     def _block_of(self, row):
         for block in self.blocks:

@@ -7,7 +7,7 @@ helpers keep that bookkeeping in one place.
 
 import torch
 
-__all__ = ["join_rows", "kept_runs", "rows_of", "runs"]
+__all__ = ["join_rows", "kept_runs", "rows_of", "rows_of_each", "runs"]
 
 
 def runs(values):
@@ -24,6 +24,13 @@ def runs(values):
 def rows_of(value, start, stop):
     """Rows ``start:stop`` of a per-model tensor; a value every model shares (a float, a 0-d tensor) as it is."""
     return value[start:stop] if isinstance(value, torch.Tensor) and value.dim() > 0 else value
+
+
+def rows_of_each(tensors, start, stop):
+    """Rows ``start:stop`` of each of ``tensors`` (a stack's parameters, their gradients or state); ``tensors`` itself for all rows."""
+    if start == 0 and stop == len(tensors[0]):
+        return tensors
+    return [tensor[start:stop] for tensor in tensors]
 
 
 def kept_runs(index, bounds):
