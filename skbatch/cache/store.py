@@ -51,7 +51,6 @@ import datetime
 import json
 import os
 import socket
-import stat
 import threading
 import time
 import warnings
@@ -61,6 +60,7 @@ import numpy as np
 from sklearn.base import clone
 
 from .._compat import InvalidParameterError
+from .._folders import tamper_risk
 from ..batching.plan import running_batch_size
 from ..estimators.fitted_state import same_value
 from .atomic import atomic_write
@@ -440,34 +440,31 @@ def check_cache_dir(estimator):
 
 
 def _check_own_folder(folder, *, follow, name, value):
-    """The device slot folder's rule (devices/pool.py): this account's own, and no one else may write to it.
+    """The rule of :func:`skbatch._folders.tamper_risk`: this account's own folder, and no one else may write to it.
 
     Whoever can write to a cache folder can make an estimator return any
     model they like: the checks on an entry find damage, but a checksum
     anyone can compute is no signature.
     """
-    if not hasattr(os, "getuid"):  # Windows: no uids; a folder's ACL is the user's to set
+    risk = tamper_risk(folder, follow=follow)
+    if risk is None:
         return
-    try:
-        info = os.stat(folder) if follow else os.lstat(folder)
-    except FileNotFoundError:
-        return
+    kind, detail = risk
     start = (
         f"The 'cache_dir' parameter of {name} must be a folder of this account's that no one else may write to. "
         f"Got {str(value)!r} instead, where {str(folder)!r}"
     )
     fix = "Pass a folder of your own, or None to cache nothing."
-    if not stat.S_ISDIR(info.st_mode):
+    if kind == "not a folder":
         raise InvalidParameterError(f"{start} is not a folder (a link or a file). {fix}")
-    if info.st_uid != os.getuid():
+    if kind == "owner":
         raise InvalidParameterError(
-            f"{start} belongs to uid {info.st_uid}, not to this account (uid {os.getuid()}), and could hold fits it planted. {fix}"
+            f"{start} belongs to uid {detail}, not to this account (uid {os.getuid()}), and could hold fits it planted. {fix}"
         )
-    if info.st_mode & 0o022:
-        raise InvalidParameterError(
-            f"{start} has mode {stat.S_IMODE(info.st_mode):o}: other accounts may write to it, and so plant "
-            f"fits that this estimator would return. Run `chmod go-w {folder}`, or pass another folder."
-        )
+    raise InvalidParameterError(
+        f"{start} has mode {detail:o}: other accounts may write to it, and so plant "
+        f"fits that this estimator would return. Run `chmod go-w {folder}`, or pass another folder."
+    )
 
 
 def longest_shorter(shorter, key, max_epochs):

@@ -25,6 +25,7 @@ import torch
 from skorch.callbacks import Callback
 
 from .._compat import Interval, StrOptions, validate_parameter_constraints
+from .._folders import tamper_risk
 from .resolve import _CUDA_PATTERN, _no_cuda_reason, resolve_device
 
 __all__ = ["DevicePool", "Placement", "place_fit", "cpu_thread_share", "ThreadShareRebalance"]
@@ -84,26 +85,27 @@ def _private_folder(path, *, param):
 
 
 def _check_private(folder, param):
-    if not hasattr(os, "getuid"):
+    """The rule of :func:`skbatch._folders.tamper_risk`, for the folder of the device slots' locks."""
+    risk = tamper_risk(folder)
+    if risk is None:
         return
-    info = os.lstat(folder)
+    kind, detail = risk
     how = (
         "pass DevicePool(lock_dir=...) a folder of your own with mode 0700"
         if param
         else "remove it (or chmod 700 it if it is yours), or pass DevicePool(lock_dir=...) a folder of your own"
     )
-    if not stat.S_ISDIR(info.st_mode):
+    if kind == "not a folder":
         raise PermissionError(f"The device slot folder {str(folder)!r} is not a folder (a link or a file): {how}.")
-    if info.st_uid != os.getuid():
+    if kind == "owner":
         raise PermissionError(
-            f"The device slot folder {str(folder)!r} belongs to uid {info.st_uid}, not to this account "
+            f"The device slot folder {str(folder)!r} belongs to uid {detail}, not to this account "
             f"(uid {os.getuid()}), which could then take or delete its locks: {how}."
         )
-    if info.st_mode & 0o022:
-        raise PermissionError(
-            f"The device slot folder {str(folder)!r} has mode {stat.S_IMODE(info.st_mode):o}: other accounts "
-            f"may write to it, and so take or delete its locks. Run `chmod 700 {folder}`, or {how}."
-        )
+    raise PermissionError(
+        f"The device slot folder {str(folder)!r} has mode {detail:o}: other accounts "
+        f"may write to it, and so take or delete its locks. Run `chmod 700 {folder}`, or {how}."
+    )
 
 
 def _holder_path(lock_path):
