@@ -10,37 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris
 from skopt.space import Categorical, Integer, Real
 
+from cli_run import run_main
 from limits import HANG_LIMIT
 from skbatch import MLPClassifier, cli
 
 # The console script that `pip install` put next to this interpreter.
 SKBATCH = Path(sys.executable).parent / "skbatch"
 FAST = ["--cv", "2", "--max-epochs", "2", "--no-progress"]
-
-
-@pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    table = X.assign(species=y.map({0: "setosa", 1: "versicolor", 2: "virginica"}))
-    # Shuffled: iris is sorted by class, which gives both folds identical label
-    # sequences, and the report then cannot tell their fit records apart.
-    return table.sample(frac=1, random_state=0).reset_index(drop=True)
-
-
-@pytest.fixture
-def iris_csv(iris, tmp_path):
-    path = tmp_path / "iris.csv"
-    iris.to_csv(path, index=False)
-    return path
-
-
-def run_main(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- --param ---------------------------------------------------------------

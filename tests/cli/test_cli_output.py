@@ -7,26 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sklearn.datasets import load_iris
 
-from skbatch import cli
+from cli_run import run_main
 
 FAST = ["--cv", "2", "--max-epochs", "2", "--no-progress"]
-
-
-@pytest.fixture
-def iris_csv(tmp_path):
-    X, y = load_iris(return_X_y=True, as_frame=True)
-    path = tmp_path / "iris.csv"
-    # Shuffled: sorted by class, both folds would hold the same label sequence.
-    X.assign(species=y).sample(frac=1, random_state=0).to_csv(path, index=False)
-    return path
-
-
-def run_main(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --- issue 22: the command line never loses a finished search ---------------

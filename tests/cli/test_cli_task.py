@@ -13,6 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 
 import skbatch
+from cli_run import run_main
 from skbatch import MLPRegressor, cli
 from skbatch.cli_task import MAX_CLASSES, choose_task, too_many_classes
 
@@ -43,12 +44,6 @@ def diamonds_csv(diamonds, tmp_path):
     path = tmp_path / "diamonds.csv"
     diamonds.to_csv(path, index=False)
     return path
-
-
-def run_main(argv, capsys):
-    status = cli.main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def cli_pipeline(X, scaled, **params):
