@@ -291,8 +291,15 @@ class FitCache:
             self.write_record(self.make_record(estimator, key, status="ok"))
         return True
 
+    def keeps_records(self):
+        """Whether :meth:`store` writes a record here: everywhere but a :func:`scratch_directory` that nothing reads again."""
+        return _scratch.get(str(self.directory), None) is not False
+
     def store(self, estimator, key, record, *, handoff=False):
         """Write the fitted state of ``estimator``, then its record; return whether the entry was written.
+
+        ``record`` (from :meth:`make_record`) may be None where
+        :meth:`keeps_records` is False: it would not be read.
 
         A write that fails (a full disk, a read-only folder) or a fitted
         attribute the cache cannot store is reported by a warning, never
@@ -515,7 +522,8 @@ def fit_cached(estimator, X, y, sample_weight=None):
         cache.write_record(cache.make_record(estimator, key, status="failed", error=error, fit_time=time.perf_counter() - start))
         raise
     fit_time = time.perf_counter() - start
-    cache.store(estimator, key, cache.make_record(estimator, key, status="ok", fit_time=fit_time))
+    record = cache.make_record(estimator, key, status="ok", fit_time=fit_time) if cache.keeps_records() else None
+    cache.store(estimator, key, record)
     return estimator
 
 
@@ -533,6 +541,8 @@ def _restore_checked(cache, estimator, key, X, y):
     if cache.held_here(key):
         # Trained by this very process moments ago, never read from a file.
         return cache.restore(estimator, key)
+    if not os.path.lexists(cache.fit_path(key["key"])):
+        return False  # a miss, told before a probe is cloned for it (as restore tells it)
     probe = clone(estimator)
     if not cache.restore(probe, key):
         return False

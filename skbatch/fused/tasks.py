@@ -154,15 +154,17 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             # The fit trains alone, and fails there (or not) as it would anyway.
             failures.append(f"fused training raised {type(member.error).__name__}")
             continue
-        record = cache.make_record(member.estimator, key, status="ok")
-        record["fused_stack_size"] = member.stack_size
+        record = None
+        if cache.keeps_records():  # a search's temporary cache read by this process alone keeps none
+            record = cache.make_record(member.estimator, key, status="ok")
+            record["fused_stack_size"] = member.stack_size
         cache.store(member.estimator, key, record, handoff=handoff)
         shares.append((position, member.estimator.fit_time_))
     return stacks, failures, shares, n_cached, resumes
 
 
 def _lone_riders(members):
-    """The positions of the full-data members whose batch size no search fit of ``members`` has.
+    """The indices of the full-data members whose batch size no search fit of ``members`` has.
 
     A stack holds models of one batch size, and full-data models stack only
     beside the search's fits: such a member would be prepared, then left
