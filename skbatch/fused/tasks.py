@@ -61,9 +61,8 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
     time, for each fit trained; and how many fits were already in the cache
     (a rerun with the same ``cache_dir``), which are not trained again.
     """
-    members, keys, failures, positions = [], [], [], []
-    n_cached, resumes, shorter, shares = 0, Counter(), {}, []
-    transformed, fingerprints = {}, {}
+    failures, prepared = [], []
+    transformed, fold_rows = {}, {}
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
         network, _ = network_step(candidate)
@@ -97,17 +96,30 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
                 continue
             X_train, y_train = transformed[block]
         else:
-            X_train, y_train = _rows(candidate, X, y, splits, fold)
+            if fold not in fold_rows:  # the same rows for every candidate: taken once
+                fold_rows[fold] = _rows(candidate, X, y, splits, fold)
+            X_train, y_train = fold_rows[fold]
+        prepared.append((position, FusedMember(network, X_train, y_train, block=block, rider=fold is None)))
+    # Dropped before their keys and preparation (a skorch net each), which would be all they did.
+    lone = _lone_riders([member for _, member in prepared])
+
+    members, keys, positions = [], [], []
+    n_cached, resumes, shorter, shares = 0, Counter(), {}, []
+    fingerprints = {}
+    for index, (position, member) in enumerate(prepared):
+        if index in lone:
+            continue
+        network, block = member.estimator, member.block
         cache = FitCache(network.cache_dir)
         if block not in fingerprints:  # every fit of a block has the same data: hash it once
-            fingerprints[block] = (data_fingerprint(X_train), data_fingerprint(y_train))
+            fingerprints[block] = (data_fingerprint(member.X), data_fingerprint(member.y))
         try:
-            key = cache.key(network, X_train, y_train, fingerprints=fingerprints[block])
+            key = cache.key(network, member.X, member.y, fingerprints=fingerprints[block])
         except UnfingerprintableParamError as error:
             failures.append(str(error))
             continue
         if cache.has_fit(key):
-            n_cached += fold is not None  # a search fit, not a full-data fit for the refit
+            n_cached += not member.rider  # a search fit, not a full-data fit for the refit
             continue
         if network.cache_dir not in shorter:  # the records are read once per task
             shorter[network.cache_dir] = cache.shorter_fits()
@@ -122,12 +134,10 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             continue
         elif start.epochs:
             resumes["continued"] += 1
-        members.append(FusedMember(network, X_train, y_train, block=block, resume_epochs=start.epochs, rider=fold is None))
+        member.resume_epochs = start.epochs
+        members.append(member)
         keys.append((cache, key))
         positions.append(position)
-    lone = _lone_riders(members)
-    if lone:  # dropped before their preparation (a skorch net each), which would be all they did
-        members, keys, positions = ([item for i, item in enumerate(items) if i not in lone] for items in (members, keys, positions))
     if not members:
         return [], failures, shares, n_cached, resumes
     n_search_fits = sum(not member.rider for member in members)

@@ -202,18 +202,25 @@ def test_a_full_data_fit_of_another_batch_size_is_not_prepared_and_the_refit_tra
     from skbatch.fused import tasks, train
 
     X, y = load_iris(return_X_y=True)
-    prepared = []
-    real_prepare = train._prepare
+    prepared, keyed = [], []
+    real_prepare, real_key = train._prepare, tasks.FitCache.key
 
     def counting_prepare(member, *args):
         prepared.append(member.rider)
         return real_prepare(member, *args)
 
+    def counting_key(cache, estimator, X, *args, **kwargs):
+        keyed.append(len(X))
+        return real_key(cache, estimator, X, *args, **kwargs)
+
     monkeypatch.setattr(train, "_prepare", counting_prepare)
+    monkeypatch.setattr(tasks.FitCache, "key", counting_key)
     grid = {"lr": [1e-3, 3e-3, 1e-2]}
     # 'auto' batches 100 rows of each 3-fold split in one batch, and the 150 rows in one of 150: no stack for those.
     fused = FusedGridSearchCV(_mlp(max_epochs=3), grid, cv=3).fit(X, y)
     assert prepared == [False] * 9
+    # Nor are they keyed: the only full-data key is the refit's own lookup.
+    assert keyed.count(150) == 1 and keyed.count(100) == 18
     ordinary = GridSearchCV(_mlp(max_epochs=3), grid, cv=3).fit(X, y)
     _assert_same_results(fused, ordinary)
     np.testing.assert_array_equal(fused.predict_proba(X), ordinary.predict_proba(X))
