@@ -1,13 +1,14 @@
 """Find the skbatch estimator that trains inside an estimator, a Pipeline or another meta-estimator."""
 
+from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
 from .base import BaseTorchEstimator
 
-__all__ = ["network_step"]
+__all__ = ["network_step", "target_step"]
 
 
-def network_step(estimator, *, nested=False):
+def network_step(estimator, *, nested=False, through_target=False):
     """The skbatch estimator that trains in ``estimator``, and the prefix of its params.
 
     Every kind counts, classifiers and regressors alike: this is the one
@@ -24,6 +25,11 @@ def network_step(estimator, *, nested=False):
         return the first skbatch estimator among ``get_params(deep=True)``.
         Enough to read its params (``cache_dir``); not enough to train in
         its place, which is why the fused searches leave it False.
+    through_target : bool, default=False
+        Also find the regressor of a ``TransformedTargetRegressor`` that is
+        ``estimator`` or its Pipeline's last step (:func:`target_step`),
+        prefix ``'regressor__'``: trained in its place on the transformed
+        target, as the fused searches train it.
 
     Returns
     -------
@@ -39,8 +45,26 @@ def network_step(estimator, *, nested=False):
         name, last = estimator.steps[-1]
         if isinstance(last, BaseTorchEstimator):
             return last, f"{name}__"
+    target, prefix = target_step(estimator)
+    if through_target and target is not None and isinstance(target.regressor, BaseTorchEstimator):
+        return target.regressor, f"{prefix}regressor__"
     if nested and hasattr(estimator, "get_params"):
         for name, value in estimator.get_params(deep=True).items():
             if isinstance(value, BaseTorchEstimator):
                 return value, f"{name}__"
+    return None, None
+
+
+def target_step(estimator):
+    """The ``TransformedTargetRegressor`` that is ``estimator`` or its Pipeline's last step, and the prefix of its params.
+
+    Returns ``(estimator, '')``, ``(last step, 'name__')``, or ``(None, None)``.
+    Exactly that class: a subclass may transform the target otherwise.
+    """
+    if type(estimator) is TransformedTargetRegressor:
+        return estimator, ""
+    if isinstance(estimator, Pipeline) and estimator.steps:
+        name, last = estimator.steps[-1]
+        if type(last) is TransformedTargetRegressor:
+            return last, f"{name}__"
     return None, None

@@ -36,7 +36,7 @@ from ..cache.keys import (
 )
 from ..cache.store import FitCache, check_cache_dir, scratch_directory
 from ..estimators.doc_link import DocLinkMixin
-from ..estimators.network_step import network_step
+from ..estimators.network_step import network_step, target_step
 from .preprocessing import FoldMemory, fold_pipeline, plain_pipeline, shared_preprocessing_reason
 from .tasks import split_for_workers, train_task
 from .train import stack_key, unstackable_reason
@@ -128,7 +128,7 @@ class FusedSearchMixin(DocLinkMixin):
         self : object
             The fitted search.
         """
-        network, prefix = network_step(self.estimator)
+        network, prefix = network_step(self.estimator, through_target=True)
         self.fused_stacks_ = []
         self.unfused_fits_ = Counter()
         self.resumed_fits_ = Counter()
@@ -150,7 +150,7 @@ class FusedSearchMixin(DocLinkMixin):
                 changed["memory"] = FoldMemory()
         if changed:  # a Pipeline with a FoldMemory also transforms each fold's test rows once
             self.estimator = fold_pipeline(clone(original).set_params(**changed))
-        cache_dir = network_step(self.estimator)[0].cache_dir if network is not None else None
+        cache_dir = network_step(self.estimator, through_target=True)[0].cache_dir if network is not None else None
         # What this fit's fused passes need, made here and dropped at its end.
         self._fused_run = _FusedRun(*indexable(X, y), user_estimator=original)
         scratch_use = contextlib.nullcontext()
@@ -174,9 +174,12 @@ class FusedSearchMixin(DocLinkMixin):
                 scratch.cleanup()
         if changed and hasattr(self, "best_estimator_"):
             # Only fit reads cache_dir and memory; give back the user's values.
-            best_network, best_prefix = network_step(self.best_estimator_)
+            best_network, best_prefix = network_step(self.best_estimator_, through_target=True)
             if best_network is not None and f"{prefix}cache_dir" in changed:
                 self.best_estimator_.set_params(**{f"{best_prefix}cache_dir": None})
+                target, _ = target_step(self.best_estimator_)
+                if target is not None and hasattr(target, "regressor_"):
+                    target.regressor_.set_params(cache_dir=None)  # the fitted clone of the regressor set above
             if "memory" in changed and isinstance(self.best_estimator_, Pipeline):
                 self.best_estimator_ = plain_pipeline(self.best_estimator_.set_params(memory=None))
         self.fused_stacks_ = pd.DataFrame(self.fused_stacks_, columns=_STACK_COLUMNS)
@@ -279,15 +282,15 @@ class FusedSearchMixin(DocLinkMixin):
     def _pretrain_batch(self, run, candidate_params, splits, unfused, shares):
         n_fits = len(candidate_params) * len(splits)
         reason = None
-        if network_step(self.estimator)[0] is None:
-            reason = "the estimator is not an skbatch estimator or a Pipeline ending in one"
+        if network_step(self.estimator, through_target=True)[0] is None:
+            reason = "the estimator is not an skbatch estimator, a Pipeline ending in one, or a TransformedTargetRegressor around one"
         elif run.routed.estimator.fit:
             reason = f"fit params ({', '.join(sorted(run.routed.estimator.fit))}) go to each fit"
         if reason is not None:
             unfused[reason] += n_fits
             return
 
-        store = network_step(self.estimator)[0].cache_dir
+        store = network_step(self.estimator, through_target=True)[0].cache_dir
         groups = {}
         for params in candidate_params:
             candidate = clone(self.estimator)
@@ -299,7 +302,7 @@ class FusedSearchMixin(DocLinkMixin):
                 # words it (not this fit's copy, whose cache_dir is temporary).
                 clone(run.user_estimator).set_params(**clone(params, safe=False))
                 raise
-            network, _ = network_step(candidate)
+            network, _ = network_step(candidate, through_target=True)
             reason = "the candidate replaces the network" if network is None or network.cache_dir != store else None
             reason = reason or unstackable_reason(network)
             if reason is None:

@@ -8,10 +8,11 @@ preprocessing fitted on it), looks it up in the fit cache, continues a
 shorter fit where one is cached, trains the rest as stacks and stores them.
 """
 
+import warnings
 from collections import Counter
 
 import joblib
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.pipeline import Pipeline
 
 from .._compat import safe_split
@@ -22,13 +23,13 @@ from ..cache.keys import (
 )
 from ..cache.store import FitCache
 from ..devices.pool import cpu_thread_share, place_fit
-from ..estimators.network_step import network_step
+from ..estimators.network_step import network_step, target_step
 from ..training.sparse import n_rows
 from .preprocessing import fold_preprocessing
 from .resume import resume_point
 from .train import FusedMember, UnstackableError, train_fused
 
-__all__ = ["split_for_workers", "train_task"]
+__all__ = ["split_for_workers", "train_task", "transformed_target"]
 
 
 def split_for_workers(groups, n_workers, smallest=1):
@@ -62,10 +63,10 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
     (a rerun with the same ``cache_dir``), which are not trained again.
     """
     failures, prepared = [], []
-    transformed, fold_rows = {}, {}
+    transformed, fold_rows, targets = {}, {}, {}
     for position, (params, fold) in enumerate(task):
         candidate = clone(estimator).set_params(**clone(params, safe=False))
-        network, _ = network_step(candidate)
+        network, _ = network_step(candidate, through_target=True)
         block = (fold,)
         if isinstance(candidate, Pipeline):
             # The rows the network's own fit would get: the preprocessing
@@ -99,6 +100,22 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             if fold not in fold_rows:  # the same rows for every candidate: taken once
                 fold_rows[fold] = _rows(candidate, X, y, splits, fold)
             X_train, y_train = fold_rows[fold]
+        target, target_prefix = target_step(candidate)
+        if target is not None:
+            # Its regressor's own fit gets the target as the
+            # TransformedTargetRegressor's fit transforms it: once per fold
+            # and target setting, like the preprocessing.
+            block = _target_block(block, target, target_prefix, params)
+            if block not in targets:
+                try:
+                    targets[block] = transformed_target(target, X_train, y_train)
+                except Exception as error:  # the fit trains alone, and fails there as it would anyway
+                    targets[block] = error
+            if isinstance(targets[block], Exception):
+                if fold is not None:
+                    failures.append(f"its target transformer raised {type(targets[block]).__name__}")
+                continue
+            y_train = targets[block]
         prepared.append((position, FusedMember(network, X_train, y_train, block=block, rider=fold is None)))
     # Dropped before their keys and preparation (a skorch net each), which would be all they did.
     lone = _lone_riders([member for _, member in prepared])
@@ -214,3 +231,39 @@ def _reused_record(cache, estimator, key):
     record = cache.make_record(estimator, key, status="ok")
     record["fit_time"] = 0.0  # nothing trained: its time is in the fit it reuses
     return record
+
+
+def _target_block(block, target, prefix, params):
+    """``block`` told apart by the settings of the TransformedTargetRegressor ``target`` (all but its regressor)."""
+    if all(name.startswith(f"{prefix}regressor__") for name in params):
+        return (*block, "the estimator's target transformer")
+    settings = {name: value for name, value in target.get_params(deep=False).items() if name != "regressor"}
+    try:
+        return (*block, "target", joblib.hash(value_fingerprint(settings)))
+    except UnfingerprintableParamError:
+        return (*block, "candidate's target", id(target))  # shares its target with no other candidate
+
+
+class _TargetCapture(RegressorMixin, BaseEstimator):
+    """A stand-in regressor that keeps the target its ``fit`` gets, as ``y_``."""
+
+    def fit(self, X, y, **params):
+        self.y_ = y
+        return self
+
+    def predict(self, X):  # never called: the TransformedTargetRegressor's params ask for one
+        raise NotImplementedError
+
+
+def transformed_target(target, X, y):
+    """The target that ``target.fit(X, y)`` (a TransformedTargetRegressor) hands its regressor.
+
+    ``target`` is fitted around a stand-in regressor, by scikit-learn's own
+    code, so the transformed target is the one the regressor's own fit gets,
+    to the byte.
+    """
+    probe = type(target)(**{**target.get_params(deep=False), "regressor": _TargetCapture()})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # check_inverse's warning: the fit that follows gives it, where the search reports it
+        probe.fit(X, y)
+    return probe.regressor_.y_

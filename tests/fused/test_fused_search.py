@@ -261,7 +261,7 @@ def test_a_stack_of_fewer_than_three_fits_trains_them_one_by_one(small_digits, c
         (
             lambda: FusedGridSearchCV(make_pipeline(StandardScaler()), {"standardscaler__with_mean": [True]}, cv=2, scoring=lambda *a: 0.0),
             {},
-            "the estimator is not an skbatch estimator or a Pipeline ending in one",
+            "the estimator is not an skbatch estimator, a Pipeline ending in one, or a TransformedTargetRegressor around one",
         ),
     ],
     ids=["fit params", "not skbatch"],
