@@ -325,11 +325,6 @@ def _run_search(args):
     if task.kind == "regression":
         say(f"target {task.scaling_reason}")
     say(f"{args.search} search on {args.data}: {len(X)} rows, {X.shape[1]} features{encoded}, {task.describe_target(y)}; {args.cv}-fold CV")
-    if args.fused and task.scaled:
-        say(
-            "--fused: every fit trains one by one, with the same results: a fused stack trains the "
-            "network alone, not behind a target scaler (--scale-target no lets the fits stack)"
-        )
     start = time.perf_counter()
     warned = _fit(search, X, y, args)
     elapsed = time.perf_counter() - start
