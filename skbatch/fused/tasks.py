@@ -4,8 +4,9 @@
 fits into stacks and splits them into tasks, one per worker
 (:func:`split_for_workers`); each task runs :func:`train_task` in a search
 worker: it prepares each fit's rows (the fold, then the Pipeline's
-preprocessing fitted on it), looks it up in the fit cache, continues a
-shorter fit where one is cached, trains the rest as stacks and stores them.
+preprocessing fitted on it, and the target as a TransformedTargetRegressor
+transforms it), looks it up in the fit cache, continues a shorter fit where
+one is cached, trains the rest as stacks and stores them.
 """
 
 import warnings
