@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_fused_cv.py
 	$(PY) benchmarks/bench_seed_grid.py --skip-unfused --repeats 3
 	$(PY) benchmarks/bench_sparse_speed.py
+	$(PY) benchmarks/bench_target_scaling.py
 
 # Every GPU check in one run (gpu-marked tests and GPU benchmarks, one line per
 # figure); says so and exits 0 where there is no CUDA device.
