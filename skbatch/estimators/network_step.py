@@ -45,9 +45,10 @@ def network_step(estimator, *, nested=False, through_target=False):
         name, last = estimator.steps[-1]
         if isinstance(last, BaseTorchEstimator):
             return last, f"{name}__"
-    target, prefix = target_step(estimator)
-    if through_target and target is not None and isinstance(target.regressor, BaseTorchEstimator):
-        return target.regressor, f"{prefix}regressor__"
+    if through_target:
+        target, prefix = target_step(estimator)
+        if target is not None and isinstance(target.regressor, BaseTorchEstimator):
+            return target.regressor, f"{prefix}regressor__"
     if nested and hasattr(estimator, "get_params"):
         for name, value in estimator.get_params(deep=True).items():
             if isinstance(value, BaseTorchEstimator):

@@ -75,28 +75,14 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             # fold's rows taken once: a DataFrame's take costs milliseconds).
             preprocessing = fold_preprocessing(candidate)  # fitted into the memory the per-fold fits read, if any
             network_name = candidate.steps[-1][0]
-            if all(name.split("__")[0] == network_name for name in params):
-                # Params of the network alone leave the preprocessing as the
-                # search's estimator has it: no need to hash its params again.
-                block = (fold, "the estimator's preprocessing")
-            else:
-                try:
-                    block = (fold, joblib.hash(value_fingerprint(preprocessing.get_params(deep=True))))
-                except UnfingerprintableParamError:
-                    block = (fold, "candidate", id(candidate))  # shares its rows with no other candidate
-            if block not in transformed:
-                X_fold, y_fold = _rows(candidate, X, y, splits, fold)
-                try:
-                    transformed[block] = (preprocessing.fit_transform(X_fold, y_fold), y_fold)
-                except Exception as error:
-                    # The fit trains alone, where the parent's own try scores
-                    # it with error_score (or raises), as for any failed fit.
-                    transformed[block] = error
-            if isinstance(transformed[block], Exception):
+            untouched = all(name.split("__")[0] == network_name for name in params)
+            block = _setting_block(block, "preprocessing", untouched, lambda: preprocessing.get_params(deep=True), candidate)
+            rows = _made_once(transformed, block, lambda: _transformed_rows(preprocessing, *_rows(candidate, X, y, splits, fold)))
+            if isinstance(rows, Exception):
                 if fold is not None:
-                    failures.append(f"its preprocessing raised {type(transformed[block]).__name__}")
+                    failures.append(f"its preprocessing raised {type(rows).__name__}")
                 continue
-            X_train, y_train = transformed[block]
+            X_train, y_train = rows
         else:
             if fold not in fold_rows:  # the same rows for every candidate: taken once
                 fold_rows[fold] = _rows(candidate, X, y, splits, fold)
@@ -106,17 +92,13 @@ def train_task(estimator, X, y, splits, task, *, handoff=False, min_stack=1):
             # Its regressor's own fit gets the target as the
             # TransformedTargetRegressor's fit transforms it: once per fold
             # and target setting, like the preprocessing.
-            block = _target_block(block, target, target_prefix, params)
-            if block not in targets:
-                try:
-                    targets[block] = transformed_target(target, X_train, y_train)
-                except Exception as error:  # the fit trains alone, and fails there as it would anyway
-                    targets[block] = error
-            if isinstance(targets[block], Exception):
+            untouched = all(name.startswith(f"{target_prefix}regressor__") for name in params)
+            block = _setting_block(block, "target transformer", untouched, lambda: _target_settings(target), target)
+            y_train = _made_once(targets, block, lambda: transformed_target(target, X_train, y_train))
+            if isinstance(y_train, Exception):
                 if fold is not None:
-                    failures.append(f"its target transformer raised {type(targets[block]).__name__}")
+                    failures.append(f"its target transformer raised {type(y_train).__name__}")
                 continue
-            y_train = targets[block]
         prepared.append((position, FusedMember(network, X_train, y_train, block=block, rider=fold is None)))
     # Dropped before their keys and preparation (a skorch net each), which would be all they did.
     lone = _lone_riders([member for _, member in prepared])
@@ -234,15 +216,43 @@ def _reused_record(cache, estimator, key):
     return record
 
 
-def _target_block(block, target, prefix, params):
-    """``block`` told apart by the settings of the TransformedTargetRegressor ``target`` (all but its regressor)."""
-    if all(name.startswith(f"{prefix}regressor__") for name in params):
-        return (*block, "the estimator's target transformer")
-    settings = {name: value for name, value in target.get_params(deep=False).items() if name != "regressor"}
+def _setting_block(block, what, untouched, settings, owner):
+    """``block`` told apart by the settings of ``what`` (the preprocessing, the target transformer).
+
+    Where the candidate's params leave them ``untouched``, they are the
+    search's estimator's, the same for every candidate: nothing to hash.
+    Otherwise the hash of ``settings()``; settings that cannot be hashed
+    make a block of ``owner`` alone, shared with no other candidate.
+    """
+    if untouched:
+        return (*block, f"the estimator's {what}")
     try:
-        return (*block, "target", joblib.hash(value_fingerprint(settings)))
+        return (*block, what, joblib.hash(value_fingerprint(settings())))
     except UnfingerprintableParamError:
-        return (*block, "candidate's target", id(target))  # shares its target with no other candidate
+        return (*block, what, "candidate", id(owner))
+
+
+def _made_once(made, block, make):
+    """``make()``, kept in ``made`` under ``block`` and made once per block; what it raised, kept and returned alike.
+
+    A fit whose rows or target could not be made trains alone, where the
+    parent's own try scores it with error_score (or raises), as any failed fit.
+    """
+    if block not in made:
+        try:
+            made[block] = make()
+        except Exception as error:
+            made[block] = error
+    return made[block]
+
+
+def _transformed_rows(preprocessing, X_fold, y_fold):
+    return preprocessing.fit_transform(X_fold, y_fold), y_fold
+
+
+def _target_settings(target):
+    """The params of the TransformedTargetRegressor ``target`` that decide the target its regressor gets: all but the regressor."""
+    return {name: value for name, value in target.get_params(deep=False).items() if name != "regressor"}
 
 
 class _TargetCapture(RegressorMixin, BaseEstimator):
